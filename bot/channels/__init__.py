@@ -1,0 +1,1 @@
+"""Channel adapters: each turns its messenger's updates into `Incoming` and `Reply` back."""

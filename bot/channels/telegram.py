@@ -1,0 +1,154 @@
+"""The Telegram channel on python-telegram-bot: updates in, replies out, command menus."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeDefault,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import BaseRequest
+
+from bot.core import Incoming, Reply
+from bot.dispatch import Dispatcher
+from bot.i18n import _, use_locale
+from bot.settings import LOCALES, Settings
+from bot.text import clean, split_message
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+TEXT_LIMIT = 4096
+_UNSUPPORTED = (
+    "sticker",
+    "photo",
+    "voice",
+    "video",
+    "video_note",
+    "audio",
+    "document",
+    "animation",
+    "location",
+    "contact",
+    "poll",
+    "dice",
+    "venue",
+)
+
+
+def to_event(update: Update) -> Incoming | None:
+    """The update as the core sees it, or None for updates the bot ignores."""
+    user = update.effective_user
+    if user is None or user.is_bot:
+        return None
+    hint = user.language_code
+    query = update.callback_query
+    if query is not None:
+        return Incoming(
+            CHANNEL, str(user.id), button=query.data or "", message_id=query.id, language_hint=hint
+        )
+    message = update.message
+    if message is None:
+        return None  # edits, membership changes …
+    message_id = f"{message.chat_id}:{message.message_id}"
+    if message.text is not None:
+        return Incoming(
+            CHANNEL,
+            str(user.id),
+            text=clean(message.text),
+            message_id=message_id,
+            language_hint=hint,
+        )
+    kind = next((k for k in _UNSUPPORTED if getattr(message, k, None)), "other")
+    return Incoming(
+        CHANNEL, str(user.id), unsupported=kind, message_id=message_id, language_hint=hint
+    )
+
+
+def to_markup(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.id) for b in row] for row in reply.buttons]
+    )
+
+
+async def send_replies(
+    app: Application[Any, Any, Any, Any, Any, Any], chat_id: int, replies: list[Reply]
+) -> list[Message]:
+    sent = []
+    for reply in replies:
+        parts = split_message(reply.text, TEXT_LIMIT)
+        for index, part in enumerate(parts):
+            markup = to_markup(reply) if index == len(parts) - 1 else None
+            sent.append(await app.bot.send_message(chat_id, part, reply_markup=markup))
+    return sent
+
+
+def build_application(
+    settings: Settings, dispatcher: Dispatcher, request: BaseRequest | None = None
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The python-telegram-bot Application wired to the dispatcher."""
+    assert settings.telegram_token is not None
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_token.get_secret_value().strip())
+        .base_url(settings.telegram_api_url)
+        .concurrent_updates(True)  # per-user order is kept by the dispatcher's locks
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    app = builder.build()
+
+    async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        event = to_event(update)
+        if event is None or update.effective_chat is None:
+            return
+        replies = await dispatcher.handle(event)
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer()
+            except TelegramError as error:  # an old query can no longer be answered
+                log.info("could not answer callback query: %s", error)
+        await send_replies(context.application, update.effective_chat.id, replies)
+
+    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("Telegram update failed: %s", context.error, exc_info=context.error)
+
+    app.add_handler(TypeHandler(Update, on_update))
+    app.add_error_handler(on_error)
+    return app
+
+
+def command_menus(dispatcher: Dispatcher) -> dict[str, list[BotCommand]]:
+    """The command menu per language: Vietnamese names for vi, English aliases for en."""
+    menus: dict[str, list[BotCommand]] = {}
+    for locale in LOCALES:
+        with use_locale(locale):
+            menus[locale] = [
+                BotCommand(spec.names[0] if locale == "vi" else spec.names[-1], _(spec.description))
+                for spec in dispatcher.router.command_specs
+                if spec.menu
+            ]
+    return menus
+
+
+async def register_commands(
+    app: Application[Any, Any, Any, Any, Any, Any], dispatcher: Dispatcher
+) -> None:
+    """setMyCommands in vi (also the default) and en; optional, so failures only log."""
+    for locale, commands in command_menus(dispatcher).items():
+        for language in (locale, None) if locale == "vi" else (locale,):
+            try:
+                await app.bot.set_my_commands(
+                    commands, scope=BotCommandScopeDefault(), language_code=language
+                )
+            except TelegramError as error:
+                log.warning("setMyCommands(%s) failed: %s", language or "default", error)

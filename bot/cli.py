@@ -1,0 +1,271 @@
+"""The `chungsuc` command: chat, run, db, seed, import, admin."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from bot.dispatch import Dispatcher
+from bot.services import Services, build_services, prepare_database
+from bot.settings import Settings, load_settings
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help=__doc__
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+import_app = typer.Typer(no_args_is_help=True, help="Load data published by officials.")
+admin_app = typer.Typer(no_args_is_help=True, help="Who may do what where.")
+run_app = typer.Typer(no_args_is_help=True, help="Run the bot on a messenger.")
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(admin_app, name="admin")
+app.add_typer(run_app, name="run")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+T = TypeVar("T")
+
+
+def _settings(quiet: bool = False) -> Settings:
+    """The settings, with logging set up; `quiet` keeps a terminal chat free of info lines."""
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"CHUNGSUC_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
+        )
+        err.print(f"Settings are not valid: {problems}")
+        raise typer.Exit(2) from None
+    level = settings.log_level.upper()
+    if quiet and "CHUNGSUC_LOG_LEVEL" not in os.environ:
+        level = "WARNING"
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs request URLs, and a Telegram URL carries the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return settings
+
+
+def _with_services(work: Callable[[Services], Awaitable[T]], quiet: bool = False) -> T:
+    async def main() -> T:
+        services = await build_services(_settings(quiet))
+        try:
+            return await work(services)
+        finally:
+            await services.close()
+
+    return asyncio.run(main())
+
+
+def _dispatcher(services: Services) -> Dispatcher:
+    from handlers import build_router
+
+    router, fallbacks = build_router()
+    return Dispatcher(services, router, fallbacks)
+
+
+@app.command()
+def chat(
+    user: Annotated[str, typer.Option(help="Who you are in the conversation.")] = "local",
+) -> None:
+    """Talk to the bot in this terminal (buttons are numbered; piped stdin works too)."""
+    from bot.channels.terminal import run_terminal
+
+    async def work(services: Services) -> None:
+        await run_terminal(_dispatcher(services), user_id=user)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _with_services(work, quiet=True)
+
+
+@run_app.command("telegram")
+def run_telegram() -> None:
+    """Poll Telegram for updates (needs CHUNGSUC_TELEGRAM_TOKEN)."""
+    settings = _settings()
+    problem = settings.telegram_token_problem()
+    if problem:
+        err.print(f"Cannot start the Telegram bot: {problem}.")
+        raise typer.Exit(2)
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.channels.telegram import build_application, register_commands
+
+    async def work(services: Services) -> None:
+        dispatcher = _dispatcher(services)
+        application = build_application(settings, dispatcher)
+        try:
+            await application.initialize()
+        except InvalidToken:
+            err.print("Cannot start the Telegram bot: Telegram rejected CHUNGSUC_TELEGRAM_TOKEN.")
+            raise typer.Exit(2) from None
+        except NetworkError as error:
+            err.print(f"Cannot reach the Telegram Bot API at {settings.telegram_api_url}: {error}")
+            raise typer.Exit(3) from None
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await register_commands(application, dispatcher)
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(drop_pending_updates=False)
+            err.print(
+                f"Chung Sức is polling Telegram as @{application.bot.username}. Ctrl+C stops."
+            )
+            await stop.wait()
+        finally:
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
+            if application.running:
+                await application.stop()
+            await application.shutdown()
+
+    _with_services(work)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema and load changed reference files."""
+
+    async def main() -> None:
+        db = await prepare_database(_settings())
+        await db.close()
+
+    asyncio.run(main())
+    out.print("Database is up to date.")
+
+
+@app.command()
+def seed(
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Load made-up statuses for a demo.")
+    ] = False,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Only if no status is loaded.")
+    ] = False,
+) -> None:
+    """Load reference data, and with --sample the demo statuses (labelled as sample)."""
+    from bot.sample import load_sample
+
+    async def work(services: Services) -> None:
+        if not sample:
+            out.print("Reference data is loaded.")
+            return
+        if if_empty and await services.statuses.has_any():
+            out.print("Statuses already loaded; sample data not added.")
+            return
+        rows = await load_sample(
+            services.db, services.reference, services.statuses, services.today()
+        )
+        out.print(f"Loaded {rows} sample status rows (marked “dữ liệu mẫu”).")
+
+    _with_services(work)
+
+
+@import_app.command("status")
+def import_status(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    by: Annotated[str, typer.Option(help="Who is importing (kept in the history).")] = "cli",
+) -> None:
+    """Import commune statuses from a .csv or .xlsx file (one row per commune and criterion)."""
+    from bot.importer import ImportRejected, StatusImporter, file_digest, read_table
+
+    async def work(services: Services) -> int:
+        table = read_table(file)
+        batch = await StatusImporter(services.db, services.reference).check(
+            table,
+            file_name=file.name,
+            sha256=file_digest(file),
+            imported_by=by,
+            today=services.today(),
+        )
+        await services.statuses.record(batch)
+        return len(batch.statuses)
+
+    try:
+        rows = _with_services(work)
+    except ImportRejected as rejected:
+        err.print(f"{file.name} was not imported; nothing was changed:")
+        for problem in rejected.problems:
+            err.print(f"  {problem}")
+        raise typer.Exit(1) from None
+    out.print(f"Imported {rows} status rows from {file.name}.")
+
+
+def _principal(value: str) -> str:
+    channel, _, user_id = value.partition(":")
+    if not channel or not user_id:
+        raise typer.BadParameter("write it as channel:id, e.g. telegram:123456789")
+    return f"{channel.lower()}:{user_id}"
+
+
+@admin_app.command("grant")
+def admin_grant(
+    principal: Annotated[str, typer.Argument(help="channel:id, e.g. telegram:123456789")],
+    role: Annotated[str, typer.Argument(help="commune_official | province_official | admin")],
+    area: Annotated[str, typer.Argument(help="Commune or province code")],
+    by: Annotated[str, typer.Option(help="Who grants it.")] = "cli",
+) -> None:
+    """Give someone a role for an area."""
+    from bot.storage.officials import ROLES
+
+    principal = _principal(principal)
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="ROLE")
+
+    async def work(services: Services) -> bool:
+        known = set(services.reference.communes) | {services.reference.province_code}
+        if area not in known:
+            raise typer.BadParameter(f"no commune or province {area!r} here", param_hint="AREA")
+        return await services.officials.grant(principal, role, area, by)
+
+    added = _with_services(work)
+    out.print(f"Granted {role} for {area} to {principal}." if added else "Already granted.")
+
+
+@admin_app.command("revoke")
+def admin_revoke(principal: str, role: str, area: str) -> None:
+    """Take a role away."""
+    principal = _principal(principal)
+
+    async def work(services: Services) -> bool:
+        return await services.officials.revoke(principal, role, area)
+
+    if not _with_services(work):
+        err.print(f"{principal} has no {role} grant for {area}.")
+        raise typer.Exit(1)
+    out.print(f"Revoked {role} for {area} from {principal}.")
+
+
+@admin_app.command("list")
+def admin_list() -> None:
+    """Everyone with a role."""
+
+    async def work(services: Services) -> list[Any]:
+        return await services.officials.list()
+
+    grants = _with_services(work)
+    table = Table("principal", "role", "area", "granted by", "granted at")
+    for g in grants:
+        table.add_row(g.principal, g.role, g.area_code, g.granted_by, g.granted_at.isoformat())
+    out.print(table if grants else "No officials yet.")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,70 @@
+"""Sample statuses for the demo: made up, deterministic, and labelled as sample everywhere."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+
+from bot.importer import RawTable, StatusImporter
+from bot.reference import Reference
+from bot.storage.db import Database
+from bot.storage.statuses import StatusStore
+
+PUBLISHER = "Dữ liệu mẫu (Chung Sức)"
+SOURCE = "Dữ liệu mẫu do Chung Sức tạo để minh họa — không phải số liệu chính thức"
+HEADER = [
+    "ma_xa",
+    "bo_tieu_chi",
+    "tieu_chi",
+    "dat",
+    "ngay_danh_gia",
+    "don_vi_cong_bo",
+    "nguon",
+    "danh_hieu",
+]
+ROUNDS = (date(2026, 6, 30), date(2026, 10, 31))
+
+
+def sample_table(reference: Reference, on: date) -> RawTable:
+    """Two assessment rounds for every commune of the province, against the set in force."""
+    cset = reference.set_in_force(on)
+    numbers = [c.number for c in cset.criteria]
+    top = cset.titles[1][0] if len(cset.titles) > 1 else None
+    rows: list[tuple[int, list[object]]] = []
+    for code in sorted(reference.communes):
+        rng = random.Random(f"chungsuc-sample-{code}")
+        met_later = set(rng.sample(numbers, rng.randint(2, len(numbers))))
+        met_earlier = set(rng.sample(sorted(met_later), max(1, len(met_later) - rng.randint(0, 2))))
+        for when, met in zip(ROUNDS, (met_earlier, met_later), strict=True):
+            title = top if when == ROUNDS[-1] and len(met) == len(numbers) else ""
+            for number in numbers:
+                rows.append(
+                    (
+                        len(rows) + 2,
+                        [
+                            code,
+                            cset.id,
+                            number,
+                            "có" if number in met else "không",
+                            when.strftime("%d/%m/%Y"),
+                            PUBLISHER,
+                            SOURCE,
+                            title,
+                        ],
+                    )
+                )
+    return RawTable(HEADER, rows)
+
+
+async def load_sample(db: Database, reference: Reference, statuses: StatusStore, on: date) -> int:
+    """Load the sample statuses; returns the number of rows."""
+    batch = await StatusImporter(db, reference).check(
+        sample_table(reference, on),
+        file_name="(sample)",
+        sha256="-",
+        imported_by="chungsuc seed --sample",
+        is_sample=True,
+        today=max(on, ROUNDS[-1]),
+    )
+    await statuses.record(batch)
+    return len(batch.statuses)

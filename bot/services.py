@@ -1,0 +1,76 @@
+"""The dependencies handlers use, built once at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from bot.areas import AreaIndex
+from bot.faq import Faq
+from bot.reference import Reference, load_reference, sync_reference
+from bot.render import Renderer
+from bot.settings import Settings
+from bot.storage.db import Database
+from bot.storage.officials import OfficialStore
+from bot.storage.statuses import StatusStore
+from bot.storage.users import UserStore
+
+log = logging.getLogger(__name__)
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def today_in_vietnam() -> date:
+    return datetime.now(TZ).date()
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    reference: Reference
+    areas: AreaIndex
+    faq: Faq
+    renderer: Renderer
+    users: UserStore
+    statuses: StatusStore
+    officials: OfficialStore
+    today: Callable[[], date] = field(default=today_in_vietnam)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+async def prepare_database(settings: Settings) -> Database:
+    """Open the database, migrate it and load changed reference files."""
+    db = Database(settings.db_url)
+    try:
+        await db.migrate()
+        await sync_reference(db)
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+async def build_services(settings: Settings, db: Database | None = None) -> Services:
+    """Everything handlers need, ready to use."""
+    db = db or await prepare_database(settings)
+    try:
+        reference = await load_reference(db, settings.province)
+    except BaseException:
+        await db.close()
+        raise
+    return Services(
+        settings=settings,
+        db=db,
+        reference=reference,
+        areas=AreaIndex(reference.communes, reference.legacy),
+        faq=Faq.load(),
+        renderer=Renderer(),
+        users=UserStore(db),
+        statuses=StatusStore(db),
+        officials=OfficialStore(db),
+    )

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core on asyncio; SQLite (aiosqlite) embedded, PostgreSQL (asyncpg) too."""

@@ -1,0 +1,76 @@
+"""Who may do what where: roles granted to a channel identity for an area."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.storage.db import Database
+from bot.storage.schema import officials
+
+ROLES = ("commune_official", "province_official", "admin")
+
+
+@dataclass(frozen=True)
+class Grant:
+    principal: str  # "telegram:123456789"
+    role: str
+    area_code: str
+    granted_by: str
+    granted_at: datetime
+
+
+class OfficialStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def grant(self, principal: str, role: str, area_code: str, granted_by: str) -> bool:
+        """Grant a role; False when it was already granted."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        try:
+            async with self._db.write() as conn:
+                await conn.execute(
+                    insert(officials).values(
+                        principal=principal,
+                        role=role,
+                        area_code=area_code,
+                        granted_by=granted_by,
+                        granted_at=datetime.now(UTC),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def revoke(self, principal: str, role: str, area_code: str) -> bool:
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                delete(officials).where(
+                    officials.c.principal == principal,
+                    officials.c.role == role,
+                    officials.c.area_code == area_code,
+                )
+            )
+        return bool(result.rowcount)
+
+    async def list(self, principal: str | None = None) -> list[Grant]:
+        query = select(officials).order_by(officials.c.principal, officials.c.role)
+        if principal:
+            query = query.where(officials.c.principal == principal)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Grant(r.principal, r.role, r.area_code, r.granted_by, r.granted_at) for r in rows]
+
+    async def may(self, principal: str, role: str, area_code: str, province_code: str) -> bool:
+        """Whether the principal holds the role for the area, or a wider grant covers it."""
+        grants = await self.list(principal)
+        return any(
+            g.role == "admin"
+            or (g.role == role and g.area_code == area_code)
+            or (g.role == "province_official" and g.area_code == province_code)
+            for g in grants
+        )

@@ -1,0 +1,159 @@
+"""The tables. Migrations in bot/migrations create them; queries are written against these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# Administrative units of every era. An old code never identifies a unit without its era.
+areas = Table(
+    "areas",
+    metadata,
+    Column("era", String(8), primary_key=True),  # "2025": today's two levels; "2024": before
+    Column("level", String(16), primary_key=True),  # province | district | commune
+    Column("code", String(8), primary_key=True),
+    Column("kind", String(16), nullable=False),  # xa, phuong, dac_khu, thi_tran, huyen, …
+    Column("name", String(200), nullable=False),
+    Column("parent_code", String(8)),  # province of a district or current commune, district …
+    Column("province_code", String(8), nullable=False),
+)
+
+# Old unit → the current unit(s) it went into on 1 July 2025.
+area_successions = Table(
+    "area_successions",
+    metadata,
+    Column("old_era", String(8), primary_key=True),
+    Column("old_code", String(8), primary_key=True),
+    Column("new_code", String(8), primary_key=True),
+)
+
+criteria_sets = Table(
+    "criteria_sets",
+    metadata,
+    Column("id", String(32), primary_key=True),  # "2021-2025"
+    Column("name", JSON, nullable=False),  # {"vi": …, "en": …}
+    Column("legal_basis", JSON, nullable=False),
+    Column("in_force_from", Date, nullable=False),
+    Column("in_force_until", Date),
+    Column("indicator_count", Integer),
+    Column("titles", JSON, nullable=False),  # [{"id": …, "name": {…}}], lowest first
+    Column("source", Text, nullable=False),
+)
+
+criteria = Table(
+    "criteria",
+    metadata,
+    Column("set_id", ForeignKey("criteria_sets.id"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("group_id", String(8)),
+    Column("name", JSON, nullable=False),
+    Column("keywords", JSON, nullable=False),  # folded phrases a villager may type
+)
+
+indicators = Table(
+    "indicators",
+    metadata,
+    Column("set_id", String(32), primary_key=True),
+    Column("code", String(16), primary_key=True),  # "3.1"
+    Column("criterion_number", Integer, nullable=False),
+    Column("name", JSON, nullable=False),
+    # Thresholds may differ by region or commune group: {"default": {…}, "nhom_3": {…}}.
+    Column("thresholds", JSON),
+    Column("source", Text, nullable=False),
+)
+
+# One row per status import: who loaded what file, when.
+status_imports = Table(
+    "status_imports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_name", String(300), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("imported_by", String(200), nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Column("is_sample", Boolean, nullable=False, default=False),
+)
+
+# Status history: every assessment is a new row; the latest per key is the current status.
+status_records = Table(
+    "status_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("commune_code", String(8), nullable=False),
+    Column("set_id", String(32), nullable=False),
+    Column("criterion_number", Integer, nullable=False),
+    Column("indicator_code", String(16), nullable=False, default=""),  # "" = the criterion
+    Column("met", Boolean, nullable=False),
+    Column("value", String(200)),  # the figure where known, as published ("85%")
+    Column("assessed_on", Date, nullable=False),
+    Column("published_by", String(200), nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("import_id", ForeignKey("status_imports.id"), nullable=False),
+    Index("ix_status_current", "set_id", "commune_code", "criterion_number", "indicator_code"),
+)
+
+title_records = Table(
+    "title_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("commune_code", String(8), nullable=False),
+    Column("set_id", String(32), nullable=False),
+    Column("title", String(32), nullable=False),
+    Column("decided_on", Date, nullable=False),
+    Column("published_by", String(200), nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("import_id", ForeignKey("status_imports.id"), nullable=False),
+    Index("ix_title_current", "set_id", "commune_code"),
+)
+
+# A villager or official on one channel, with the conversation state so a restart resumes it.
+users = Table(
+    "users",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("locale", String(8), nullable=False),
+    Column("commune_code", String(8)),
+    Column("state", String(64)),
+    Column("state_data", JSON, nullable=False, default=dict),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Who may do what where: "telegram:123456789" is a commune_official of area 02020.
+officials = Table(
+    "officials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("principal", String(96), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("area_code", String(8), nullable=False),
+    Column("granted_by", String(200), nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("principal", "role", "area_code", name="uq_officials_grant"),
+)
+
+# Which version of each shipped content file is loaded, so start-up reloads only what changed.
+content_versions = Table(
+    "content_versions",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,15 @@
+"""Feature modules. Each has its own Router; the order here is the order free text is tried."""
+
+from __future__ import annotations
+
+from bot.core import Router
+from bot.dispatch import Fallbacks
+from handlers import faq, menu, onboarding, status
+
+
+def build_router() -> tuple[Router, Fallbacks]:
+    root = Router("root").include(menu.router, onboarding.router, status.router, faq.router)
+    fallbacks = Fallbacks(
+        unknown=menu.not_understood, unsupported=menu.unsupported, too_long=menu.too_long
+    )
+    return root, fallbacks

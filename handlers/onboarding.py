@@ -1,0 +1,178 @@
+"""Onboarding: greeting, language, and finding the user's commune by any name they use."""
+
+from __future__ import annotations
+
+from babel import Locale
+
+from bot.areas import SearchResult
+from bot.core import Button, Context, Reply, Router, StalePayload
+from bot.i18n import N_, _, use_locale
+from bot.reference import Commune
+from bot.settings import LOCALES
+from bot.text import fold
+from handlers.common import ASK_COMMUNE, ask_commune
+from handlers.menu import main_menu, with_menu
+from handlers.status import status_card
+
+router = Router("onboarding")
+
+ASK_LANGUAGE = "onb:lang"
+LANGUAGE_WORDS = {
+    "vi": {"tieng viet", "viet", "vi", "vietnamese"},
+    "en": {"english", "tieng anh", "anh", "en"},
+}
+
+
+def language_buttons() -> list[list[Button]]:
+    # Each language is offered in its own name, whatever the current language is.
+    return [
+        [Button(f"lang:{code}", Locale.parse(code).display_name.capitalize()) for code in LOCALES]
+    ]
+
+
+@router.command("start", "batdau", description=N_("Bắt đầu lại từ đầu"), menu=False)
+async def start(ctx: Context) -> list[Reply]:
+    """Greets the user and asks for their language, then their commune."""
+    ctx.user.enter(ASK_LANGUAGE)
+    greeting = _(
+        "Xin chào! Mình là Chung Sức, trợ lý xây dựng nông thôn mới của {province}. "
+        "Mình giúp bạn xem xã mình đã đạt bao nhiêu tiêu chí nông thôn mới và "
+        "trả lời các câu hỏi thường gặp."
+    ).format(province=ctx.services.reference.province_name)
+    return [Reply(greeting), Reply(_("Chọn ngôn ngữ / Choose your language:"), language_buttons())]
+
+
+@router.command("ngonngu", "language", description=N_("Đổi ngôn ngữ"))
+@router.button("lang:menu")
+async def choose_language(ctx: Context) -> Reply:
+    """Offers the languages."""
+    return Reply(_("Chọn ngôn ngữ / Choose your language:"), language_buttons())
+
+
+@router.button("lang")
+async def set_language(ctx: Context) -> Reply:
+    """Switches the language; during onboarding, goes on to ask for the commune."""
+    if len(ctx.args) != 1 or ctx.args[0] not in LOCALES:
+        raise StalePayload(f"no such language {ctx.args}")
+    return _switch_language(ctx, ctx.args[0])
+
+
+def _switch_language(ctx: Context, locale: str) -> Reply:
+    user = ctx.user
+    onboarding = user.state == ASK_LANGUAGE or user.commune_code is None
+    user.locale = locale
+    with use_locale(locale):
+        if onboarding:
+            return ask_commune(ctx)
+        user.leave()
+        return with_menu(_("Đã chuyển sang tiếng Việt."))
+
+
+@router.state(ASK_LANGUAGE)
+async def language_typed(ctx: Context) -> Reply | list[Reply]:
+    """A typed answer to the language question; anything else is taken as the commune."""
+    folded = fold(ctx.text)
+    for locale, words in LANGUAGE_WORDS.items():
+        if folded in words:
+            return _switch_language(ctx, locale)
+    return await commune_typed(ctx)
+
+
+@router.command("doixa", "commune", description=N_("Đổi xã của bạn"))
+@router.button("onb:change")
+@router.intent(
+    lambda folded, _ctx: folded in {"doi xa", "chon xa", "doi dia chi", "change commune"}
+)
+async def change_commune(ctx: Context) -> Reply:
+    """Asks for the commune again."""
+    return ask_commune(ctx)
+
+
+def _merger_line(result: SearchResult) -> list[str]:
+    lines = []
+    for found in result.found:
+        unit = found.via
+        if unit is None or not found.communes:
+            continue
+        names = ", ".join(c.name for c in found.communes)
+        if unit.level == "district":
+            lines.append(_("{old} cũ nay gồm: {new}.").format(old=unit.name, new=names))
+        else:
+            lines.append(_("{old} cũ nay thuộc {new}.").format(old=unit.name, new=names))
+    return lines
+
+
+def _pick_buttons(communes: list[Commune]) -> list[list[Button]]:
+    buttons = [Button(f"onb:pick:{c.code}", c.name) for c in communes]
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+
+
+@router.state(ASK_COMMUNE)
+async def commune_typed(ctx: Context) -> Reply | list[Reply]:
+    """Finds the commune the user typed: today's name, an old name, or a near miss."""
+    result = ctx.services.areas.search(ctx.text)
+    province = ctx.services.reference.province_name
+    single = result.single
+    if single is not None:
+        return await _chosen(ctx, single, _merger_line(result))
+    if result.found:
+        first = result.found[0]
+        if first.via is None and first.exact:
+            # Today's commune of that name; the old district of the same name is offered too.
+            others = [c for f in result.found[1:] for c in f.communes if c != first.communes[0]]
+            replies = await _chosen(ctx, first.communes[0], [])
+            if others:
+                replies.append(
+                    Reply(
+                        "\n".join(
+                            [*_merger_line(result), _("Nếu bạn ở xã khác trong số này, hãy chọn:")]
+                        ),
+                        _pick_buttons(others),
+                    )
+                )
+            return replies
+        seen: dict[str, Commune] = {}
+        for found in result.found:
+            for commune in found.communes:
+                seen.setdefault(commune.code, commune)
+        lines = [*_merger_line(result), _("Bạn ở xã, phường nào? Hãy chọn:")]
+        return Reply("\n".join(lines), _pick_buttons(list(seen.values())))
+    if result.suggestions:
+        return Reply(
+            _("Mình chưa tìm thấy “{query}” ở {province}. Có phải bạn muốn chọn:").format(
+                query=ctx.text[:60], province=province
+            ),
+            _pick_buttons(result.suggestions),
+        )
+    return Reply(
+        _("Mình chưa tìm thấy “{query}” ở {province}. Bạn gõ lại tên xã, ví dụ: Chợ Đồn.").format(
+            query=ctx.text[:60], province=province
+        )
+    )
+
+
+@router.button("onb:pick")
+async def commune_picked(ctx: Context) -> list[Reply]:
+    """A commune chosen from the buttons."""
+    commune = ctx.services.areas.get(ctx.args[0]) if len(ctx.args) == 1 else None
+    if commune is None:
+        raise StalePayload(f"no commune {ctx.args} in this province")
+    return await _chosen(ctx, commune, [])
+
+
+async def _chosen(ctx: Context, commune: Commune, lines: list[str]) -> list[Reply]:
+    user = ctx.user
+    then = user.state_data.get("then") if user.state == ASK_COMMUNE else None
+    user.commune_code = commune.code
+    user.leave()
+    text = "\n".join(
+        [
+            *lines,
+            _("Đã lưu: bạn ở {commune}, {province}.").format(
+                commune=commune.name, province=ctx.services.reference.province_name
+            ),
+        ]
+    )
+    if then == "status:card":
+        return [Reply(text), await status_card(ctx)]
+    return [Reply(text, main_menu())]

@@ -1,0 +1,170 @@
+"""Dân biết: the commune's status card against the criteria set in force, and each criterion."""
+
+from __future__ import annotations
+
+import re
+
+from bot.core import Button, Context, Reply, Router, StalePayload
+from bot.i18n import N_, _
+from bot.reference import CriteriaSet, Criterion, localized
+from bot.text import fold
+from handlers.common import ask_commune
+from handlers.menu import main_menu
+
+router = Router("status")
+
+STATUS_PHRASES = (
+    "bao nhieu tieu chi",
+    "may tieu chi",
+    "tien do",
+    "dat chuan chua",
+    "da dat chuan",
+    "tinh trang",
+    "trang thai",
+    "ket qua nong thon moi",
+    "xa toi",
+    "xa minh",
+    "xa em",
+    "status",
+    "progress",
+    "how many criteria",
+    "my commune",
+)
+CRITERION_WORDS = ("tieu chi", "tieuchi", "chi tieu", "criterion", "criteria")
+_NUMBER = re.compile(r"(?:tieu chi|tieuchi|tc|criterion)\s*(?:so\s*)?(\d{1,2})(?!\d)")
+
+
+def current_set(ctx: Context) -> CriteriaSet:
+    return ctx.services.reference.set_in_force(ctx.services.today())
+
+
+def find_criterion(folded: str, cset: CriteriaSet) -> Criterion | None:
+    """ "tieu chi 2", "tieu chi giao thong", or a criterion's keyword on its own."""
+    number = _NUMBER.search(folded)
+    if number:
+        return cset.criterion(int(number.group(1)))
+    mentions = any(word in folded for word in CRITERION_WORDS)
+    padded = f" {folded} "
+    hits = sorted(
+        (
+            (len(k), c)
+            for c in cset.criteria
+            for k in c.keywords
+            if (mentions and f" {k} " in padded) or k == folded
+        ),
+        key=lambda hit: -hit[0],
+    )
+    return hits[0][1] if hits else None
+
+
+def _is_status_question(folded: str, ctx: Context) -> bool:
+    return any(phrase in folded for phrase in STATUS_PHRASES)
+
+
+def _is_criterion_question(folded: str, ctx: Context) -> bool:
+    return find_criterion(folded, current_set(ctx)) is not None
+
+
+def _criterion_buttons(criteria: list[Criterion]) -> list[list[Button]]:
+    return [
+        [
+            Button(
+                f"status:crit:{c.number}",
+                _("Tiêu chí {number}: {name}").format(number=c.number, name=localized(c.name)),
+            )
+        ]
+        for c in criteria
+    ]
+
+
+@router.command("tiendo", "status", description=N_("Xem xã đạt bao nhiêu tiêu chí"))
+@router.button("status:card")
+@router.intent(_is_status_question)
+async def status_card(ctx: Context) -> Reply:
+    """The commune's status: criteria met, title, what is missing, how it compares."""
+    services = ctx.services
+    reference = services.reference
+    commune = services.areas.get(ctx.user.commune_code or "")
+    if commune is None:
+        return ask_commune(ctx, then="status:card")
+    cset = current_set(ctx)
+    status = await services.statuses.commune(cset.id, commune.code)
+    if not status.criteria:
+        return Reply(
+            services.renderer.render("status_empty.txt", commune=commune, cset=cset),
+            main_menu(),
+        )
+    counts = await services.statuses.met_counts(cset.id, list(reference.communes))
+    met = len(status.met)
+    not_met = [
+        c
+        for c in cset.criteria
+        if c.number in status.criteria and not status.criteria[c.number].met
+    ]
+    no_data = [c for c in cset.criteria if c.number not in status.criteria]
+    text = services.renderer.render(
+        "status_card.txt",
+        commune=commune,
+        province=reference.province_name,
+        cset=cset,
+        met=met,
+        total=len(cset.criteria),
+        title=cset.title_name(status.title.title if status.title else "chua_dat"),
+        title_entry=status.title,
+        not_met=not_met,
+        no_data=no_data,
+        latest=status.latest,
+        sample=status.is_sample,
+        average=sum(counts.values()) / len(counts),
+        rank=1 + sum(1 for n in counts.values() if n > met),
+        ranked=len(counts),
+    )
+    buttons = _criterion_buttons(not_met[:6])
+    buttons.append([Button("status:list", _("Tất cả tiêu chí")), Button("menu:main", _("Menu"))])
+    return Reply(text, buttons)
+
+
+@router.button("status:list")
+async def criteria_list(ctx: Context) -> Reply:
+    """Every criterion of the set in force, marked for the user's commune where known."""
+    services = ctx.services
+    cset = current_set(ctx)
+    commune = services.areas.get(ctx.user.commune_code or "")
+    status = await services.statuses.commune(cset.id, commune.code) if commune else None
+    text = services.renderer.render("criteria_list.txt", cset=cset, commune=commune, status=status)
+    return Reply(text, _criterion_buttons(list(cset.criteria)))
+
+
+@router.command("tieuchi", "criterion", description=N_("Xem một tiêu chí, ví dụ /tieuchi 2"))
+@router.button("status:crit")
+@router.intent(_is_criterion_question)
+async def criterion_card(ctx: Context) -> Reply:
+    """One criterion: met or not for the commune, its indicators and figures where known."""
+    services = ctx.services
+    cset = current_set(ctx)
+    if ctx.event.button is not None:
+        if len(ctx.args) != 1 or not ctx.args[0].isdigit():
+            raise StalePayload(f"bad criterion {ctx.args}")
+        criterion = cset.criterion(int(ctx.args[0]))
+        if criterion is None:
+            raise StalePayload(f"no criterion {ctx.args[0]} in {cset.id}")
+    else:
+        # "/tieuchi 2" and "/tieuchi giao thong" read as "tieu chi …"; free text as typed.
+        query = "tieu chi " + fold(" ".join(ctx.args)) if ctx.args else fold(ctx.text)
+        criterion = find_criterion(query, cset)
+        if criterion is None:
+            return await criteria_list(ctx)
+    commune = services.areas.get(ctx.user.commune_code or "")
+    status = await services.statuses.commune(cset.id, commune.code) if commune else None
+    text = services.renderer.render(
+        "criterion.txt",
+        cset=cset,
+        criterion=criterion,
+        commune=commune,
+        entry=status.criteria.get(criterion.number) if status else None,
+        indicators=status.indicators if status else {},
+    )
+    return Reply(
+        text,
+        [[Button("status:card", _("Tiến độ của xã")), Button("status:list", _("Tất cả tiêu chí"))]],
+    )
