@@ -28,7 +28,7 @@ _PREFIXES = tuple(
 )
 ACCEPT = 88  # a fuzzy score at least this good is a match
 SUGGEST = 60  # below this a name is not worth suggesting
-MAX_CHOICES = 8
+MAX_CHOICES = 10
 
 
 def bare(name: str) -> str:
@@ -55,11 +55,21 @@ class SearchResult:
     suggestions: list[Commune] = field(default_factory=list)
 
     @property
-    def single(self) -> Commune | None:
-        """The one commune meant, when there is no doubt."""
-        if len(self.found) == 1 and len(self.found[0].communes) == 1:
-            return self.found[0].communes[0]
-        return None
+    def communes(self) -> list[Commune]:
+        """Every commune found, today's name first, without repeats."""
+        return list(dict.fromkeys(c for f in self.found for c in f.communes))
+
+    @property
+    def meant(self) -> Commune | None:
+        """The commune the user meant, when no other commune of today competes with it:
+        one match, or today's commune of that name ahead of old units of the same name."""
+        first = self.found[0] if self.found else None
+        if first is None or len(first.communes) != 1:
+            return None
+        rivals = [f for f in self.found[1:] if f.via is None]
+        if first.via is not None and len(self.found) > 1:
+            return None
+        return None if rivals else first.communes[0]
 
 
 class AreaIndex:
@@ -68,10 +78,11 @@ class AreaIndex:
     def __init__(self, communes: dict[str, Commune], legacy: tuple[LegacyUnit, ...]) -> None:
         self._communes = communes
         self._entries: list[tuple[str, Commune | LegacyUnit]] = []
-        for commune in communes.values():
-            self._entries.append((squash(bare(commune.name)), commune))
-        for unit in legacy:
-            self._entries.append((squash(bare(unit.name)), unit))
+        items: list[Commune | LegacyUnit] = [*communes.values(), *legacy]
+        for item in items:
+            # "Xã Phương Viên" is found as "phuong vien" and as "xa phuong vien".
+            for key in dict.fromkeys((squash(bare(item.name)), squash(item.name))):
+                self._entries.append((key, item))
         self._keys = [key for key, _ in self._entries]
 
     def get(self, code: str) -> Commune | None:
@@ -84,11 +95,12 @@ class AreaIndex:
         return Found(communes, item, exact)
 
     def search(self, query: str) -> SearchResult:
-        key = squash(bare(query))
+        keys = {squash(bare(query)), squash(query)} - {""}
         result = SearchResult()
-        if not key:
+        if not keys:
             return result
-        exact = [item for k, item in self._entries if k == key]
+        key = squash(bare(query)) or squash(query)
+        exact = list(dict.fromkeys(item for k, item in self._entries if k in keys))
         if exact:
             # Today's commune first, then old communes, then old districts of the same name.
             exact.sort(
@@ -100,8 +112,8 @@ class AreaIndex:
         good = [(self._entries[i][1], score) for _, score, i in scored if score >= ACCEPT]
         if good:
             best = good[0][1]
-            # A clear winner is taken as meant, but confirmed; close runners-up become choices.
-            close = [item for item, score in good if best - score < 4]
+            # Near misses as good as the best are all offered; weaker ones are dropped.
+            close = dict.fromkeys(item for item, score in good if best - score < 4)
             result.found = [self._found(item, False) for item in close]
             return result
         seen: set[str] = set()

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from bot.dispatch import Dispatcher
 from bot.services import Services, build_services, prepare_database
@@ -33,8 +33,10 @@ app.add_typer(import_app, name="import")
 app.add_typer(admin_app, name="admin")
 app.add_typer(run_app, name="run")
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# No markup: file names, cells and principals are printed as given. Messages are not wrapped
+# at 80 columns when stderr is not a terminal (logs, systemd, pipes): one message, one line.
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+out = Console(highlight=False, markup=False)
 T = TypeVar("T")
 
 
@@ -261,7 +263,14 @@ def admin_list() -> None:
         return await services.officials.list()
 
     grants = _with_services(work)
-    table = Table("principal", "role", "area", "granted by", "granted at")
+    # Who holds what must never be cut to "telegram:12345…" in a narrow terminal or a pipe.
+    table = Table(
+        Column("principal", no_wrap=True),
+        Column("role", no_wrap=True),
+        Column("area", no_wrap=True),
+        "granted by",
+        Column("granted at", overflow="fold"),
+    )
     for g in grants:
         table.add_row(g.principal, g.role, g.area_code, g.granted_by, g.granted_at.isoformat())
     out.print(table if grants else "No officials yet.")

@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -72,6 +72,7 @@ class Context:
 
 
 Handler = Callable[[Context], Awaitable["Reply | list[Reply]"]]
+H = TypeVar("H", bound=Handler)
 Matcher = Callable[[str, "Context"], bool]  # gets the folded text and the context
 
 _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.S)
@@ -106,10 +107,8 @@ class Router:
         self.intents: list[tuple[Matcher, Handler]] = []
         self.anywhere: list[tuple[Matcher, Handler]] = []  # intents that also end any step
 
-    def command(
-        self, *names: str, description: str = "", menu: bool = True
-    ) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
+    def command(self, *names: str, description: str = "", menu: bool = True) -> Callable[[H], H]:
+        def register(handler: H) -> H:
             for name in names:
                 self.commands[name] = handler
             if description:
@@ -118,28 +117,28 @@ class Router:
 
         return register
 
-    def button(self, prefix: str) -> Callable[[Handler], Handler]:
+    def button(self, prefix: str) -> Callable[[H], H]:
         """Handle button ids equal to prefix or starting with "prefix:"."""
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: H) -> H:
             self.buttons[prefix] = handler
             return handler
 
         return register
 
-    def state(self, name: str) -> Callable[[Handler], Handler]:
+    def state(self, name: str) -> Callable[[H], H]:
         """Handle free text while the user is in this conversation step."""
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: H) -> H:
             self.states[name] = handler
             return handler
 
         return register
 
-    def intent(self, matcher: Matcher, anywhere: bool = False) -> Callable[[Handler], Handler]:
+    def intent(self, matcher: Matcher, anywhere: bool = False) -> Callable[[H], H]:
         """Handle free text the matcher recognises: outside any step, or anywhere at all."""
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: H) -> H:
             (self.anywhere if anywhere else self.intents).append((matcher, handler))
             return handler
 

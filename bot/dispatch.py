@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -20,6 +20,7 @@ from bot.services import Services
 from bot.text import fold
 
 log = logging.getLogger(__name__)
+Deliver = Callable[[list[Reply]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -66,31 +67,40 @@ class Dispatcher:
         self.fallbacks = fallbacks
         self.locks = KeyedLocks()
 
-    async def handle(self, event: Incoming) -> list[Reply]:
-        """Answer one event; never raises for the user's sake."""
+    async def handle(self, event: Incoming, deliver: Deliver | None = None) -> list[Reply]:
+        """Answer one event; never raises for the user's sake.
+
+        `deliver`, when given, sends the replies before the user's lock is released, so a
+        slow send cannot let the answer to a later message overtake this one.
+        """
         async with self.locks.hold(event.key):
-            default_locale = self.services.settings.default_locale
-            try:
-                user = await self.services.users.load(event.channel, event.user_id, default_locale)
-            except SQLAlchemyError:
-                log.exception("loading user %s:%s failed", event.channel, event.user_id)
-                with use_locale(default_locale):
-                    return [apology()]
-            before = user.snapshot()
-            with use_locale(user.locale):
-                try:
-                    replies = as_list(await self._route(Context(event, user, self.services)))
-                    await self.services.users.save(before, user)
-                except Exception:
-                    log.exception(
-                        "handling %s from %s:%s failed",
-                        event.button or event.unsupported or "text",
-                        event.channel,
-                        event.user_id,
-                    )
-                    return [apology()]
-            # A handler may have switched the language: replies were rendered in the new one.
+            replies = await self._answer(event)
+            if deliver is not None:
+                await deliver(replies)
             return replies
+
+    async def _answer(self, event: Incoming) -> list[Reply]:
+        default_locale = self.services.settings.default_locale
+        try:
+            user = await self.services.users.load(event.channel, event.user_id, default_locale)
+        except SQLAlchemyError:
+            log.exception("loading user %s:%s failed", event.channel, event.user_id)
+            with use_locale(default_locale):
+                return [apology()]
+        before = user.snapshot()
+        with use_locale(user.locale):
+            try:
+                replies = as_list(await self._route(Context(event, user, self.services)))
+                await self.services.users.save(before, user)
+            except Exception:
+                log.exception(
+                    "handling %s from %s:%s failed",
+                    event.button or event.unsupported or "text",
+                    event.channel,
+                    event.user_id,
+                )
+                return [apology()]
+        return replies
 
     async def _route(self, ctx: Context) -> Reply | list[Reply]:
         event, user, router = ctx.event, ctx.user, self.router

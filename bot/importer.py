@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import re
+import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -70,16 +71,28 @@ def read_table(path: Path) -> RawTable:
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
         from openpyxl import load_workbook
+        from openpyxl.utils.exceptions import InvalidFileException
 
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        try:
+            workbook = load_workbook(path, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, InvalidFileException):
+            raise ImportRejected([f"{path.name}: not a readable .xlsx workbook"]) from None
         try:
             sheet = workbook.worksheets[0]
             all_rows = [list(r) for r in sheet.iter_rows(values_only=True)]
         finally:
             workbook.close()
     elif suffix == ".csv":
-        text = path.read_text(encoding="utf-8-sig")
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else "excel"
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise ImportRejected(
+                [f"{path.name}: the file is not UTF-8; save it as “CSV UTF-8”"]
+            ) from None
+        try:
+            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        except csv.Error:  # empty, or one column: nothing to sniff
+            dialect = csv.excel
         all_rows = [list(r) for r in csv.reader(io.StringIO(text), dialect)]
     else:
         raise ImportRejected([f"{path.name}: only .csv and .xlsx files can be imported"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core import Button, Context, Reply, Router
-from bot.i18n import N_, _
+from bot.i18n import N_, _, fmt_number
 
 router = Router("menu")
 
@@ -69,5 +69,5 @@ async def too_long(ctx: Context) -> Reply:
     return with_menu(
         _(
             "Tin nhắn dài quá, mình chỉ đọc được tối đa {limit} ký tự. Bạn viết ngắn lại nhé."
-        ).format(limit=ctx.services.settings.max_message_chars)
+        ).format(limit=fmt_number(ctx.services.settings.max_message_chars))
     )

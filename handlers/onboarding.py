@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from babel import Locale
 
-from bot.areas import SearchResult
+from bot.areas import MAX_CHOICES, SearchResult
 from bot.core import Button, Context, Reply, Router, StalePayload
 from bot.i18n import N_, _, use_locale
 from bot.reference import Commune
@@ -25,9 +25,8 @@ LANGUAGE_WORDS = {
 
 def language_buttons() -> list[list[Button]]:
     # Each language is offered in its own name, whatever the current language is.
-    return [
-        [Button(f"lang:{code}", Locale.parse(code).display_name.capitalize()) for code in LOCALES]
-    ]
+    names = {code: Locale.parse(code).display_name or code for code in LOCALES}
+    return [[Button(f"lang:{code}", name[0].upper() + name[1:]) for code, name in names.items()]]
 
 
 @router.command("start", "batdau", description=N_("Bắt đầu lại từ đầu"), menu=False)
@@ -88,7 +87,7 @@ async def change_commune(ctx: Context) -> Reply:
     return ask_commune(ctx)
 
 
-def _merger_line(result: SearchResult) -> list[str]:
+def _merger_lines(result: SearchResult) -> list[str]:
     lines = []
     for found in result.found:
         unit = found.via
@@ -103,7 +102,7 @@ def _merger_line(result: SearchResult) -> list[str]:
 
 
 def _pick_buttons(communes: list[Commune]) -> list[list[Button]]:
-    buttons = [Button(f"onb:pick:{c.code}", c.name) for c in communes]
+    buttons = [Button(f"onb:pick:{c.code}", c.name) for c in communes[:MAX_CHOICES]]
     return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
@@ -112,41 +111,29 @@ async def commune_typed(ctx: Context) -> Reply | list[Reply]:
     """Finds the commune the user typed: today's name, an old name, or a near miss."""
     result = ctx.services.areas.search(ctx.text)
     province = ctx.services.reference.province_name
-    single = result.single
-    if single is not None:
-        return await _chosen(ctx, single, _merger_line(result))
+    meant = result.meant
+    if meant is not None:
+        others = [c for c in result.communes if c != meant]
+        if not others:
+            return await _chosen(ctx, meant, _merger_lines(result))
+        # Today's commune of that name is taken; the old units of the same name are offered.
+        replies = await _chosen(ctx, meant, [])
+        lines = [*_merger_lines(result), _("Nếu bạn ở xã khác trong số này, hãy chọn:")]
+        return [*replies, Reply("\n".join(lines), _pick_buttons(others))]
     if result.found:
-        first = result.found[0]
-        if first.via is None and first.exact:
-            # Today's commune of that name; the old district of the same name is offered too.
-            others = [c for f in result.found[1:] for c in f.communes if c != first.communes[0]]
-            replies = await _chosen(ctx, first.communes[0], [])
-            if others:
-                replies.append(
-                    Reply(
-                        "\n".join(
-                            [*_merger_line(result), _("Nếu bạn ở xã khác trong số này, hãy chọn:")]
-                        ),
-                        _pick_buttons(others),
-                    )
-                )
-            return replies
-        seen: dict[str, Commune] = {}
-        for found in result.found:
-            for commune in found.communes:
-                seen.setdefault(commune.code, commune)
-        lines = [*_merger_line(result), _("Bạn ở xã, phường nào? Hãy chọn:")]
-        return Reply("\n".join(lines), _pick_buttons(list(seen.values())))
+        lines = [*_merger_lines(result), _("Bạn ở xã, phường nào? Hãy chọn:")]
+        return Reply("\n".join(lines), _pick_buttons(result.communes))
+    query = ctx.text[:60]
     if result.suggestions:
         return Reply(
             _("Mình chưa tìm thấy “{query}” ở {province}. Có phải bạn muốn chọn:").format(
-                query=ctx.text[:60], province=province
+                query=query, province=province
             ),
             _pick_buttons(result.suggestions),
         )
     return Reply(
         _("Mình chưa tìm thấy “{query}” ở {province}. Bạn gõ lại tên xã, ví dụ: Chợ Đồn.").format(
-            query=ctx.text[:60], province=province
+            query=query, province=province
         )
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.core import Button, Context, Reply, Router, StalePayload
-from bot.i18n import N_, _
+from bot.i18n import N_, _, current_locale
 from bot.reference import CriteriaSet, Criterion, localized
 from bot.text import fold
 from handlers.common import ask_commune
@@ -95,33 +95,40 @@ async def status_card(ctx: Context) -> Reply:
             main_menu(),
         )
     counts = await services.statuses.met_counts(cset.id, list(reference.communes))
-    met = len(status.met)
-    not_met = [
-        c
-        for c in cset.criteria
-        if c.number in status.criteria and not status.criteria[c.number].met
-    ]
-    no_data = [c for c in cset.criteria if c.number not in status.criteria]
-    text = services.renderer.render(
-        "status_card.txt",
-        commune=commune,
-        province=reference.province_name,
-        cset=cset,
-        met=met,
-        total=len(cset.criteria),
-        title=cset.title_name(status.title.title if status.title else "chua_dat"),
-        title_entry=status.title,
-        not_met=not_met,
-        no_data=no_data,
-        latest=status.latest,
-        sample=status.is_sample,
-        average=sum(counts.values()) / len(counts),
-        rank=1 + sum(1 for n in counts.values() if n > met),
-        ranked=len(counts),
-    )
-    buttons = _criterion_buttons(not_met[:6])
-    buttons.append([Button("status:list", _("Tất cả tiêu chí")), Button("menu:main", _("Menu"))])
-    return Reply(text, buttons)
+
+    def card() -> Reply:
+        met = len(status.met)
+        not_met = [
+            c
+            for c in cset.criteria
+            if c.number in status.criteria and not status.criteria[c.number].met
+        ]
+        text = services.renderer.render(
+            "status_card.txt",
+            commune=commune,
+            province=reference.province_name,
+            cset=cset,
+            met=met,
+            total=len(cset.criteria),
+            title=cset.title_name(status.title.title if status.title else "chua_dat"),
+            title_entry=status.title,
+            not_met=not_met,
+            no_data=[c for c in cset.criteria if c.number not in status.criteria],
+            latest=status.latest,
+            sample=status.is_sample,
+            average=sum(counts.values()) / len(counts),
+            rank=1 + sum(1 for n in counts.values() if n > met),
+            ranked=len(counts),
+        )
+        buttons = _criterion_buttons(not_met[:6])
+        buttons.append(
+            [Button("status:list", _("Tất cả tiêu chí")), Button("menu:main", _("Menu"))]
+        )
+        return Reply(text, buttons)
+
+    # Every villager of a commune gets the same card: render it once per language.
+    cached = services.statuses.memo(("card", cset.id, commune.code, current_locale()), card)
+    return Reply(cached.text, [list(row) for row in cached.buttons])
 
 
 @router.button("status:list")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.channels.terminal import to_event as to_terminal_event
 from bot.core import Incoming, Reply
 from bot.dispatch import Dispatcher
 from bot.sample import load_sample
@@ -92,6 +93,19 @@ class Chat:
         return texts(self.last)
 
     async def press(self, button_id: str) -> str:
+        """Press a button the bot offered (the terminal types its number instead)."""
+        if self.channel == "terminal":
+            offered = [b for r in self.last for b in r.all_buttons()]
+            number = next(i for i, b in enumerate(offered, start=1) if b.id == button_id)
+            event = to_terminal_event(str(number), self.user_id, offered)
+            assert event is not None and event.button == button_id
+        else:
+            event = Incoming(self.channel, self.user_id, button=button_id)
+        self.last = await self.dispatcher.handle(event)
+        return texts(self.last)
+
+    async def press_unoffered(self, button_id: str) -> str:
+        """A button id the bot did not offer now: stale, or forged."""
         self.last = await self.dispatcher.handle(
             Incoming(self.channel, self.user_id, button=button_id)
         )
@@ -109,6 +123,7 @@ class Chat:
         return next(b.label for r in self.last for b in r.all_buttons() if b.id == button_id)
 
 
-@pytest.fixture
-def chat(dispatcher: Dispatcher) -> Chat:
-    return Chat(dispatcher)
+@pytest.fixture(params=["terminal", "telegram"])
+def chat(dispatcher: Dispatcher, request: pytest.FixtureRequest) -> Chat:
+    """A conversation on each channel the core serves (Telegram end to end: test_telegram)."""
+    return Chat(dispatcher, channel=request.param)

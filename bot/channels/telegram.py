@@ -111,13 +111,17 @@ def build_application(
         event = to_event(update)
         if event is None or update.effective_chat is None:
             return
-        replies = await dispatcher.handle(event)
-        if update.callback_query is not None:
-            try:
-                await update.callback_query.answer()
-            except TelegramError as error:  # an old query can no longer be answered
-                log.info("could not answer callback query: %s", error)
-        await send_replies(context.application, update.effective_chat.id, replies)
+        chat_id = update.effective_chat.id
+
+        async def deliver(replies: list[Reply]) -> None:
+            if update.callback_query is not None:
+                try:
+                    await update.callback_query.answer()
+                except TelegramError as error:  # an old query can no longer be answered
+                    log.info("could not answer callback query: %s", error)
+            await send_replies(context.application, chat_id, replies)
+
+        await dispatcher.handle(event, deliver)
 
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("Telegram update failed: %s", context.error, exc_info=context.error)

@@ -66,11 +66,12 @@ class OfficialStore:
         return [Grant(r.principal, r.role, r.area_code, r.granted_by, r.granted_at) for r in rows]
 
     async def may(self, principal: str, role: str, area_code: str, province_code: str) -> bool:
-        """Whether the principal holds the role for the area, or a wider grant covers it."""
+        """Whether the principal holds the role for the area, or a wider grant covers it:
+        an admin may do anything; a province official what any official of the province may."""
         grants = await self.list(principal)
         return any(
             g.role == "admin"
             or (g.role == role and g.area_code == area_code)
-            or (g.role == "province_official" and g.area_code == province_code)
+            or (g.role == "province_official" and g.area_code == province_code and role != "admin")
             for g in grants
         )

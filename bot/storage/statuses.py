@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.db import Database
 from bot.storage.schema import status_imports, status_records, title_records
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,21 @@ class StatusStore:
             return hit[1]
         return None
 
+    def memo(self, key: tuple[str, ...], compute: Callable[[], T]) -> T:
+        """A value derived from statuses (such as a rendered card), kept as long as they are."""
+        key = ("memo", *key)
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        value = compute()
+        self._cache[key] = (time.monotonic(), value)
+        return value
+
     async def commune(self, set_id: str, commune_code: str) -> CommuneStatus:
         key = ("commune", set_id, commune_code)
         cached = self._cached(key)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         latest = _latest(set_id, [commune_code], criteria_only=False)
         t = title_records
         async with self._db.read() as conn:
@@ -159,7 +171,7 @@ class StatusStore:
         key = ("counts", set_id, *sorted(commune_codes))
         cached = self._cached(key)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         latest = _latest(set_id, commune_codes, criteria_only=True)
         met = func.sum(case((latest.c.met, 1), else_=0))
         async with self._db.read() as conn:
@@ -193,7 +205,9 @@ class StatusStore:
         self.invalidate()
         return import_id
 
-    async def history(self, commune_code: str, criterion_number: int) -> list[StatusEntry]:
+    async def history(
+        self, set_id: str, commune_code: str, criterion_number: int
+    ) -> list[StatusEntry]:
         """Every assessment of one criterion, newest first (who, when, source)."""
         r = status_records
         async with self._db.read() as conn:
@@ -202,6 +216,7 @@ class StatusStore:
                     select(r, status_imports.c.is_sample)
                     .join(status_imports, status_imports.c.id == r.c.import_id)
                     .where(
+                        r.c.set_id == set_id,
                         r.c.commune_code == commune_code,
                         r.c.criterion_number == criterion_number,
                         r.c.indicator_code == "",

@@ -1,0 +1,187 @@
+"""An offline Bot API: canned answers, every call recorded, anything unexpected fails.
+
+Built like python-telegram-bot's own test doubles: the real `Bot` serialises each call and
+parses each answer, only the HTTP round trip is replaced.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from telegram.request import BaseRequest, RequestData
+
+BOT_ID = 123456
+TOKEN = f"{BOT_ID}:" + "A" * 35
+BOT_USER = {
+    "id": BOT_ID,
+    "is_bot": True,
+    "first_name": "Chung Sức",
+    "username": "ChungSucBot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+
+
+class UnexpectedCall(AssertionError):
+    """The bot called a Bot API method this double has no answer for."""
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    params: dict[str, Any]
+
+
+class OfflineRequest(BaseRequest):
+    """Answers getMe, sendMessage, answerCallbackQuery, setMyCommands, deleteWebhook, getUpdates.
+
+    `fail` maps a method to the description of an error answer (HTTP 400) it gets instead.
+    `before_answer` is awaited before a call reaches the "server" (a test can hold one reply
+    back, as a slow network would); calls are recorded in the order they arrive.
+    python-telegram-bot turns any exception here into a NetworkError that the application
+    only logs, so unexpected calls are also kept in `unexpected` for the test to assert on.
+    """
+
+    def __init__(
+        self,
+        fail: dict[str, str] | None = None,
+        before_answer: Callable[[Call], Awaitable[None]] | None = None,
+        record: bool = True,
+    ) -> None:
+        self.fail = dict(fail or {})
+        self.before_answer = before_answer
+        self.record = record
+        self.calls: list[Call] = []
+        self.unexpected: list[str] = []
+        self._message_ids = itertools.count(1000)
+
+    @property
+    def read_timeout(self) -> float | None:
+        return None
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = None,
+        write_timeout: Any = None,
+        connect_timeout: Any = None,
+        pool_timeout: Any = None,
+    ) -> tuple[int, bytes]:
+        call = Call(url.rsplit("/", 1)[-1], request_data.parameters if request_data else {})
+        if self.before_answer is not None:
+            await self.before_answer(call)
+        if self.record:
+            self.calls.append(call)
+        if call.method in self.fail:
+            error = {"ok": False, "error_code": 400, "description": self.fail[call.method]}
+            return 400, json.dumps(error).encode()
+        answer = self._answer(call)
+        return 200, json.dumps({"ok": True, "result": answer}).encode()
+
+    def _answer(self, call: Call) -> Any:
+        if call.method == "getMe":
+            return BOT_USER
+        if call.method in ("answerCallbackQuery", "setMyCommands", "deleteWebhook"):
+            return True
+        if call.method == "getUpdates":
+            return []
+        if call.method == "sendMessage":
+            chat_id = call.params["chat_id"]
+            message = {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private" if int(chat_id) > 0 else "group"},
+                "from": BOT_USER,
+                "text": call.params["text"],
+            }
+            if "reply_markup" in call.params:
+                message["reply_markup"] = call.params["reply_markup"]
+            return message
+        self.unexpected.append(call.method)
+        raise UnexpectedCall(f"unexpected Bot API call {call.method}({call.params})")
+
+    def params(self, method: str) -> list[dict[str, Any]]:
+        """The parameters of every call to one method, in order."""
+        return [c.params for c in self.calls if c.method == method]
+
+    def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        """sendMessage parameters, optionally only those to one chat."""
+        return [p for p in self.params("sendMessage") if chat_id in (None, p["chat_id"])]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+# Updates as Telegram sends them. Private chats have the user's id as chat id.
+
+_update_ids = itertools.count(1)
+_message_ids = itertools.count(1)
+
+
+def _user(user_id: int, language_code: str | None) -> dict[str, Any]:
+    user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": f"Người {user_id}"}
+    if language_code:
+        user["language_code"] = language_code
+    return user
+
+
+def _message(user_id: int, language_code: str | None, **content: Any) -> dict[str, Any]:
+    return {
+        "message_id": next(_message_ids),
+        "date": int(time.time()),
+        "chat": {"id": user_id, "type": "private", "first_name": f"Người {user_id}"},
+        "from": _user(user_id, language_code),
+        **content,
+    }
+
+
+def text_update(user_id: int, text: str, language_code: str | None = "vi") -> dict[str, Any]:
+    message = _message(user_id, language_code, text=text)
+    if text.startswith("/"):
+        command = text.split()[0]
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    return {"update_id": next(_update_ids), "message": message}
+
+
+def callback_update(user_id: int, data: str, language_code: str | None = "vi") -> dict[str, Any]:
+    """A button pressed under an earlier bot message in the user's private chat."""
+    shown = _message(user_id, None, text="…")
+    shown["from"] = BOT_USER
+    query = {
+        "id": str(next(_update_ids) * 7919),
+        "from": _user(user_id, language_code),
+        "chat_instance": f"ci-{user_id}",
+        "message": shown,
+        "data": data,
+    }
+    return {"update_id": next(_update_ids), "callback_query": query}
+
+
+def sticker_update(user_id: int, language_code: str | None = "vi") -> dict[str, Any]:
+    sticker = dict(file_id="CAACAgIAAxkBAAEB", file_unique_id="AgADBAAD", type="regular")
+    sticker |= dict(width=512, height=512, is_animated=False, is_video=False, emoji="👍")
+    message = _message(user_id, language_code, sticker=sticker)
+    return {"update_id": next(_update_ids), "message": message}
+
+
+def photo_update(user_id: int, language_code: str | None = "vi") -> dict[str, Any]:
+    photo = [
+        dict(file_id=f"AgACAgIAAx{px}", file_unique_id=f"AQAD{px}", width=px, height=px)
+        for px in (90, 320, 800)
+    ]
+    message = _message(user_id, language_code, photo=photo, caption="Đường thôn mới làm")
+    return {"update_id": next(_update_ids), "message": message}

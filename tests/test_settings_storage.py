@@ -1,0 +1,119 @@
+"""Settings, the database handle, migrations and reference loading."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.dispatch import KeyedLocks
+from bot.reference import shipped_files, sync_reference
+from bot.services import Services
+from bot.settings import load_settings
+from bot.storage.db import Database
+
+TOKEN = "123456789:" + "A" * 35
+
+
+def test_settings_from_environment_and_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "chungsuc.toml"
+    config.write_text('province = "06"\ndefault_locale = "en"\n', encoding="utf-8")
+    monkeypatch.setenv("CHUNGSUC_CONFIG", str(config))
+    monkeypatch.setenv("CHUNGSUC_TELEGRAM_TOKEN", TOKEN)
+    monkeypatch.setenv("CHUNGSUC_DEFAULT_LOCALE", "vi")  # the environment wins over the file
+    settings = load_settings()
+    assert settings.province == "06"
+    assert settings.default_locale == "vi"
+    assert settings.telegram_token_problem() is None
+
+
+def test_the_token_never_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHUNGSUC_TELEGRAM_TOKEN", TOKEN)
+    settings = load_settings()
+    assert TOKEN not in repr(settings) and TOKEN not in str(settings.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [(None, "is not set"), ("", "is not set"), ("not-a-token", "does not look like")],
+)
+def test_token_problems_are_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, token: str | None, problem: str
+) -> None:
+    monkeypatch.delenv("CHUNGSUC_TELEGRAM_TOKEN", raising=False)
+    settings = load_settings(telegram_token=token)
+    reason = settings.telegram_token_problem()
+    assert reason is not None and problem in reason and "\n" not in reason
+
+
+def test_unknown_default_locale_is_rejected() -> None:
+    with pytest.raises(ValueError, match="must be one of"):
+        load_settings(default_locale="fr")
+
+
+async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x' / 'db.sqlite3'}")
+    try:
+        async with db.read() as conn:
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
+            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one() == 5000
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
+    finally:
+        await db.close()
+
+
+async def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
+    try:
+        await db.migrate()
+        await db.migrate()
+        async with db.read() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+        assert version == [("0001",)]
+    finally:
+        await db.close()
+
+
+async def test_reference_files_reload_only_when_changed(services: Services, tmp_path: Path) -> None:
+    assert await sync_reference(services.db) == 0
+    faq_like = [(p, loader) for p, loader in shipped_files() if p.suffix == ".toml"]
+    changed = tmp_path / "criteria" / faq_like[0][0].name
+    changed.parent.mkdir()
+    changed.write_text(faq_like[0][0].read_text(encoding="utf-8") + "\n# edited\n", "utf-8")
+    assert await sync_reference(services.db, [(changed, faq_like[0][1])]) == 1
+    assert await sync_reference(services.db, [(changed, faq_like[0][1])]) == 0
+
+
+async def test_a_failed_write_leaves_nothing(services: Services) -> None:
+    with pytest.raises(RuntimeError):
+        async with services.db.write() as conn:
+            await conn.execute(text("DELETE FROM users"))
+            await conn.execute(
+                text(
+                    "INSERT INTO users (channel, user_id, locale, state_data, created_at,"
+                    " updated_at) VALUES ('t', '1', 'vi', '{}', '2026-01-01', '2026-01-01')"
+                )
+            )
+            raise RuntimeError("boom")
+    async with services.db.read() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM users"))).scalar_one() == 0
+
+
+async def test_keyed_locks_serialise_one_key_and_are_dropped_after_use() -> None:
+    locks = KeyedLocks()
+    order: list[str] = []
+
+    async def work(key: str, name: str, pause: float) -> None:
+        async with locks.hold(key):
+            order.append(f"{name}>")
+            await asyncio.sleep(pause)
+            order.append(f"<{name}")
+
+    await asyncio.gather(work("a", "a1", 0.02), work("a", "a2", 0), work("b", "b1", 0))
+    assert order.index("<a1") < order.index("a2>")
+    assert order.index("b1>") < order.index("<a1")  # another key did not wait
+    assert len(locks) == 0
