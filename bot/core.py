@@ -30,6 +30,7 @@ class Incoming:
     unsupported: str | None = None  # sticker, photo, voice … when that is what came
     message_id: str | None = None
     language_hint: str | None = None  # the client's language, if the channel tells
+    numbered: bool = False  # the channel shows buttons as numbers; a typed number picks one
 
     @property
     def key(self) -> tuple[str, str]:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -56,6 +56,14 @@ class KeyedLocks:
         return len(self._locks)
 
 
+def picked_by_number(event: Incoming, offered: list[str]) -> Incoming:
+    """On a channel without buttons, "2" means the second button offered last."""
+    text = event.text.strip()
+    if event.numbered and text.isdigit() and 1 <= int(text) <= len(offered):
+        return replace(event, text="", button=offered[int(text) - 1])
+    return event
+
+
 def apology() -> Reply:
     return Reply(_("Xin lỗi, hệ thống đang gặp sự cố. Bạn vui lòng thử lại sau ít phút."))
 
@@ -88,9 +96,12 @@ class Dispatcher:
             with use_locale(default_locale):
                 return [apology()]
         before = user.snapshot()
+        event = picked_by_number(event, user.offered)
         with use_locale(user.locale):
             try:
                 replies = as_list(await self._route(Context(event, user, self.services)))
+                if event.numbered:
+                    user.offered = [b.id for r in replies for b in r.all_buttons()]
                 await self.services.users.save(before, user)
             except Exception:
                 log.exception(

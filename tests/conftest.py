@@ -89,16 +89,17 @@ class Chat:
         self.last: list[Reply] = []
 
     async def say(self, text: str) -> str:
-        self.last = await self.dispatcher.handle(Incoming(self.channel, self.user_id, text=text))
+        numbered = self.channel == "terminal"
+        event = Incoming(self.channel, self.user_id, text=text, numbered=numbered)
+        self.last = await self.dispatcher.handle(event)
         return texts(self.last)
 
     async def press(self, button_id: str) -> str:
         """Press a button the bot offered (the terminal types its number instead)."""
         if self.channel == "terminal":
-            offered = [b for r in self.last for b in r.all_buttons()]
-            number = next(i for i, b in enumerate(offered, start=1) if b.id == button_id)
-            event = to_terminal_event(str(number), self.user_id, offered)
-            assert event is not None and event.button == button_id
+            offered = [b.id for r in self.last for b in r.all_buttons()]
+            event = to_terminal_event(str(offered.index(button_id) + 1), self.user_id)
+            assert event is not None
         else:
             event = Incoming(self.channel, self.user_id, button=button_id)
         self.last = await self.dispatcher.handle(event)

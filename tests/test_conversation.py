@@ -370,3 +370,25 @@ async def test_users_are_separate_per_channel_and_id(dispatcher: Dispatcher) -> 
     await onboard(bob, "Chợ Đồn")
     assert "Xã Na Rì" in await alice.say("/tiendo")
     assert "Xã Chợ Đồn" in await bob.say("/tiendo")
+
+
+# --- numbered menus on channels without buttons ---------------------------------------------
+
+
+async def test_a_typed_number_picks_the_button_offered_even_after_a_restart(
+    services: Services,
+) -> None:
+    terminal = Chat(Dispatcher(services, *build_router()), channel="terminal")
+    await terminal.say("/start")
+    services.users.forget()  # the offered buttons are kept in the database, not in memory
+    restarted = Chat(Dispatcher(services, *build_router()), channel="terminal")
+    assert "Which commune or ward do you live in?" in await restarted.say("2")
+
+
+async def test_numbers_out_of_range_or_on_button_channels_are_text(dispatcher: Dispatcher) -> None:
+    terminal = Chat(dispatcher, channel="terminal")
+    await onboard(terminal)
+    assert "mình chưa hiểu ý bạn" in await terminal.say("99")
+    telegram = Chat(dispatcher, channel="telegram", user_id="t9")
+    await onboard(telegram)
+    assert "mình chưa hiểu ý bạn" in await telegram.say("1")

@@ -94,8 +94,8 @@ async def test_a_failed_write_leaves_nothing(services: Services) -> None:
             await conn.execute(text("DELETE FROM users"))
             await conn.execute(
                 text(
-                    "INSERT INTO users (channel, user_id, locale, state_data, created_at,"
-                    " updated_at) VALUES ('t', '1', 'vi', '{}', '2026-01-01', '2026-01-01')"
+                    "INSERT INTO users (channel, user_id, locale, state_data, offered, created_at,"
+                    " updated_at) VALUES ('t', '1', 'vi', '{}', '[]', '2026-01-01', '2026-01-01')"
                 )
             )
             raise RuntimeError("boom")

@@ -10,7 +10,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 
-from bot.core import Button, Incoming, Reply
+from bot.core import Incoming, Reply
 from bot.dispatch import Dispatcher
 from bot.text import clean
 
@@ -25,14 +25,10 @@ def render_reply(reply: Reply, first_number: int = 1) -> str:
     return "\n".join(lines)
 
 
-def to_event(line: str, user_id: str, offered: list[Button]) -> Incoming | None:
-    """What a typed line means: a number picks an offered button, anything else is text."""
+def to_event(line: str, user_id: str) -> Incoming | None:
+    """A typed line as the core sees it; the core maps a number to the button offered."""
     text = clean(line)
-    if not text:
-        return None
-    if text.isdigit() and 1 <= int(text) <= len(offered):
-        return Incoming(CHANNEL, user_id, button=offered[int(text) - 1].id)
-    return Incoming(CHANNEL, user_id, text=text)
+    return Incoming(CHANNEL, user_id, text=text, numbered=True) if text else None
 
 
 async def run_terminal(
@@ -46,21 +42,20 @@ async def run_terminal(
     interactive = stdin.isatty()
     if interactive:
         console.print("[dim]Chung Sức — gõ /start để bắt đầu, Ctrl+D để thoát.[/dim]")
-    offered: list[Button] = []
     while True:
         if interactive:
             console.print("[bold]›[/bold] ", end="")
         line = await asyncio.to_thread(stdin.readline)
         if not line:
             break
-        event = to_event(line, user_id, offered)
+        event = to_event(line, user_id)
         if event is None:
             continue
         if not interactive:
             console.print(f"› {escape(clean(line))}", style="dim")
         replies = await dispatcher.handle(event)
-        offered = []
+        number = 1
         for reply in replies:
-            console.print(escape(render_reply(reply, len(offered) + 1)))
-            offered.extend(reply.all_buttons())
+            console.print(escape(render_reply(reply, number)))
+            number += len(reply.all_buttons())
             console.print()

@@ -132,6 +132,8 @@ users = Table(
     Column("commune_code", String(8)),
     Column("state", String(64)),
     Column("state_data", JSON, nullable=False, default=dict),
+    # Button ids last offered on a channel without buttons, so a typed number can pick one.
+    Column("offered", JSON, nullable=False, default=list),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -21,6 +21,7 @@ class UserProfile:
     commune_code: str | None = None
     state: str | None = None  # the conversation step, e.g. "onboarding:commune"
     state_data: dict[str, Any] = field(default_factory=dict)
+    offered: list[str] = field(default_factory=list)  # see schema.users.offered
     is_new: bool = False
 
     def enter(self, state: str, **data: Any) -> None:
@@ -30,10 +31,10 @@ class UserProfile:
         self.state, self.state_data = None, {}
 
     def snapshot(self) -> UserProfile:
-        return replace(self, state_data=dict(self.state_data))
+        return replace(self, state_data=dict(self.state_data), offered=list(self.offered))
 
 
-_FIELDS = ("locale", "commune_code", "state", "state_data")
+_FIELDS = ("locale", "commune_code", "state", "state_data", "offered")
 
 
 class UserStore:
@@ -61,7 +62,13 @@ class UserStore:
         if row is None:
             return UserProfile(channel, user_id, default_locale, is_new=True)
         profile = UserProfile(
-            channel, user_id, row.locale, row.commune_code, row.state, dict(row.state_data or {})
+            channel,
+            user_id,
+            row.locale,
+            row.commune_code,
+            row.state,
+            dict(row.state_data or {}),
+            list(row.offered or []),
         )
         self._remember(profile)
         return profile.snapshot()

@@ -110,6 +110,7 @@ def upgrade() -> None:
         sa.Column("commune_code", sa.String(8)),
         sa.Column("state", sa.String(64)),
         sa.Column("state_data", sa.JSON, nullable=False),
+        sa.Column("offered", sa.JSON, nullable=False),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("updated_at", TZ, nullable=False),
     )
