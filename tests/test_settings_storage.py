@@ -73,7 +73,7 @@ async def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
         await db.migrate()
         async with db.read() as conn:
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-        assert version == [("0001",)]
+        assert version == [("0002",)]
     finally:
         await db.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     JSON,
     Boolean,
     Column,
@@ -158,4 +159,86 @@ content_versions = Table(
     Column("name", String(200), primary_key=True),
     Column("sha256", String(64), nullable=False),
     Column("loaded_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- dân làm: campaigns and contributions ---------------------------------------------------
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text),
+    Column("commune_code", String(8), nullable=False),
+    Column("villages", JSON, nullable=False, default=list),  # empty: the whole commune
+    Column("kinds", JSON, nullable=False),  # ["workdays", "land", "money", "materials"]
+    Column("targets", JSON, nullable=False, default=dict),  # kind → base units
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date),
+    Column("status", String(16), nullable=False),  # open | closed
+    Column("created_by", String(96), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(200), nullable=False),  # "chat" or the content file it came from
+    Index("ix_campaigns_commune", "commune_code", "status"),
+)
+
+contributions = Table(
+    "contributions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False),
+    Column("commune_code", String(8), nullable=False),
+    Column("village", String(100)),
+    Column("channel", String(16), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("display_name", String(100)),  # shown publicly only when show_name
+    Column("show_name", Boolean, nullable=False),
+    Column("kind", String(16), nullable=False),
+    # Base units: đồng, m², half-workdays, or a count of the material's unit.
+    Column("amount", BigInteger, nullable=False),
+    Column("unit", String(32)),
+    Column("description", String(200)),
+    Column("due_on", Date),  # a pledge for a later date
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),  # why it was rejected
+    # The draft the villager confirmed: a replayed confirmation hits this constraint.
+    Column("source_key", String(120), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("channel", "user_id", "source_key", name="uq_contributions_source"),
+    Index("ix_contributions_campaign", "campaign_id", "status"),
+    Index("ix_contributions_commune", "commune_code", "status"),
+    Index("ix_contributions_user", "channel", "user_id"),
+)
+
+# Every official action: who, what, when, before and after.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("actor", String(96), nullable=False),
+    Column("action", String(48), nullable=False),
+    Column("entity", String(32), nullable=False),
+    Column("entity_id", String(32), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# Messages to one person that are not an answer to their own message (a confirmation, a
+# rejection): sent at once where the channel runs in this process, kept here otherwise.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(16), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("buttons", JSON, nullable=False, default=list),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Index("ix_notifications_pending", "sent_at", "channel"),
 )
