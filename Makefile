@@ -19,8 +19,8 @@ install: $(STAMP)
 ## run: migrate, load sample data if the database is empty, then chat in the terminal —
 ##      or, with CHUNGSUC_TELEGRAM_TOKEN set, run the Telegram bot.
 run: $(STAMP)
-	@$(BIN)/chungsuc db upgrade
-	@$(BIN)/chungsuc seed --sample --if-empty
+	@CHUNGSUC_LOG_LEVEL=$${CHUNGSUC_LOG_LEVEL:-WARNING} $(BIN)/chungsuc db upgrade
+	@CHUNGSUC_LOG_LEVEL=$${CHUNGSUC_LOG_LEVEL:-WARNING} $(BIN)/chungsuc seed --sample --if-empty
 	@if [ -n "$$CHUNGSUC_TELEGRAM_TOKEN" ]; then $(BIN)/chungsuc run telegram; \
 	else $(BIN)/chungsuc chat; fi
 
@@ -38,10 +38,12 @@ messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --omit-header \
 		-o locales/messages.pot .
 	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --width 100 \
+		--no-fuzzy-matching \
 		--ignore-obsolete
 
 bench: $(STAMP)
 	$(BIN)/python bench/updates.py
+	$(BIN)/python bench/contributions.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache dist

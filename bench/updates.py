@@ -34,7 +34,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageH
 
 from bot.channels.telegram import build_application
 from bot.dispatch import Dispatcher
-from bot.sample import load_sample
+from bot.sample import load_sample, load_sample_campaigns
 from bot.services import Services, build_services
 from bot.settings import load_settings
 from handlers import build_router
@@ -57,6 +57,7 @@ async def build_ours(folder: Path) -> tuple[App, OfflineRequest, Services]:
     services = await build_services(settings)
     services.today = lambda: TODAY
     await load_sample(services.db, services.reference, services.statuses, TODAY)
+    await load_sample_campaigns(services)
     request = OfflineRequest()
     app = build_application(settings, Dispatcher(services, *build_router()), request=request)
     return app, request, services

@@ -1,4 +1,4 @@
-"""Contribution amounts as villagers type them: "2tr5", "1,5 tỷ", "3 công", "200m²", "5 bao xi măng".
+"""Contribution amounts as villagers type them: "2tr5", "1,5 tỷ", "3 công", "200m²", "5 bao cát".
 
 Every amount is stored as a whole number of base units, so that nothing downstream needs floats:
 
@@ -12,8 +12,9 @@ Every amount is stored as a whole number of base units, so that nothing downstre
 A "." or "," followed by groups of exactly three digits groups thousands ("1.500.000",
 "1,500,000"), unless a multiplier follows and there is only one, in which case it is the decimal
 mark ("1.5 tỷ", "1,500 triệu" = 1,5 triệu). Digits after a multiplier continue it ("2tr5" =
-2,5 triệu, "1 tỷ 500" = 1,5 tỷ). The bot always confirms an amount back in full, so the rare
-misreading of an ambiguous form is caught by the user rather than guessed silently.
+2,5 triệu, "1 tỷ 500" = 1,5 tỷ); spaces may group thousands too ("1 500 000 đ"). The bot
+always confirms an amount back in full, so the rare misreading of an ambiguous form is caught
+by the user rather than guessed silently.
 """
 
 from __future__ import annotations
@@ -43,12 +44,11 @@ class Amount:
 
 
 class AmountError(ValueError):
-    """Why a text is not one usable amount; `code` is stable, the message is for logs."""
+    """Why a text is not one usable amount. `code` is stable, the message is for logs:
 
-    CODES = frozenset(
-        {"empty", "unparseable", "zero", "negative", "mixed", "too_precise", "no_unit"}
-        | {"wrong_kind"}
-    )
+    empty, unparseable, zero, negative, mixed (two amounts in one reply), too_precise (not a
+    whole number of base units), no_unit (a bare number and no expected kind), wrong_kind.
+    """
 
     def __init__(self, code: str, text: str = "") -> None:
         super().__init__(f"{code}: {text!r}")
@@ -62,8 +62,8 @@ class _Unit:
     word: str  # canonical spelling, stored as quantity_text for materials
 
 
-def _units(kind: Kind, factor: int, *keys: str) -> dict[str, _Unit]:
-    return {key: _Unit(kind, factor, keys[0]) for key in keys}
+def _units(kind: Kind, factor: int, word: str, *keys: str) -> dict[str, _Unit]:
+    return {key: _Unit(kind, factor, word) for key in keys}
 
 
 # Keys are folded (see bot.text.fold); a multi-word unit is its words joined by one space.
@@ -72,13 +72,13 @@ _UNITS: dict[str, _Unit] = {
     **_units(Kind.WORKDAYS, 2, "ngày công", "ngay cong", "cong", "ngay", "ngay lao dong"),
     **_units(Kind.WORKDAYS, 2, "ngày công", "ngay cong lao dong", "cong lao dong"),
     **_units(Kind.LAND, 1, "m²", "m2", "met vuong", "m vuong"),
-    **_units(Kind.LAND, 10_000, "ha", "hecta", "hec ta", "hectare"),
+    **_units(Kind.LAND, 10_000, "ha", "ha", "hecta", "hec ta", "hectare"),
     **_units(Kind.LAND, 360, "sào", "sao"),  # sào Bắc Bộ; the Trung Bộ sào (500 m²) is not used
-    **_units(Kind.LAND, 3_600, "mẫu", "mau"),
+    **_units(Kind.LAND, 3_600, "mẫu", "mau"),  # mẫu Bắc Bộ = 10 sào
 }
-_MATERIALS = "bao xe khối viên tấn tạ kg cây m³ thùng bộ bó tấm cuộn chiếc cái can bình"
-for _word in _MATERIALS.split():
-    _UNITS[fold(_word) or "m3"] = _Unit(Kind.MATERIALS, 1, _word)
+# Material units are kept as counted: a "khối" (m³) of sand is never turned into tonnes.
+_MATERIALS = "bao xe khối viên tấn tạ kg cây m³ thùng bó bộ tấm cuộn chiếc cái can bình"
+_UNITS |= {fold(word): _Unit(Kind.MATERIALS, 1, word) for word in _MATERIALS.split()}
 _DEFAULT_UNIT = {kind: _Unit(kind, 2 if kind is Kind.WORKDAYS else 1, "") for kind in Kind}
 _LONGEST_UNIT = max(key.count(" ") + 1 for key in _UNITS)
 
@@ -89,9 +89,12 @@ _MULTIPLIERS |= {"tr": 10**6, "trieu": 10**6, "cu": 10**6, "ty": 10**9, "ti": 10
 _WEAK = {"tram", "nghin", "ngan"}
 _WORD_NUMBERS = {"nua": Fraction(1, 2), "mot": Fraction(1)}  # "nửa ngày công", "một sào"
 # Words that may surround an amount in a reply without changing it ("tôi góp 2 triệu thôi").
-_FILLER = set("toi em minh xin se gop dong ung ho dang ky khoang tam chung thoi a nhe nha".split())
-_FILLER |= set("dat tien mat hoac va voi nua them la duoc cho".split())
-_DESCRIPTION_STOP = set("cho de va hoac voi lam o tai vao nhe a nha thoi nua gop ung".split())
+_FILLER = {"toi", "em", "minh", "xin", "se", "gop", "dong", "ung", "ho", "dang", "ky", "them"}
+_FILLER |= {"khoang", "tam", "chung", "thoi", "a", "nhe", "nha", "nua", "la", "duoc", "cho"}
+_FILLER |= {"dat", "tien", "mat", "hoac", "va", "voi"}  # "200m2 đất"; "hoặc", "và" for mixed
+_DESCRIPTION_STOP = {"cho", "de", "va", "hoac", "voi", "lam", "o", "tai", "vao", "nhe", "a"}
+_DESCRIPTION_STOP |= {"nha", "thoi", "nua", "gop", "ung", "truoc", "sau", "trong", "den", "tu"}
+_DESCRIPTION_STOP |= {"khi", "luc", "hom", "mai", "thu", "tuan", "thang", "nam"}  # then a date
 
 _TOKEN = re.compile(
     r"(?P<num>[0-9]{1,3}(?: [0-9]{3})+(?![0-9.,])|[0-9]+(?:[.,][0-9]+)*)"
@@ -152,9 +155,12 @@ def _multipliers(tokens: list[_Token], i: int) -> tuple[int, str, int]:
     """The product of the multiplier words from `i` ("nghìn tỷ"), their hint, the next index."""
     product, hint = 1, ""
     while i < len(tokens) and tokens[i].key in _MULTIPLIERS and product < 10**18:
-        product *= _MULTIPLIERS[tokens[i].key]
-        hint = hint if tokens[i].key in _WEAK or hint == "money" else "money"
-        hint = hint or "weak" * (tokens[i].key != "tram")
+        key = tokens[i].key
+        product *= _MULTIPLIERS[key]
+        if key not in _WEAK:
+            hint = "money"
+        elif key != "tram" and not hint:
+            hint = "weak"
         i += 1
     return product, hint, i
 
@@ -200,6 +206,8 @@ def _hit(tokens: list[_Token], i: int) -> _Hit | None:
         value, level, hint, j = value + more * lower, lower, hint or more_hint, k
     hit = _Hit(j, value, hint=hint)
     found = _unit(tokens, j)
+    if found and hint == "money" and found[0].kind is not Kind.MONEY:
+        found = None  # "2 triệu ngày 15/10" is money and a date, not two million workdays
     if found:
         hit.unit, hit.end = found
         hit.unit_text = " ".join(t.text for t in tokens[j : hit.end]).lower()
@@ -225,7 +233,9 @@ def _scan(text: str) -> tuple[list[_Hit], list[_Token]]:
     while i < len(tokens):
         negative = tokens[i].key in ("-", "am") and i + 1 < len(tokens)
         start = i + 1 if negative else i
-        hit = _hit(tokens, start) if tokens[start].kind == "num" or tokens[start].key in _WORD_NUMBERS else None
+        hit = None
+        if tokens[start].kind == "num" or tokens[start].key in _WORD_NUMBERS:
+            hit = _hit(tokens, start)
         if hit is None:
             rest.append(tokens[i])
             i += 1
@@ -237,6 +247,8 @@ def _scan(text: str) -> tuple[list[_Hit], list[_Token]]:
 
 
 def _resolve(hit: _Hit, expect: Kind | None, text: str) -> Amount:
+    if hit.quantity == 0:
+        raise AmountError("zero", text)
     if hit.negative:
         raise AmountError("negative", text)
     unit = hit.unit
@@ -250,8 +262,6 @@ def _resolve(hit: _Hit, expect: Kind | None, text: str) -> Amount:
     if expect is not None and unit.kind is not expect:
         raise AmountError("wrong_kind", text)
     value = hit.quantity * unit.factor
-    if value == 0:
-        raise AmountError("zero", text)
     if value.denominator != 1:
         raise AmountError("too_precise", text)
     if unit.kind is not Kind.MATERIALS:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Column, Table
 
+from bot.cli_channels import register as register_channel_commands
 from bot.dispatch import Dispatcher
 from bot.services import Services, build_services, prepare_database
 from bot.settings import Settings, load_settings
@@ -163,7 +164,7 @@ def seed(
     ] = False,
 ) -> None:
     """Load reference data, and with --sample the demo statuses (labelled as sample)."""
-    from bot.sample import load_sample
+    from bot.sample import load_sample, load_sample_campaigns
 
     async def work(services: Services) -> None:
         if not sample:
@@ -175,7 +176,11 @@ def seed(
         rows = await load_sample(
             services.db, services.reference, services.statuses, services.today()
         )
-        out.print(f"Loaded {rows} sample status rows (marked “dữ liệu mẫu”).")
+        gifts = await load_sample_campaigns(services)
+        out.print(
+            f"Loaded {rows} sample status rows, sample campaigns and {gifts} sample "
+            "contributions (all marked “dữ liệu mẫu”)."
+        )
 
     _with_services(work)
 
@@ -208,6 +213,47 @@ def import_status(
             err.print(f"  {problem}")
         raise typer.Exit(1) from None
     out.print(f"Imported {rows} status rows from {file.name}.")
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Records for the commune's files.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("contributions")
+def export_contributions(
+    format: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
+    area: Annotated[str | None, typer.Option(help="Commune or province code")] = None,
+    since: Annotated[str | None, typer.Option(help="Only from this date (YYYY-MM-DD)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write")] = None,
+) -> None:
+    """Write the contributions (every status) as CSV or XLSX, to a file or stdout (CSV)."""
+    from datetime import date
+
+    from bot.exports import write_contributions
+
+    if format not in ("csv", "xlsx"):
+        raise typer.BadParameter("csv or xlsx", param_hint="--format")
+    if format == "xlsx" and output is None:
+        raise typer.BadParameter("an .xlsx export needs --output FILE", param_hint="--output")
+    try:
+        since_date = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise typer.BadParameter("write it as YYYY-MM-DD", param_hint="--since") from None
+
+    async def work(services: Services) -> int:
+        reference = services.reference
+        if area is None or area == reference.province_code:
+            codes = None if area is None else list(reference.communes)
+        elif area in reference.communes:
+            codes = [area]
+        else:
+            raise typer.BadParameter(f"no commune or province {area!r} here", param_hint="--area")
+        rows = await services.contributions.export(codes, since_date)
+        return write_contributions(rows, reference, format, output or sys.stdout)
+
+    count = _with_services(work, quiet=True)
+    if output is not None:
+        err.print(f"Wrote {count} contributions to {output}.")
 
 
 def _principal(value: str) -> str:
@@ -260,7 +306,7 @@ def admin_list() -> None:
     """Everyone with a role."""
 
     async def work(services: Services) -> list[Any]:
-        return await services.officials.list()
+        return await services.officials.grants()
 
     grants = _with_services(work)
     # Who holds what must never be cut to "telegram:12345…" in a narrow terminal or a pipe.
@@ -274,6 +320,9 @@ def admin_list() -> None:
     for g in grants:
         table.add_row(g.principal, g.role, g.area_code, g.granted_by, g.granted_at.isoformat())
     out.print(table if grants else "No officials yet.")
+
+
+register_channel_commands(app, run_app)
 
 
 def main() -> None:

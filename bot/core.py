@@ -28,8 +28,10 @@ class Incoming:
     text: str = ""  # cleaned (NFC, no invisible characters); may start with /command
     button: str | None = None  # a button id such as "status:crit:3"
     unsupported: str | None = None  # sticker, photo, voice … when that is what came
+    photo: str | None = None  # a photo's id on its channel, for steps that take one
     message_id: str | None = None
     language_hint: str | None = None  # the client's language, if the channel tells
+    display_name: str | None = None  # the name the messenger shows, if it tells
     numbered: bool = False  # the channel shows buttons as numbers; a typed number picks one
 
     @property
@@ -105,6 +107,7 @@ class Router:
         self.command_specs: list[CommandSpec] = []
         self.buttons: dict[str, Handler] = {}
         self.states: dict[str, Handler] = {}
+        self.photo_states: set[str] = set()  # steps that take a photo
         self.intents: list[tuple[Matcher, Handler]] = []
         self.anywhere: list[tuple[Matcher, Handler]] = []  # intents that also end any step
 
@@ -127,11 +130,13 @@ class Router:
 
         return register
 
-    def state(self, name: str) -> Callable[[H], H]:
-        """Handle free text while the user is in this conversation step."""
+    def state(self, name: str, photos: bool = False) -> Callable[[H], H]:
+        """Handle free text (and, with photos=True, a photo) while the user is in this step."""
 
         def register(handler: H) -> H:
             self.states[name] = handler
+            if photos:
+                self.photo_states.add(name)
             return handler
 
         return register
@@ -153,6 +158,7 @@ class Router:
                 if clash:
                     raise ValueError(f"{router.name}: {table} already routed: {sorted(clash)}")
                 mine.update(getattr(router, table))
+            self.photo_states |= router.photo_states
             self.command_specs.extend(router.command_specs)
             self.intents.extend(router.intents)
             self.anywhere.extend(router.anywhere)

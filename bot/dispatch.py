@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -82,20 +83,23 @@ class Dispatcher:
         slow send cannot let the answer to a later message overtake this one.
         """
         async with self.locks.hold(event.key):
-            replies = await self._answer(event)
+            replies, locale = await self._answer(event)
             if deliver is not None:
-                await deliver(replies)
+                with use_locale(locale):  # what the channel adds (a hint) in the same language
+                    await deliver(replies)
             return replies
 
-    async def _answer(self, event: Incoming) -> list[Reply]:
+    async def _answer(self, event: Incoming) -> tuple[list[Reply], str]:
+        """The replies, and the language they are in."""
         default_locale = self.services.settings.default_locale
         try:
             user = await self.services.users.load(event.channel, event.user_id, default_locale)
         except SQLAlchemyError:
             log.exception("loading user %s:%s failed", event.channel, event.user_id)
             with use_locale(default_locale):
-                return [apology()]
+                return [apology()], default_locale
         before = user.snapshot()
+        user.seen(datetime.now(UTC))
         event = picked_by_number(event, user.offered)
         with use_locale(user.locale):
             try:
@@ -110,12 +114,14 @@ class Dispatcher:
                     event.channel,
                     event.user_id,
                 )
-                return [apology()]
-        return replies
+                return [apology()], user.locale
+        return replies, user.locale
 
     async def _route(self, ctx: Context) -> Reply | list[Reply]:
         event, user, router = ctx.event, ctx.user, self.router
         if event.unsupported:
+            if event.photo and user.state in router.photo_states:
+                return await router.states[user.state](ctx)
             return await self.fallbacks.unsupported(ctx)
         if event.button is not None:
             return await self._button(ctx, event.button)

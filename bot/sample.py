@@ -5,8 +5,13 @@ from __future__ import annotations
 import random
 from datetime import date
 
+from bot.campaign_files import SAMPLES_DIR, load_campaign_files
 from bot.importer import RawTable, StatusImporter
+from bot.news import load_news
+from bot.paths import CONTENT_DIR
 from bot.reference import Reference
+from bot.services import Services
+from bot.storage.contributions import CONFIRMED, NewContribution
 from bot.storage.db import Database
 from bot.storage.statuses import StatusStore
 
@@ -68,3 +73,47 @@ async def load_sample(db: Database, reference: Reference, statuses: StatusStore,
     )
     await statuses.record(batch)
     return len(batch.statuses)
+
+
+# Made-up households giving to the sample campaigns, so the tallies have something to show.
+SAMPLE_NEWS_DIR = CONTENT_DIR / "samples" / "news"
+SAMPLE_GIFTS = (
+    ("mau-duong-thon-na-lang", "Nà Làng", "workdays", 6, None, None),
+    ("mau-duong-thon-na-lang", "Nà Làng", "money", 2_000_000, None, None),
+    ("mau-duong-thon-na-lang", "Bản Cuôn", "land", 120, None, None),
+    ("mau-duong-thon-na-lang", "Bản Cuôn", "materials", 5, "bao", "xi măng"),
+    ("mau-duong-thon-na-lang", "Nà Làng", "money", 500_000, None, None),
+    ("mau-nha-van-hoa-na-ri", None, "money", 1_000_000, None, None),
+)
+
+
+async def load_sample_campaigns(services: Services) -> int:
+    """The sample campaigns and a few confirmed gifts from made-up households."""
+    await load_campaign_files(
+        services.campaigns, set(services.reference.communes), SAMPLES_DIR, is_sample=True
+    )
+    await load_news(services.db, SAMPLE_NEWS_DIR)
+    added = 0
+    for number, (slug, village, kind, amount, unit, what) in enumerate(SAMPLE_GIFTS, start=1):
+        campaign = await services.campaigns.by_slug(slug)
+        assert campaign is not None, slug  # loaded just above
+        gift, created = await services.contributions.add(
+            NewContribution(
+                campaign=campaign,
+                village=village,
+                channel="sample",
+                user_id=f"ho-{number}",
+                display_name=None,
+                show_name=False,
+                kind=kind,
+                amount=amount,
+                unit=unit,
+                description=what,
+                due_on=None,
+                source_key=f"sample:{number}",
+            )
+        )
+        if created:
+            await services.contributions.move(gift.id, CONFIRMED, "chungsuc seed --sample")
+            added += 1
+    return added

@@ -9,13 +9,18 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.areas import AreaIndex
+from bot.campaign_files import load_campaign_files
 from bot.faq import Faq
+from bot.news import load_news
+from bot.notify import Notifier
 from bot.reference import Reference, load_reference, sync_reference
 from bot.render import Renderer
 from bot.settings import Settings
+from bot.storage.contributions import CampaignStore, ContributionStore
 from bot.storage.db import Database
 from bot.storage.officials import OfficialStore
 from bot.storage.statuses import StatusStore
+from bot.storage.subscriptions import SubscriptionStore
 from bot.storage.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -37,9 +42,14 @@ class Services:
     users: UserStore
     statuses: StatusStore
     officials: OfficialStore
+    campaigns: CampaignStore
+    contributions: ContributionStore
+    notifier: Notifier
+    subscriptions: SubscriptionStore
     today: Callable[[], date] = field(default=today_in_vietnam)
 
     async def close(self) -> None:
+        await self.users.close()
         await self.db.close()
 
 
@@ -63,7 +73,7 @@ async def build_services(settings: Settings, db: Database | None = None) -> Serv
     except BaseException:
         await db.close()
         raise
-    return Services(
+    services = Services(
         settings=settings,
         db=db,
         reference=reference,
@@ -73,4 +83,15 @@ async def build_services(settings: Settings, db: Database | None = None) -> Serv
         users=UserStore(db),
         statuses=StatusStore(db),
         officials=OfficialStore(db),
+        campaigns=CampaignStore(db),
+        contributions=ContributionStore(db),
+        notifier=Notifier(db),
+        subscriptions=SubscriptionStore(db),
     )
+    try:
+        await load_campaign_files(services.campaigns, set(reference.communes))
+        await load_news(db)
+    except BaseException:
+        await db.close()
+        raise
+    return services

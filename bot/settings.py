@@ -35,7 +35,27 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org/bot"
     max_message_chars: int = Field(default=1000, ge=10)
+    # The most one pledge may be, per kind, in base units (see bot/amounts.py).
+    limit_workdays: int = 365
+    limit_land_m2: int = 100_000  # 10 ha
+    limit_money: int = 10_000_000_000
+    limit_materials: int = 100_000
+    # Digests and reminders, in Asia/Ho_Chi_Minh time; weekday 0 is Monday.
+    digest_hour: int = Field(default=7, ge=0, le=23)
+    digest_weekday: int = Field(default=0, ge=0, le=6)
     log_level: str = "INFO"
+    # --- Zalo and the webhook server (bot/channels/zalo_*.py, bot/server.py) ---
+    zalo_bot_token: SecretStr | None = None
+    zalo_bot_api_url: str = "https://bot-api.zaloplatforms.com/bot"  # + token + "/<method>"
+    zalo_bot_webhook_secret: SecretStr | None = None  # 8–256 characters
+    telegram_webhook_secret: SecretStr | None = None  # 1–256 of A-Z a-z 0-9 _ -
+    zalo_oa_app_id: str | None = None
+    zalo_oa_secret_key: SecretStr | None = None  # signs OA webhook events
+    zalo_oa_app_secret: SecretStr | None = None  # refreshes OA access tokens
+    zalo_oa_refresh_token: SecretStr | None = None  # the first one; later ones are stored
+    zalo_oa_api_url: str = "https://openapi.zalo.me"
+    zalo_oa_oauth_url: str = "https://oauth.zaloapp.com"
+    zalo_oa_max_clock_skew: int = Field(default=300, ge=1)  # seconds an OA event may be off
 
     @field_validator("default_locale")
     @classmethod
@@ -66,6 +86,16 @@ class Settings(BaseSettings):
         if not TELEGRAM_TOKEN_RE.match(self.telegram_token.get_secret_value().strip()):
             return "CHUNGSUC_TELEGRAM_TOKEN does not look like a bot token (digits:secret)"
         return None
+
+    # --- Broadcasts (bot/broadcast/): Telegram's limits, the in-flight window, Zalo OA window ---
+    broadcast_rate: float = Field(default=30, gt=0)  # messages/s overall (Telegram: ~30)
+    broadcast_paid_rate: float = Field(default=1000, gt=0)  # with allow_paid_broadcast
+    broadcast_per_chat_interval: float = Field(default=1.0, ge=0)  # seconds between two to a chat
+    broadcast_group_per_minute: int = Field(default=20, ge=1)  # to one group chat
+    broadcast_reply_reserve: float = Field(default=0.1, ge=0, lt=1)  # of the bucket, for replies
+    broadcast_max_attempts: int = Field(default=5, ge=1)  # network errors and 5xx, then failed
+    broadcast_in_flight: int = Field(default=16, ge=1)  # claimed, unrecorded: the duplicate bound
+    zalo_oa_window_days: int = Field(default=7, ge=1)  # OA may message only this long after
 
 
 def load_settings(**overrides: Any) -> Settings:

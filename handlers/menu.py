@@ -7,7 +7,7 @@ from bot.i18n import N_, _, fmt_number
 
 router = Router("menu")
 
-CANCEL_WORDS = {"huy", "huy bo", "thoi", "thoat", "cancel", "stop", "quit", "exit"}
+CANCEL_WORDS = {"huy", "huy bo", "thoi", "thoat", "cancel", "quit", "exit"}
 HELP_WORDS = {"tro giup", "giup", "giup do", "huong dan", "help", "menu", "bat dau lai"}
 
 
@@ -15,6 +15,7 @@ def main_menu() -> list[list[Button]]:
     """The buttons every dead end offers, so nobody is ever stuck."""
     return [
         [Button("status:card", _("Tiến độ của xã")), Button("status:list", _("Các tiêu chí"))],
+        [Button("contrib:start", _("Đóng góp")), Button("tally:list", _("Bảng đóng góp"))],
         [Button("faq:list", _("Hỏi đáp")), Button("onb:change", _("Đổi xã"))],
         [Button("lang:menu", _("Ngôn ngữ")), Button("menu:help", _("Trợ giúp"))],
     ]

@@ -5,16 +5,25 @@ from __future__ import annotations
 from babel import Locale
 
 from bot.areas import MAX_CHOICES, SearchResult
-from bot.core import Button, Context, Reply, Router, StalePayload
+from bot.core import Button, Context, Handler, Reply, Router, StalePayload, as_list
 from bot.i18n import N_, _, use_locale
 from bot.reference import Commune
 from bot.settings import LOCALES
 from bot.text import fold
+from handlers.campaigns import tallies
 from handlers.common import ASK_COMMUNE, ask_commune
+from handlers.contributions import start as start_contribution
 from handlers.menu import main_menu, with_menu
 from handlers.status import status_card
+from handlers.subscriptions import subscribed_line
 
 router = Router("onboarding")
+# What a user asked for before we knew their commune, done once we know it.
+CONTINUE: dict[str, Handler] = {
+    "status:card": status_card,
+    "contrib:start": start_contribution,
+    "tally:list": tallies,
+}
 
 ASK_LANGUAGE = "onb:lang"
 LANGUAGE_WORDS = {
@@ -29,7 +38,7 @@ def language_buttons() -> list[list[Button]]:
     return [[Button(f"lang:{code}", name[0].upper() + name[1:]) for code, name in names.items()]]
 
 
-@router.command("start", "batdau", description=N_("Bắt đầu lại từ đầu"), menu=False)
+@router.command("start", description=N_("Bắt đầu lại từ đầu"), menu=False)
 async def start(ctx: Context) -> list[Reply]:
     """Greets the user and asks for their language, then their commune."""
     ctx.user.enter(ASK_LANGUAGE)
@@ -53,13 +62,14 @@ async def set_language(ctx: Context) -> Reply:
     """Switches the language; during onboarding, goes on to ask for the commune."""
     if len(ctx.args) != 1 or ctx.args[0] not in LOCALES:
         raise StalePayload(f"no such language {ctx.args}")
-    return _switch_language(ctx, ctx.args[0])
+    return await _switch_language(ctx, ctx.args[0])
 
 
-def _switch_language(ctx: Context, locale: str) -> Reply:
+async def _switch_language(ctx: Context, locale: str) -> Reply:
     user = ctx.user
     onboarding = user.state == ASK_LANGUAGE or user.commune_code is None
     user.locale = locale
+    await ctx.services.subscriptions.follow(user.channel, user.user_id, user.commune_code, locale)
     with use_locale(locale):
         if onboarding:
             return ask_commune(ctx)
@@ -73,7 +83,7 @@ async def language_typed(ctx: Context) -> Reply | list[Reply]:
     folded = fold(ctx.text)
     for locale, words in LANGUAGE_WORDS.items():
         if folded in words:
-            return _switch_language(ctx, locale)
+            return await _switch_language(ctx, locale)
     return await commune_typed(ctx)
 
 
@@ -152,14 +162,19 @@ async def _chosen(ctx: Context, commune: Commune, lines: list[str]) -> list[Repl
     then = user.state_data.get("then") if user.state == ASK_COMMUNE else None
     user.commune_code = commune.code
     user.leave()
+    subscribed = await ctx.services.subscriptions.subscribe(
+        user.channel, user.user_id, commune.code, user.locale
+    )
     text = "\n".join(
         [
             *lines,
             _("Đã lưu: bạn ở {commune}, {province}.").format(
                 commune=commune.name, province=ctx.services.reference.province_name
             ),
+            *([subscribed_line()] if subscribed else []),
         ]
     )
-    if then == "status:card":
-        return [Reply(text), await status_card(ctx)]
+    continuation = CONTINUE.get(then or "")
+    if continuation is not None:
+        return [Reply(text), *as_list(await continuation(ctx))]
     return [Reply(text, main_menu())]

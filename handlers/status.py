@@ -6,6 +6,7 @@ import re
 
 from bot.core import Button, Context, Reply, Router, StalePayload
 from bot.i18n import N_, _, current_locale
+from bot.quantities import spell
 from bot.reference import CriteriaSet, Criterion, localized
 from bot.text import fold
 from handlers.common import ask_commune
@@ -95,6 +96,12 @@ async def status_card(ctx: Context) -> Reply:
             main_menu(),
         )
     counts = await services.statuses.met_counts(cset.id, list(reference.communes))
+    tally = await services.contributions.tally(commune_code=commune.code)
+    given = ", ".join(
+        spell(kind, tally.totals[kind], compact=True)
+        for kind in ("workdays", "money", "land")
+        if tally.totals.get(kind)
+    )
 
     def card() -> Reply:
         met = len(status.met)
@@ -119,6 +126,8 @@ async def status_card(ctx: Context) -> Reply:
             average=sum(counts.values()) / len(counts),
             rank=1 + sum(1 for n in counts.values() if n > met),
             ranked=len(counts),
+            given=given,
+            households=tally.households,
         )
         buttons = _criterion_buttons(not_met[:6])
         buttons.append(
@@ -127,7 +136,8 @@ async def status_card(ctx: Context) -> Reply:
         return Reply(text, buttons)
 
     # Every villager of a commune gets the same card: render it once per language.
-    cached = services.statuses.memo(("card", cset.id, commune.code, current_locale()), card)
+    key = ("card", cset.id, commune.code, current_locale(), given, str(tally.households))
+    cached = services.statuses.memo(key, card)
     return Reply(cached.text, [list(row) for row in cached.buttons])
 
 

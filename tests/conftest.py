@@ -11,7 +11,7 @@ import pytest
 from bot.channels.terminal import to_event as to_terminal_event
 from bot.core import Incoming, Reply
 from bot.dispatch import Dispatcher
-from bot.sample import load_sample
+from bot.sample import load_sample, load_sample_campaigns
 from bot.services import Services, build_services, prepare_database
 from bot.settings import Settings, load_settings
 from handlers import build_router
@@ -32,6 +32,7 @@ async def _template_db(tmp_path_factory: pytest.TempPathFactory) -> bytes:
         services = await build_services(settings)
         services.today = lambda: TODAY
         await load_sample(services.db, services.reference, services.statuses, TODAY)
+        await load_sample_campaigns(services)
         async with services.db.engine.connect() as conn:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         await services.close()
@@ -79,6 +80,9 @@ def button_ids(replies: list[Reply]) -> list[str]:
     return [b.id for r in replies for b in r.all_buttons()]
 
 
+NUMBERED = {"terminal", "zalo"}  # channels without buttons: a typed number picks one
+
+
 class Chat:
     """A transcript helper: say something or press a button, read what the bot answered."""
 
@@ -89,16 +93,20 @@ class Chat:
         self.last: list[Reply] = []
 
     async def say(self, text: str) -> str:
-        numbered = self.channel == "terminal"
+        numbered = self.channel in NUMBERED
         event = Incoming(self.channel, self.user_id, text=text, numbered=numbered)
         self.last = await self.dispatcher.handle(event)
         return texts(self.last)
 
     async def press(self, button_id: str) -> str:
-        """Press a button the bot offered (the terminal types its number instead)."""
-        if self.channel == "terminal":
+        """Press a button the bot offered (the terminal and Zalo type its number instead)."""
+        if self.channel in NUMBERED:
             offered = [b.id for r in self.last for b in r.all_buttons()]
-            event = to_terminal_event(str(offered.index(button_id) + 1), self.user_id)
+            number = str(offered.index(button_id) + 1)
+            if self.channel == "terminal":
+                event = to_terminal_event(number, self.user_id)
+            else:
+                event = Incoming(self.channel, self.user_id, text=number, numbered=True)
             assert event is not None
         else:
             event = Incoming(self.channel, self.user_id, button=button_id)
@@ -124,7 +132,7 @@ class Chat:
         return next(b.label for r in self.last for b in r.all_buttons() if b.id == button_id)
 
 
-@pytest.fixture(params=["terminal", "telegram"])
+@pytest.fixture(params=["terminal", "telegram", "zalo"])
 def chat(dispatcher: Dispatcher, request: pytest.FixtureRequest) -> Chat:
-    """A conversation on each channel the core serves (Telegram end to end: test_telegram)."""
+    """A conversation on each channel the core serves (end to end: test_telegram, test_zalo_*)."""
     return Chat(dispatcher, channel=request.param)

@@ -143,7 +143,7 @@ async def test_who_may_act_where(empty_services: Services) -> None:
 async def test_grant_rejects_an_unknown_role(empty_services: Services) -> None:
     with pytest.raises(ValueError, match="unknown role"):
         await empty_services.officials.grant("telegram:1", "mayor", "02020", "t")
-    assert await empty_services.officials.list() == []
+    assert await empty_services.officials.grants() == []
 
 
 # --- db and seed -------------------------------------------------------------------------------

@@ -15,7 +15,16 @@ from bot.services import Services
 from handlers import build_router
 from tests.conftest import Chat
 
-MAIN_MENU = ["status:card", "status:list", "faq:list", "onb:change", "lang:menu", "menu:help"]
+MAIN_MENU = [
+    "status:card",
+    "status:list",
+    "contrib:start",
+    "tally:list",
+    "faq:list",
+    "onb:change",
+    "lang:menu",
+    "menu:help",
+]
 
 
 async def onboard(chat: Chat, commune: str = "cho don", language: str = "lang:vi") -> str:

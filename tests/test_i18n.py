@@ -95,7 +95,21 @@ async def test_every_template_renders_in_every_locale(services: Services, locale
                 "average": 5.25,
                 "rank": 2,
                 "ranked": 9,
+                "given": "27.955 ngày công",
+                "households": 1200,
             },
+        }
+        contexts["digest.txt"] = {
+            "commune": commune,
+            "since": date(2026, 11, 1),
+            "until": date(2026, 11, 29),
+            "announcements": [type("A", (), {"title": "Họp thôn"})()],
+            "news": [type("N", (), {"title": "Tin", "published_on": date(2026, 11, 2)})()],
+            "status_changes": [type("C", (), {"number": 2, "name": criterion.name, "met": True})()],
+            "met": 3,
+            "total": len(cset.criteria),
+            "sample": True,
+            "tallies": [{"name": "Đường", "given": "1,5 tỷ đồng"}],
         }
         assert set(contexts) == {p.name for p in TEMPLATES_DIR.glob("*.txt")}
         with use_locale(locale):

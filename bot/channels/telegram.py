@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from telegram import (
@@ -13,13 +14,14 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import TelegramError
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
 from bot.core import Incoming, Reply
 from bot.dispatch import Dispatcher
 from bot.i18n import _, use_locale
+from bot.notify import Undeliverable
 from bot.settings import LOCALES, Settings
 from bot.text import clean, split_message
 
@@ -48,28 +50,22 @@ def to_event(update: Update) -> Incoming | None:
     user = update.effective_user
     if user is None or user.is_bot:
         return None
-    hint = user.language_code
+    who = Incoming(
+        CHANNEL, str(user.id), language_hint=user.language_code, display_name=user.full_name
+    )
     query = update.callback_query
     if query is not None:
-        return Incoming(
-            CHANNEL, str(user.id), button=query.data or "", message_id=query.id, language_hint=hint
-        )
+        return replace(who, button=query.data or "", message_id=query.id)
     message = update.message
     if message is None:
         return None  # edits, membership changes …
     message_id = f"{message.chat_id}:{message.message_id}"
     if message.text is not None:
-        return Incoming(
-            CHANNEL,
-            str(user.id),
-            text=clean(message.text),
-            message_id=message_id,
-            language_hint=hint,
-        )
+        return replace(who, text=clean(message.text), message_id=message_id)
     kind = next((k for k in _UNSUPPORTED if getattr(message, k, None)), "other")
-    return Incoming(
-        CHANNEL, str(user.id), unsupported=kind, message_id=message_id, language_hint=hint
-    )
+    photo = message.photo[-1].file_id if message.photo else None  # the largest size
+    caption = clean(message.caption or "")
+    return replace(who, unsupported=kind, photo=photo, text=caption, message_id=message_id)
 
 
 def to_markup(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -93,9 +89,13 @@ async def send_replies(
 
 
 def build_application(
-    settings: Settings, dispatcher: Dispatcher, request: BaseRequest | None = None
+    settings: Settings,
+    dispatcher: Dispatcher,
+    request: BaseRequest | None = None,
+    webhook: bool = False,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The python-telegram-bot Application wired to the dispatcher."""
+    """The python-telegram-bot Application wired to the dispatcher; with `webhook`, it has no
+    poller and updates are put on its queue by the web server."""
     assert settings.telegram_token is not None
     builder = (
         ApplicationBuilder()
@@ -105,6 +105,8 @@ def build_application(
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
+    if webhook:
+        builder = builder.updater(None)
     app = builder.build()
 
     async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -126,6 +128,13 @@ def build_application(
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("Telegram update failed: %s", context.error, exc_info=context.error)
 
+    async def notify(user_id: str, replies: list[Reply]) -> None:
+        try:
+            await send_replies(app, int(user_id), replies)
+        except Forbidden as error:  # they blocked the bot
+            raise Undeliverable(str(error)) from error
+
+    dispatcher.services.notifier.register(CHANNEL, notify)
     app.add_handler(TypeHandler(Update, on_update))
     app.add_error_handler(on_error)
     return app

@@ -10,19 +10,12 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 
+from bot.channels.numbered import render_reply
 from bot.core import Incoming, Reply
 from bot.dispatch import Dispatcher
 from bot.text import clean
 
 CHANNEL = "terminal"
-
-
-def render_reply(reply: Reply, first_number: int = 1) -> str:
-    """A reply as terminal text, its buttons numbered from first_number."""
-    lines = [reply.text]
-    for offset, button in enumerate(reply.all_buttons()):
-        lines.append(f"  {first_number + offset}. {button.label}")
-    return "\n".join(lines)
 
 
 def to_event(line: str, user_id: str) -> Incoming | None:
@@ -40,6 +33,14 @@ async def run_terminal(
     stdin = stdin or sys.stdin
     console = console or Console(highlight=False, soft_wrap=True)
     interactive = stdin.isatty()
+
+    async def notify(to: str, replies: list[Reply]) -> None:
+        if to != user_id:
+            raise LookupError(f"terminal user {to} is not at this keyboard")
+        for reply in replies:
+            console.print(escape("🔔 " + render_reply(reply)))
+
+    dispatcher.services.notifier.register(CHANNEL, notify)
     if interactive:
         console.print("[dim]Chung Sức — gõ /start để bắt đầu, Ctrl+D để thoát.[/dim]")
     while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from bot.paths import MIGRATIONS_DIR
 
 BUSY_TIMEOUT_MS = 5000
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Times are stored in UTC; SQLite hands them back without a zone."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
@@ -34,8 +42,11 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # Writers take the lock up front, so they wait on busy_timeout instead of failing later.
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # Reads run in autocommit: each statement sees a consistent snapshot, and skipping
+        # BEGIN saves a round trip to the driver's thread.
+        mode = conn.get_execution_options().get("sqlite_begin")
+        if mode:
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 class Database:
@@ -46,7 +57,10 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url)
+        # SQLite: transactions are begun and ended explicitly (see write()), so the pool need
+        # not roll back every connection it gets back — a round trip saved per query.
+        options: dict[str, Any] = {"pool_reset_on_return": None} if self.is_sqlite else {}
+        self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             _sqlite_pragmas(self.engine)
         self._writer = asyncio.Lock()
@@ -67,7 +81,7 @@ class Database:
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
-        async with self._writer, self.engine.begin() as conn:
+        async with self.write() as conn:
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:

@@ -57,7 +57,7 @@ class OfficialStore:
             )
         return bool(result.rowcount)
 
-    async def list(self, principal: str | None = None) -> list[Grant]:
+    async def grants(self, principal: str | None = None) -> list[Grant]:
         query = select(officials).order_by(officials.c.principal, officials.c.role)
         if principal:
             query = query.where(officials.c.principal == principal)
@@ -65,10 +65,24 @@ class OfficialStore:
             rows = (await conn.execute(query)).all()
         return [Grant(r.principal, r.role, r.area_code, r.granted_by, r.granted_at) for r in rows]
 
+    async def communes_of(
+        self, principal: str, province_code: str, communes: list[str]
+    ) -> list[str]:
+        """The communes this principal acts for as an official (all of them for the province)."""
+        grants = await self.grants(principal)
+        if any(
+            g.role == "admin" or (g.role == "province_official" and g.area_code == province_code)
+            for g in grants
+        ):
+            return communes
+        return [
+            g.area_code for g in grants if g.role == "commune_official" and g.area_code in communes
+        ]
+
     async def may(self, principal: str, role: str, area_code: str, province_code: str) -> bool:
         """Whether the principal holds the role for the area, or a wider grant covers it:
         an admin may do anything; a province official what any official of the province may."""
-        grants = await self.list(principal)
+        grants = await self.grants(principal)
         return any(
             g.role == "admin"
             or (g.role == role and g.area_code == area_code)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -135,6 +135,7 @@ users = Table(
     Column("state_data", JSON, nullable=False, default=dict),
     # Button ids last offered on a channel without buttons, so a typed number can pick one.
     Column("offered", JSON, nullable=False, default=list),
+    Column("last_seen_at", DateTime(timezone=True)),  # Zalo OA may answer only for a while
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -180,6 +181,7 @@ campaigns = Table(
     Column("created_by", String(96), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("source", String(200), nullable=False),  # "chat" or the content file it came from
+    Column("is_sample", Boolean, nullable=False, default=False),
     Index("ix_campaigns_commune", "commune_code", "status"),
 )
 
@@ -241,4 +243,113 @@ notifications = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Index("ix_notifications_pending", "sent_at", "channel"),
+)
+
+# --- channels: webhooks and Zalo Official Account ---------------------------------------------
+
+# Events already handled, so a redelivered update (webhook retry, replayed poll) runs once.
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("event_key", String(128), primary_key=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Index("ix_processed_events_seen", "seen_at"),
+)
+
+# The OA's tokens. A refresh token works once, so the new pair is written before it is used.
+oa_tokens = Table(
+    "oa_tokens",
+    metadata,
+    Column("app_id", String(32), primary_key=True),
+    Column("access_token", Text, nullable=False),
+    Column("refresh_token", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    # sha256 of the configured first refresh token: a new one in the settings wins.
+    Column("seed", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- dân biết: subscriptions, news, broadcasts and their deliveries -------------------------
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("commune_code", String(8)),  # copied from the profile when it changes
+    Column("active", Boolean, nullable=False),  # False after "dừng" or a block
+    Column("commune_news", Boolean, nullable=False),
+    Column("province_news", Boolean, nullable=False),
+    Column("campaign_news", Boolean, nullable=False),
+    Column("pledge_reminders", Boolean, nullable=False),
+    Column("digest", String(8), nullable=False),  # daily | weekly | off
+    Column("locale", String(8), nullable=False),
+    Column("blocked_at", DateTime(timezone=True)),
+    Column("last_digest_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_subscriptions_commune", "active", "commune_code"),
+)
+
+news_items = Table(
+    "news_items",
+    metadata,
+    Column("slug", String(100), primary_key=True),
+    Column("title", String(300), nullable=False),
+    Column("published_on", Date, nullable=False),
+    Column("scope_level", String(16), nullable=False),  # commune | province
+    Column("scope_code", String(8), nullable=False),
+    Column("topics", JSON, nullable=False),
+    Column("body", Text, nullable=False),  # the Markdown subset
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per broadcast: an announcement, or one digest for a commune in one language.
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # announcement | digest
+    Column("title", String(300), nullable=False),
+    Column("text", Text, nullable=False),  # plain text; channels render it their way
+    Column("html", Text),  # the same for Telegram HTML, where the source had markup
+    Column("photo", String(500)),
+    Column("scope_level", String(16), nullable=False),  # commune | province
+    Column("scope_code", String(8), nullable=False),
+    Column("topic", String(32), nullable=False),  # which subscription flag it needs
+    Column("locale", String(8)),  # a digest is for one language; an announcement for all
+    Column("paid", Boolean, nullable=False),  # Telegram allow_paid_broadcast
+    Column("status", String(16), nullable=False),  # scheduled | sending | done | cancelled
+    Column("send_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(96), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_broadcasts_due", "status", "send_at"),
+)
+
+# One row per recipient of a broadcast. pending → sending → sent | failed | blocked | skipped.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("broadcast_id", ForeignKey("broadcasts.id"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("message_id", String(64)),
+    Column("next_try_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True)),
+    UniqueConstraint("broadcast_id", "channel", "user_id", name="uq_deliveries_recipient"),
+    Index("ix_deliveries_work", "broadcast_id", "state", "id"),
+)
+
+# When each recurring job runs next, so a restart loses none.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("next_run_at", DateTime(timezone=True), nullable=False),
+    Column("last_run_at", DateTime(timezone=True)),
 )

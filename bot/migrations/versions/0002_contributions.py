@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(96), nullable=False),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("source", sa.String(200), nullable=False),
+        sa.Column("is_sample", sa.Boolean, nullable=False),
     )
     op.create_index("ix_campaigns_commune", "campaigns", ["commune_code", "status"])
     op.create_table(

@@ -1,0 +1,116 @@
+"""Creating broadcasts and reading their progress; the sender (bot/broadcast/) delivers them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select
+
+from bot.storage.contributions import audit
+from bot.storage.db import Database, as_utc
+from bot.storage.schema import areas, broadcasts, deliveries, subscriptions
+
+
+@dataclass(frozen=True)
+class BroadcastSummary:
+    id: int
+    kind: str
+    title: str
+    scope_level: str
+    scope_code: str
+    status: str
+    send_at: datetime
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _scope(level: str, code: str) -> Any:
+    if level == "commune":
+        return subscriptions.c.commune_code == code
+    communes = select(areas.c.code).where(
+        areas.c.era == "2025", areas.c.level == "commune", areas.c.province_code == code
+    )
+    return subscriptions.c.commune_code.in_(communes)
+
+
+async def audience(db: Database, level: str, code: str, topic: str) -> int:
+    """How many subscribers an announcement to this scope would reach now."""
+    async with db.read() as conn:
+        return int(
+            (
+                await conn.execute(
+                    select(func.count()).where(
+                        and_(subscriptions.c.active, subscriptions.c[topic], _scope(level, code))
+                    )
+                )
+            ).scalar_one()
+        )
+
+
+async def create(db: Database, actor: str, **values: Any) -> int:
+    """A scheduled broadcast, audited; the sender picks it up at send_at."""
+    now = datetime.now(UTC)
+    row: dict[str, Any] = {
+        "paid": False,
+        "status": "scheduled",
+        "created_by": actor,
+        "created_at": now,
+        "html": None,
+        "photo": None,
+        "locale": None,
+    } | values
+    row["send_at"] = as_utc(row["send_at"])  # stored in UTC: SQLite keeps no zone
+    async with db.write() as conn:
+        broadcast_id = int(
+            (
+                await conn.execute(insert(broadcasts).values(**row).returning(broadcasts.c.id))
+            ).scalar_one()
+        )
+        await audit(
+            conn,
+            actor,
+            f"broadcast.{row['kind']}",
+            "broadcast",
+            broadcast_id,
+            None,
+            {
+                k: (v.isoformat() if isinstance(v, datetime) else v)
+                for k, v in row.items()
+                if k not in ("text", "html")
+            }
+            | {"text": row["text"][:500]},
+        )
+    return broadcast_id
+
+
+async def recent(db: Database, scope_codes: list[str], limit: int = 5) -> list[BroadcastSummary]:
+    """The latest broadcasts to these scopes, with delivery counts per state."""
+    b = broadcasts
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(b)
+                .where(b.c.scope_code.in_(scope_codes))
+                .order_by(b.c.id.desc())
+                .limit(limit)
+            )
+        ).all()
+        counts: dict[int, dict[str, int]] = {r.id: {} for r in rows}
+        if rows:
+            for broadcast_id, state, n in await conn.execute(
+                select(deliveries.c.broadcast_id, deliveries.c.state, func.count())
+                .where(deliveries.c.broadcast_id.in_(list(counts)))
+                .group_by(deliveries.c.broadcast_id, deliveries.c.state)
+            ):
+                counts[broadcast_id][state] = int(n)
+    return [
+        BroadcastSummary(
+            r.id, r.kind, r.title, r.scope_level, r.scope_code, r.status, r.send_at, counts[r.id]
+        )
+        for r in rows
+    ]

@@ -1,0 +1,444 @@
+"""Campaigns and the contribution ledger: pledges, their status, tallies and the audit log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.storage.db import Database
+from bot.storage.schema import audit_log, campaigns, contributions
+
+KINDS = ("workdays", "land", "money", "materials")
+# registered → confirmed → done; or cancelled (by the villager) / rejected (by an official).
+REGISTERED, CONFIRMED, DONE, CANCELLED, REJECTED = (
+    "registered",
+    "confirmed",
+    "done",
+    "cancelled",
+    "rejected",
+)
+COUNTED = (CONFIRMED, DONE)  # only these reach public totals
+TRANSITIONS = {
+    CONFIRMED: (REGISTERED,),
+    REJECTED: (REGISTERED,),
+    DONE: (REGISTERED, CONFIRMED),
+    CANCELLED: (REGISTERED,),
+}
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    slug: str
+    name: str
+    description: str | None
+    commune_code: str
+    villages: tuple[str, ...]
+    kinds: tuple[str, ...]
+    targets: dict[str, int]
+    starts_on: date
+    ends_on: date | None
+    status: str
+    is_sample: bool
+    source: str  # "chat" or the file it came from
+
+    def is_open(self, on: date) -> bool:
+        return (
+            self.status == "open"
+            and self.starts_on <= on
+            and (self.ends_on is None or on <= self.ends_on)
+        )
+
+
+@dataclass(frozen=True)
+class Contribution:
+    id: int
+    campaign_id: int
+    commune_code: str
+    village: str | None
+    channel: str
+    user_id: str
+    display_name: str | None
+    show_name: bool
+    kind: str
+    amount: int
+    unit: str | None
+    description: str | None
+    due_on: date | None
+    status: str
+    reason: str | None
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        """The receipt code a villager can quote: CS-26-00123."""
+        return f"CS-{self.created_at.year % 100:02d}-{self.id:05d}"
+
+
+@dataclass(frozen=True)
+class NewContribution:
+    """A confirmed draft; `source_key` makes a replayed confirmation a no-op."""
+
+    campaign: Campaign
+    village: str | None
+    channel: str
+    user_id: str
+    display_name: str | None
+    show_name: bool
+    kind: str
+    amount: int
+    unit: str | None
+    description: str | None
+    due_on: date | None
+    source_key: str
+
+
+@dataclass
+class Tally:
+    """Public totals: confirmed (and done) per kind, households, and pending apart."""
+
+    totals: dict[str, int] = field(default_factory=dict)
+    materials: dict[tuple[str, str], int] = field(default_factory=dict)  # (unit, what) → n
+    households: int = 0
+    pending: dict[str, int] = field(default_factory=dict)
+    pending_count: int = 0
+
+
+def _campaign(row: Any) -> Campaign:
+    return Campaign(
+        row.id,
+        row.slug,
+        row.name,
+        row.description,
+        row.commune_code,
+        tuple(row.villages),
+        tuple(row.kinds),
+        dict(row.targets),
+        row.starts_on,
+        row.ends_on,
+        row.status,
+        row.is_sample,
+        row.source,
+    )
+
+
+def _contribution(row: Any) -> Contribution:
+    created = row.created_at
+    if created.tzinfo is None:  # SQLite hands back naive datetimes
+        created = created.replace(tzinfo=UTC)
+    return Contribution(
+        row.id,
+        row.campaign_id,
+        row.commune_code,
+        row.village,
+        row.channel,
+        row.user_id,
+        row.display_name,
+        row.show_name,
+        row.kind,
+        row.amount,
+        row.unit,
+        row.description,
+        row.due_on,
+        row.status,
+        row.reason,
+        created,
+    )
+
+
+def parse_ref(text: str) -> int | None:
+    """CS-26-00123 → 123 (the year part is for people)."""
+    parts = text.strip().upper().split("-")
+    if len(parts) == 3 and parts[0] == "CS" and parts[2].isdigit():
+        return int(parts[2])
+    return None
+
+
+async def audit(
+    conn: AsyncConnection,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: object,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    await conn.execute(
+        insert(audit_log).values(
+            actor=actor,
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            before=before,
+            after=after,
+            at=datetime.now(UTC),
+        )
+    )
+
+
+class CampaignStore:
+    """Campaigns change rarely and are read at every pledge step: all are kept in memory,
+    reloaded after a save here or after `ttl_seconds` (a save by another process)."""
+
+    def __init__(self, db: Database, ttl_seconds: float = 30.0) -> None:
+        self._db = db
+        self._ttl = ttl_seconds
+        self._loaded_at = -ttl_seconds
+        self._all: dict[int, Campaign] = {}
+
+    async def _campaigns(self) -> dict[int, Campaign]:
+        if time.monotonic() - self._loaded_at >= self._ttl:
+            async with self._db.read() as conn:
+                rows = await conn.execute(
+                    select(campaigns).order_by(campaigns.c.starts_on.desc(), campaigns.c.id)
+                )
+                self._all = {row.id: _campaign(row) for row in rows}
+            self._loaded_at = time.monotonic()
+        return self._all
+
+    async def open_in(self, commune_code: str, on: date) -> list[Campaign]:
+        return [c for c in await self.in_commune(commune_code) if c.is_open(on)]
+
+    async def get(self, campaign_id: int) -> Campaign | None:
+        return (await self._campaigns()).get(campaign_id)
+
+    async def by_slug(self, slug: str) -> Campaign | None:
+        return next((c for c in (await self._campaigns()).values() if c.slug == slug), None)
+
+    async def in_commune(self, commune_code: str) -> list[Campaign]:
+        return [c for c in (await self._campaigns()).values() if c.commune_code == commune_code]
+
+    async def save(self, values: dict[str, Any], actor: str) -> tuple[Campaign, bool]:
+        """Create a campaign, or update the one with the same slug; audited."""
+        async with self._db.write() as conn:
+            old = (
+                await conn.execute(select(campaigns).where(campaigns.c.slug == values["slug"]))
+            ).first()
+            if old is None:
+                result = await conn.execute(
+                    insert(campaigns)
+                    .values(**values, created_by=actor, created_at=datetime.now(UTC))
+                    .returning(campaigns.c.id)
+                )
+                campaign_id = int(result.scalar_one())
+                await audit(
+                    conn, actor, "campaign.create", "campaign", campaign_id, None, _jsonable(values)
+                )
+            else:
+                campaign_id = old.id
+                before = {k: getattr(old, k) for k in values}
+                if before == values:
+                    return _campaign(old), False
+                await conn.execute(
+                    update(campaigns).where(campaigns.c.id == campaign_id).values(**values)
+                )
+                await audit(
+                    conn,
+                    actor,
+                    "campaign.update",
+                    "campaign",
+                    campaign_id,
+                    _jsonable(before),
+                    _jsonable(values),
+                )
+            row = (await conn.execute(select(campaigns).where(campaigns.c.id == campaign_id))).one()
+        self._loaded_at = -self._ttl  # read again on next use
+        return _campaign(row), True
+
+
+class ContributionStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, new: NewContribution) -> tuple[Contribution, bool]:
+        """Record a confirmed pledge once: a replay returns the first one and False."""
+        now = datetime.now(UTC)
+        try:
+            async with self._db.write() as conn:
+                result = await conn.execute(
+                    insert(contributions)
+                    .values(
+                        campaign_id=new.campaign.id,
+                        commune_code=new.campaign.commune_code,
+                        village=new.village,
+                        channel=new.channel,
+                        user_id=new.user_id,
+                        display_name=new.display_name,
+                        show_name=new.show_name,
+                        kind=new.kind,
+                        amount=new.amount,
+                        unit=new.unit,
+                        description=new.description,
+                        due_on=new.due_on,
+                        status=REGISTERED,
+                        source_key=new.source_key,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(contributions)
+                )
+                return _contribution(result.one()), True
+        except IntegrityError:
+            earlier = await self.by_source(new.channel, new.user_id, new.source_key)
+            if earlier is None:
+                raise
+            return earlier, False
+
+    async def by_source(self, channel: str, user_id: str, key: str) -> Contribution | None:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(contributions).where(
+                        contributions.c.channel == channel,
+                        contributions.c.user_id == user_id,
+                        contributions.c.source_key == key,
+                    )
+                )
+            ).first()
+        return _contribution(row) if row else None
+
+    async def get(self, contribution_id: int) -> Contribution | None:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(contributions).where(contributions.c.id == contribution_id)
+                )
+            ).first()
+        return _contribution(row) if row else None
+
+    async def of_user(self, channel: str, user_id: str, limit: int = 20) -> list[Contribution]:
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(contributions)
+                .where(contributions.c.channel == channel, contributions.c.user_id == user_id)
+                .order_by(contributions.c.id.desc())
+                .limit(limit)
+            )
+            return [_contribution(r) for r in rows]
+
+    async def pending_in(self, commune_codes: Sequence[str], limit: int = 10) -> list[Contribution]:
+        """Contributions an official still has to act on, oldest first."""
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(contributions)
+                .where(
+                    contributions.c.commune_code.in_(commune_codes),
+                    contributions.c.status.in_((REGISTERED, CONFIRMED)),
+                )
+                .order_by(contributions.c.id)
+                .limit(limit)
+            )
+            return [_contribution(r) for r in rows]
+
+    async def move(
+        self,
+        contribution_id: int,
+        to: str,
+        actor: str,
+        reason: str | None = None,
+        notify: Any = None,
+    ) -> Contribution | None:
+        """Change the status if it is still in an allowed state; None when someone else got
+        there first (two officials pressing at once end in one confirmation). `notify`, a
+        coroutine function taking the connection and the contribution, runs in the same
+        transaction, so the villager's notice is recorded exactly when the change is."""
+        allowed = TRANSITIONS[to]
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(contributions)
+                .where(contributions.c.id == contribution_id, contributions.c.status.in_(allowed))
+                .values(status=to, reason=reason, updated_at=datetime.now(UTC))
+                .returning(contributions)
+            )
+            row = result.first()
+            if row is None:
+                return None
+            changed = _contribution(row)
+            before = {"status": "/".join(allowed)}
+            await audit(
+                conn,
+                actor,
+                f"contribution.{to}",
+                "contribution",
+                contribution_id,
+                before,
+                {"status": to, "reason": reason},
+            )
+            if notify is not None:
+                await notify(conn, changed)
+        return changed
+
+    async def tally(
+        self,
+        campaign_id: int | None = None,
+        commune_code: str | None = None,
+        village: str | None = None,
+    ) -> Tally:
+        """Public totals for a campaign, a commune or a village."""
+        c = contributions
+        scope = []
+        if campaign_id is not None:
+            scope.append(c.c.campaign_id == campaign_id)
+        if commune_code is not None:
+            scope.append(c.c.commune_code == commune_code)
+        if village is not None:
+            scope.append(c.c.village == village)
+        tally = Tally()
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(
+                    c.c.status,
+                    c.c.kind,
+                    c.c.unit,
+                    c.c.description,
+                    func.sum(c.c.amount),
+                    func.count(),
+                )
+                .where(and_(*scope), c.c.status.in_((*COUNTED, REGISTERED)))
+                .group_by(c.c.status, c.c.kind, c.c.unit, c.c.description)
+            )
+            for status, kind, unit, what, total, count in rows:
+                if status in COUNTED:
+                    tally.totals[kind] = tally.totals.get(kind, 0) + int(total)
+                    if kind == "materials":
+                        key = (unit or "", what or "")
+                        tally.materials[key] = tally.materials.get(key, 0) + int(total)
+                else:
+                    tally.pending[kind] = tally.pending.get(kind, 0) + int(total)
+                    tally.pending_count += int(count)
+            households = (
+                select(c.c.channel, c.c.user_id)
+                .where(and_(*scope), c.c.status.in_(COUNTED))
+                .distinct()
+                .subquery()
+            )
+            tally.households = int(
+                (await conn.execute(select(func.count()).select_from(households))).scalar_one()
+            )
+        return tally
+
+    async def export(self, commune_codes: Sequence[str] | None, since: date | None) -> list[Any]:
+        """Rows for the commune's records, joined with their campaign."""
+        c = contributions
+        query = (
+            select(c, campaigns.c.name.label("campaign_name"))
+            .join(campaigns, campaigns.c.id == c.c.campaign_id)
+            .order_by(c.c.id)
+        )
+        if commune_codes:
+            query = query.where(c.c.commune_code.in_(commune_codes))
+        async with self._db.read() as conn:
+            rows = list((await conn.execute(query)).all())
+        # Filtered here: SQLite keeps no time zone, and a commune's records are few.
+        return [r for r in rows if since is None or _contribution(r).created_at.date() >= since]
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}

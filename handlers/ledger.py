@@ -1,0 +1,77 @@
+"""Dân làm: a villager's own contributions, their status, and cancelling one not yet confirmed."""
+
+from __future__ import annotations
+
+from bot.core import Button, Context, Reply, Router, StalePayload
+from bot.i18n import N_, _, fmt_date
+from bot.quantities import spell
+from bot.storage.contributions import Contribution
+from handlers.menu import main_menu, with_menu
+
+router = Router("ledger")
+
+
+STATUS_NAMES = {
+    "registered": N_("đã đăng ký"),
+    "confirmed": N_("đã xác nhận"),
+    "done": N_("đã hoàn thành"),
+    "cancelled": N_("đã hủy"),
+    "rejected": N_("bị từ chối"),
+}
+
+
+@router.command("cuatoi", "mine", description=N_("Đóng góp của tôi"))
+@router.button("contrib:mine")
+async def mine(ctx: Context) -> Reply:
+    """The villager's contributions with their status; pending ones can be cancelled."""
+    items = await ctx.services.contributions.of_user(*ctx.event.key)
+    if not items:
+        return Reply(
+            _("Bạn chưa đăng ký đóng góp nào."),
+            [[Button("contrib:start", _("Đóng góp")), Button("menu:main", _("Menu"))]],
+        )
+    lines = [_("Đóng góp của bạn:")]
+    buttons = []
+    for c in items:
+        amount = spell(c.kind, c.amount, c.unit, c.description)
+        line = f"• {c.ref}: {amount} — {_(STATUS_NAMES[c.status])}"
+        if c.due_on:
+            line += " " + _("(hẹn {date})").format(date=fmt_date(c.due_on))
+        if c.reason:
+            line += " " + _("— lý do: {reason}").format(reason=c.reason)
+        lines.append(line)
+        if c.status == "registered":
+            buttons.append([Button(f"contrib:withdraw:{c.id}", _("Hủy {ref}").format(ref=c.ref))])
+    buttons.append([Button("contrib:start", _("Đóng góp")), Button("menu:main", _("Menu"))])
+    return Reply("\n".join(lines), buttons)
+
+
+async def _own(ctx: Context) -> Contribution:
+    c = None
+    if len(ctx.args) == 1 and ctx.args[0].isdigit():
+        c = await ctx.services.contributions.get(int(ctx.args[0]))
+    if c is None or (c.channel, c.user_id) != ctx.event.key:
+        raise StalePayload(f"not the user's contribution: {ctx.args}")
+    return c
+
+
+@router.button("contrib:withdraw")
+async def withdraw(ctx: Context) -> Reply:
+    """Asks before cancelling a contribution not yet confirmed."""
+    c = await _own(ctx)
+    return Reply(
+        _("Hủy đăng ký {ref}: {amount}?").format(
+            ref=c.ref, amount=spell(c.kind, c.amount, c.unit, c.description)
+        ),
+        [[Button(f"contrib:withdrawn:{c.id}", _("Đúng, hủy")), Button("contrib:mine", _("Không"))]],
+    )
+
+
+@router.button("contrib:withdrawn")
+async def withdrawn(ctx: Context) -> Reply:
+    """Cancels it, if no official has confirmed it meanwhile."""
+    c = await _own(ctx)
+    moved = await ctx.services.contributions.move(c.id, "cancelled", f"{c.channel}:{c.user_id}")
+    if moved is None:
+        return with_menu(_("Không hủy được: {ref} đã được cán bộ xử lý.").format(ref=c.ref))
+    return Reply(_("Đã hủy {ref}.").format(ref=c.ref), main_menu())

@@ -1,0 +1,156 @@
+"""Officials confirm, reject (with a reason) or mark done the contributions of their communes;
+the villager is told each time, in their own language."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.core import Button, Context, Reply, Router, StalePayload
+from bot.i18n import N_, _, use_locale
+from bot.notify import enqueue
+from bot.quantities import spell
+from bot.storage.contributions import CONFIRMED, DONE, REJECTED, Contribution
+from handlers.menu import with_menu
+
+log = logging.getLogger(__name__)
+router = Router("review")
+REASON = "review:reason"
+NOTICES = {
+    CONFIRMED: N_("Đóng góp {ref} ({amount}) của bạn đã được cán bộ xã xác nhận. Cảm ơn bạn!"),
+    DONE: N_("Đóng góp {ref} ({amount}) của bạn đã được ghi nhận là hoàn thành. Cảm ơn bạn!"),
+    REJECTED: N_("Đóng góp {ref} ({amount}) của bạn chưa được nhận. Lý do: {reason}"),
+}
+
+
+def principal(ctx: Context) -> str:
+    return f"{ctx.event.channel}:{ctx.event.user_id}"
+
+
+async def my_communes(ctx: Context) -> list[str]:
+    reference = ctx.services.reference
+    return await ctx.services.officials.communes_of(
+        principal(ctx), reference.province_code, list(reference.communes)
+    )
+
+
+def not_allowed(ctx: Context) -> Reply:
+    log.warning("%s tried an official action without the right", principal(ctx))
+    return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
+
+
+def _card(c: Contribution, commune_name: str) -> Reply:
+    who = c.display_name if c.show_name and c.display_name else _("Một hộ dân")
+    lines = [
+        f"{c.ref} · {commune_name}" + (f" · {c.village}" if c.village else ""),
+        f"{who}: {spell(c.kind, c.amount, c.unit, c.description)}",
+    ]
+    buttons = [Button(f"review:done:{c.id}", _("Đã hoàn thành"))]
+    if c.status == "registered":
+        buttons = [
+            Button(f"review:ok:{c.id}", _("Xác nhận")),
+            Button(f"review:no:{c.id}", _("Từ chối")),
+            *buttons,
+        ]
+    else:
+        lines.append(_("Đã xác nhận, chờ hoàn thành."))
+    return Reply("\n".join(lines), [buttons])
+
+
+@router.command("duyet", "review", description=N_("Cán bộ: duyệt đóng góp"))
+@router.button("review:list")
+async def pending(ctx: Context) -> Reply | list[Reply]:
+    """The contributions waiting for an official of these communes, oldest first."""
+    communes = await my_communes(ctx)
+    if not communes:
+        return not_allowed(ctx)
+    items = await ctx.services.contributions.pending_in(communes)
+    if not items:
+        return with_menu(_("Không có đóng góp nào đang chờ duyệt."))
+    names = ctx.services.reference.communes
+    return [
+        Reply(_("Đóng góp đang chờ duyệt:")),
+        *(_card(c, names[c.commune_code].name) for c in items),
+    ]
+
+
+async def _target(ctx: Context) -> Contribution:
+    c = None
+    if len(ctx.args) == 1 and ctx.args[0].isdigit():
+        c = await ctx.services.contributions.get(int(ctx.args[0]))
+    if c is None:
+        raise StalePayload(f"no contribution {ctx.args}")
+    return c
+
+
+async def _move(ctx: Context, c: Contribution, to: str, reason: str | None = None) -> Reply:
+    """Change the status, audit it, and record the villager's notice in one transaction."""
+    services = ctx.services
+    if not await services.officials.may(
+        principal(ctx), "commune_official", c.commune_code, services.reference.province_code
+    ):
+        return not_allowed(ctx)
+    villager = await services.users.load(c.channel, c.user_id, services.settings.default_locale)
+
+    async def notify(conn: AsyncConnection, changed: Contribution) -> None:
+        with use_locale(villager.locale):
+            text = _(NOTICES[to]).format(
+                ref=changed.ref,
+                amount=spell(changed.kind, changed.amount, changed.unit, changed.description),
+                reason=reason or "",
+            )
+            await enqueue(
+                conn,
+                c.channel,
+                c.user_id,
+                Reply(text, [[Button("contrib:mine", _("Đóng góp của tôi"))]]),
+            )
+
+    moved = await services.contributions.move(c.id, to, principal(ctx), reason, notify)
+    if moved is None:
+        return with_menu(_("{ref} đã được xử lý rồi, không thay đổi gì thêm.").format(ref=c.ref))
+    await services.notifier.flush()
+    done = {
+        CONFIRMED: _("Đã xác nhận {ref}."),
+        DONE: _("Đã ghi hoàn thành {ref}."),
+        REJECTED: _("Đã từ chối {ref}; người góp đã được báo lý do."),
+    }
+    return Reply(done[to].format(ref=c.ref), [[Button("review:list", _("Duyệt tiếp"))]])
+
+
+@router.button("review:ok")
+async def confirm(ctx: Context) -> Reply:
+    """Confirms a registered contribution."""
+    return await _move(ctx, await _target(ctx), CONFIRMED)
+
+
+@router.button("review:done")
+async def mark_done(ctx: Context) -> Reply:
+    """Marks a contribution as given."""
+    return await _move(ctx, await _target(ctx), DONE)
+
+
+@router.button("review:no")
+async def reject(ctx: Context) -> Reply:
+    """Asks for the reason the villager will read."""
+    c = await _target(ctx)
+    if not await ctx.services.officials.may(
+        principal(ctx),
+        "commune_official",
+        c.commune_code,
+        ctx.services.reference.province_code,
+    ):
+        return not_allowed(ctx)
+    ctx.user.enter(REASON, id=c.id)
+    return Reply(_("Lý do từ chối {ref}? Người góp sẽ đọc lý do này.").format(ref=c.ref))
+
+
+@router.state(REASON)
+async def reason_typed(ctx: Context) -> Reply:
+    """The rejection reason, then the rejection."""
+    c = await ctx.services.contributions.get(int(ctx.user.state_data.get("id", 0)))
+    ctx.user.leave()
+    if c is None:
+        return with_menu(_("Không tìm thấy đóng góp này."))
+    return await _move(ctx, c, REJECTED, ctx.text[:300])

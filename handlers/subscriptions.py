@@ -1,0 +1,98 @@
+"""Dân biết: what a villager receives — their commune's and the province's announcements,
+campaign news, pledge reminders, a digest — and "dừng" to stop everything at any time."""
+
+from __future__ import annotations
+
+from bot.core import Button, Context, Reply, Router, StalePayload
+from bot.i18n import N_, _
+from bot.storage.subscriptions import DIGESTS, TOPICS
+from handlers.common import ask_commune
+from handlers.menu import with_menu
+
+router = Router("subscriptions")
+STOP_WORDS = {"dung", "dung lai", "stop", "huy dang ky", "unsubscribe", "dung nhan"}
+TOPIC_NAMES = {
+    "commune_news": N_("Thông báo của xã"),
+    "province_news": N_("Thông báo của tỉnh"),
+    "campaign_news": N_("Tin các cuộc vận động"),
+    "pledge_reminders": N_("Nhắc hẹn đóng góp"),
+}
+DIGEST_NAMES = {
+    "daily": N_("Bản tin hằng ngày"),
+    "weekly": N_("Bản tin hằng tuần"),
+    "off": N_("Không nhận bản tin"),
+}
+
+
+def subscribed_line() -> str:
+    return _("Bạn sẽ nhận thông báo của xã qua đây. Gõ “dừng” bất cứ lúc nào để ngừng nhận.")
+
+
+@router.command("thongbao", "notifications", description=N_("Chọn thông báo muốn nhận"))
+@router.button("sub:menu")
+async def settings(ctx: Context) -> Reply:
+    """What the user receives, with a button to switch each on or off."""
+    sub = await ctx.services.subscriptions.get(*ctx.event.key)
+    if sub is None:
+        return ask_commune(ctx)
+    if not sub.active:
+        return Reply(
+            _("Bạn đang không nhận thông báo nào."),
+            [[Button("sub:resume", _("Nhận lại thông báo"))]],
+        )
+    lines = [_("Bạn đang nhận:")]
+    buttons = []
+    for topic in TOPICS:
+        mark = "✅" if sub.topics[topic] else "⬜"
+        lines.append(f"{mark} {_(TOPIC_NAMES[topic])}")
+        buttons.append([Button(f"sub:t:{topic}", f"{mark} {_(TOPIC_NAMES[topic])}")])
+    lines.append("📰 " + _(DIGEST_NAMES[sub.digest]))
+    buttons.append(
+        [
+            Button(f"sub:d:{d}", ("● " if d == sub.digest else "") + _(DIGEST_NAMES[d]))
+            for d in DIGESTS
+        ]
+    )
+    buttons.append([Button("sub:stop", _("Dừng nhận tất cả"))])
+    return Reply("\n".join(lines), buttons)
+
+
+@router.button("sub:t")
+async def toggle(ctx: Context) -> Reply:
+    """Switches one kind of message on or off."""
+    sub = await ctx.services.subscriptions.get(*ctx.event.key)
+    if sub is None or len(ctx.args) != 1 or ctx.args[0] not in TOPICS:
+        raise StalePayload(f"subscription topic {ctx.args}")
+    topic = ctx.args[0]
+    await ctx.services.subscriptions.choose(*ctx.event.key, **{topic: not sub.topics[topic]})
+    return await settings(ctx)
+
+
+@router.button("sub:d")
+async def digest(ctx: Context) -> Reply:
+    """Daily, weekly or no digest."""
+    if len(ctx.args) != 1 or ctx.args[0] not in DIGESTS:
+        raise StalePayload(f"digest {ctx.args}")
+    if await ctx.services.subscriptions.get(*ctx.event.key) is None:
+        raise StalePayload("no subscription")
+    await ctx.services.subscriptions.choose(*ctx.event.key, digest=ctx.args[0])
+    return await settings(ctx)
+
+
+@router.command("dung", "stop", "unsubscribe", description=N_("Dừng nhận mọi thông báo"))
+@router.button("sub:stop")
+@router.intent(lambda folded, _ctx: folded in STOP_WORDS, anywhere=True)
+async def stop(ctx: Context) -> Reply:
+    """Unsubscribes from everything, with one line saying how to come back."""
+    await ctx.services.subscriptions.stop(*ctx.event.key)
+    return with_menu(_("Đã dừng gửi mọi thông báo cho bạn. Gõ /batdau để nhận lại."))
+
+
+@router.command("batdau", "resume", description=N_("Nhận lại thông báo"))
+@router.button("sub:resume")
+async def resume(ctx: Context) -> Reply:
+    """Subscribes again (after "dừng", or after having blocked the bot)."""
+    if await ctx.services.subscriptions.get(*ctx.event.key) is None:
+        return ask_commune(ctx)
+    await ctx.services.subscriptions.resume(*ctx.event.key)
+    return with_menu(_("Đã nhận lại thông báo. Chọn loại tin ở /thongbao."))

@@ -1,0 +1,240 @@
+"""Dân biết: subscriptions, announcements written in chat, digests and schedules."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from bot.digest import build_digests, send_pledge_reminders
+from bot.dispatch import Dispatcher
+from bot.markup import to_plain, to_telegram_html
+from bot.news import NewsFileError, load_news, read_news
+from bot.scheduler import ensure_schedules, next_run, run_due
+from bot.services import TZ, Services
+from bot.storage.schema import audit_log, broadcasts, notifications, schedules, subscriptions
+from tests.conftest import Chat
+
+NOW = datetime(2026, 11, 29, 7, 0, tzinfo=TZ)
+
+
+async def onboard(chat: Chat, commune: str = "cho don", language: str = "lang:vi") -> str:
+    await chat.say("/start")
+    await chat.press(language)
+    return await chat.say(commune)
+
+
+async def row(services: Services, chat: Chat) -> object:
+    async with services.db.read() as conn:
+        return (
+            await conn.execute(
+                select(subscriptions).where(
+                    subscriptions.c.channel == chat.channel, subscriptions.c.user_id == chat.user_id
+                )
+            )
+        ).one()
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+async def test_onboarding_subscribes_and_says_how_to_stop(chat: Chat, services: Services) -> None:
+    answer = await onboard(chat)
+    assert "Bạn sẽ nhận thông báo của xã qua đây. Gõ “dừng”" in answer
+    sub = await row(services, chat)
+    assert (sub.active, sub.commune_code, sub.commune_news, sub.digest) == (
+        True,
+        "02020",
+        True,
+        "weekly",
+    )
+    assert "Bạn sẽ nhận thông báo" not in await chat.say("/doixa") + await chat.say("Na Rì")
+    assert (await row(services, chat)).commune_code == "02155"
+
+
+async def test_choose_what_to_receive(chat: Chat, services: Services) -> None:
+    await onboard(chat)
+    settings = await chat.say("/thongbao")
+    assert "✅ Thông báo của tỉnh" in settings
+    assert "⬜ Thông báo của tỉnh" in await chat.press("sub:t:province_news")
+    assert "Bản tin hằng ngày" in await chat.press("sub:d:daily")
+    sub = await row(services, chat)
+    assert (sub.province_news, sub.digest) == (False, "daily")
+
+
+@pytest.mark.parametrize("word", ["dừng", "stop", "hủy đăng ký", "/dung"])
+async def test_stop_anywhere_unsubscribes_with_one_line(
+    chat: Chat, services: Services, word: str
+) -> None:
+    await onboard(chat)
+    await chat.say("/dongop")  # in the middle of a pledge
+    answer = await chat.say(word)
+    assert answer.startswith("Đã dừng gửi mọi thông báo cho bạn.")
+    assert (await row(services, chat)).active is False
+    assert "Đã nhận lại thông báo" in await chat.say("/batdau")
+    assert (await row(services, chat)).active is True
+
+
+async def test_language_follows_into_the_subscription(chat: Chat, services: Services) -> None:
+    await onboard(chat)
+    await chat.say("/language")
+    await chat.press("lang:en")
+    assert (await row(services, chat)).locale == "en"
+    assert "You are receiving:" in await chat.say("/notifications")
+
+
+# --- announcements --------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def official(services: Services, dispatcher: Dispatcher) -> Chat:
+    await services.officials.grant("telegram:cb", "commune_official", "02020", "test")
+    return Chat(dispatcher, "telegram", "cb")
+
+
+async def test_an_official_announces_with_a_preview_scope_and_time(
+    official: Chat, chat: Chat, services: Services
+) -> None:
+    await onboard(chat)
+    assert "Gõ nội dung thông báo" in await official.say("/thongbaomoi")
+    preview = await official.say("**Họp thôn** tối nay 19:00 tại [nhà văn hóa](https://x.vn)")
+    assert "Xem trước — bà con sẽ nhận được:" in preview
+    assert "Họp thôn tối nay 19:00 tại nhà văn hóa (https://x.vn)" in preview
+    assert official.buttons[:1] == ["ann:scope:commune:02020"]
+    assert "Gửi lúc nào?" in await official.press("ann:scope:commune:02020")
+    confirm = await official.press("ann:now")
+    assert "Gửi tới 1 người đang nhận tin" in confirm
+    assert "Đã lên lịch thông báo số" in await official.press("ann:go")
+    async with services.db.read() as conn:
+        b = (await conn.execute(select(broadcasts))).one()
+        audited = (
+            await conn.execute(select(func.count()).where(audit_log.c.entity == "broadcast"))
+        ).scalar_one()
+    assert (b.kind, b.scope_level, b.scope_code, b.topic, b.status) == (
+        "announcement",
+        "commune",
+        "02020",
+        "commune_news",
+        "scheduled",
+    )
+    assert b.html == '<b>Họp thôn</b> tối nay 19:00 tại <a href="https://x.vn">nhà văn hóa</a>'
+    assert audited == 1
+    assert "#" in await official.say("/tiendogui")
+
+
+async def test_an_announcement_can_be_scheduled_for_later(official: Chat) -> None:
+    await official.say("/thongbaomoi")
+    await official.say("Lịch tiêm phòng")
+    await official.press("ann:scope:commune:02020")
+    assert "Mình chưa hiểu thời gian" in await official.say("lúc nào đó")
+    assert "Gửi chứ?" in await official.say("18:00 30/11")
+
+
+async def test_a_photo_with_a_caption_goes_into_the_announcement(official: Chat) -> None:
+    from bot.core import Incoming
+
+    await official.say("/thongbaomoi")
+    answer = await official.send(
+        Incoming("telegram", "cb", unsupported="photo", photo="FILE123", text="Ảnh công trình")
+    )
+    assert "[kèm 1 ảnh]" in answer and "Ảnh công trình" in answer
+
+
+async def test_only_officials_of_the_scope_may_announce(
+    dispatcher: Dispatcher, services: Services, official: Chat
+) -> None:
+    villager = Chat(dispatcher, "telegram", "v")
+    assert "chỉ cán bộ xã phụ trách" in await villager.say("/thongbaomoi")
+    await official.say("/thongbaomoi")
+    await official.say("Nội dung")
+    assert "chưa hiểu" in await official.press_unoffered("ann:scope:province:19")
+    assert "chưa hiểu" in await official.press_unoffered("ann:scope:commune:02155")
+
+
+# --- news, markup, digests, schedules -------------------------------------------------------
+
+
+def test_markup_escapes_html_and_renders_the_subset() -> None:
+    source = "Giá <b>1.500.000đ</b> & **đậm** *nghiêng*\n\n- một\n- [hai](https://a.vn/?x=1&y=2)"
+    html = to_telegram_html(source)
+    assert "&lt;b&gt;1.500.000đ&lt;/b&gt; &amp; <b>đậm</b> <i>nghiêng</i>" in html
+    assert '• <a href="https://a.vn/?x=1&amp;y=2">hai</a>' in html
+    assert to_plain(source).endswith("• một\n• hai (https://a.vn/?x=1&y=2)")
+
+
+def test_a_bad_news_file_names_its_problem(tmp_path: Path) -> None:
+    path = tmp_path / "x.md"
+    path.write_text('+++\ntitle = "T"\ndate = 2026-11-01\nscope = "xa"\n+++\nBody', "utf-8")
+    with pytest.raises(NewsFileError, match="scope is"):
+        read_news(path)
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+async def test_a_digest_in_each_language_has_what_is_new(
+    services: Services, dispatcher: Dispatcher, locale: str
+) -> None:
+    chat = Chat(dispatcher, "telegram", f"d-{locale}")
+    await onboard(chat, language=f"lang:{locale}")
+    await services.subscriptions.choose("telegram", chat.user_id, digest="daily")
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    [digest_id] = await build_digests(services, "daily", since, NOW)
+    async with services.db.read() as conn:
+        b = (await conn.execute(select(broadcasts).where(broadcasts.c.id == digest_id))).one()
+    assert (b.kind, b.topic, b.locale, b.scope_code) == ("digest", "digest:daily", locale, "02020")
+    if locale == "vi":
+        assert "Bản tin Chung Sức — Xã Chợ Đồn" in b.text
+        assert "Khởi công bê tông hóa đường thôn Nà Làng (tin mẫu)" in b.text
+        assert "Đóng góp đã xác nhận:" in b.text
+    else:
+        assert "Chung Sức digest — Xã Chợ Đồn" in b.text and "News:" in b.text
+
+
+async def test_a_digest_with_nothing_new_is_not_sent(
+    services: Services, dispatcher: Dispatcher
+) -> None:
+    chat = Chat(dispatcher, "telegram", "quiet")
+    await onboard(chat)
+    await services.subscriptions.choose("telegram", "quiet", digest="daily")
+    # After the sample news, statuses and confirmed gifts: nothing is new.
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert await build_digests(services, "daily", later, later) == []
+
+
+async def test_schedules_live_in_the_database_and_survive_a_restart(services: Services) -> None:
+    before = datetime(2026, 11, 28, 23, 0, tzinfo=TZ)  # a Saturday night
+    await ensure_schedules(services, before)
+    async with services.db.read() as conn:
+        rows = dict((await conn.execute(select(schedules.c.name, schedules.c.next_run_at))).all())
+    assert rows["digest:daily"].replace(tzinfo=UTC) == datetime(2026, 11, 29, 7, tzinfo=TZ)
+    assert rows["digest:weekly"].replace(tzinfo=UTC) == datetime(2026, 11, 30, 7, tzinfo=TZ)
+    # A new process: nothing is due at 06:59; at 07:00 the daily jobs run, once.
+    assert await run_due(services, datetime(2026, 11, 29, 6, 59, tzinfo=TZ)) == []
+    assert sorted(await run_due(services, NOW)) == ["digest:daily", "reminders:daily"]
+    assert await run_due(services, NOW + timedelta(minutes=1)) == []
+    assert next_run("digest:weekly", NOW, 7, 0) == datetime(2026, 11, 30, 7, tzinfo=TZ)
+
+
+async def test_pledge_reminders_reach_those_due_tomorrow(
+    services: Services, dispatcher: Dispatcher
+) -> None:
+    chat = Chat(dispatcher, "telegram", "p")
+    await onboard(chat)
+    await chat.say("góp 2 triệu vào 30/11")
+    await chat.press("contrib:vil:0")
+    await chat.press("contrib:public:no")
+    await chat.press(next(b for b in chat.buttons if b.startswith("contrib:ok:")))
+    assert await send_pledge_reminders(services, date(2026, 11, 30)) == 1
+    async with services.db.read() as conn:
+        [notice] = (await conn.execute(select(notifications.c.text))).scalars().all()
+    assert notice == "Nhắc hẹn: ngày mai bạn hẹn góp 2.000.000 đồng. Cảm ơn bạn!"
+    await services.subscriptions.choose("telegram", "p", pledge_reminders=False)
+    assert await send_pledge_reminders(services, date(2026, 11, 30)) == 0
+
+
+async def test_news_files_are_loaded(services: Services) -> None:
+    async with services.db.read() as conn:
+        count = (await conn.execute(text("SELECT count(*) FROM news_items"))).scalar_one()
+    assert count == 1  # the sample item
+    assert await load_news(services.db, Path("/nonexistent")) == 0
