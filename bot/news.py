@@ -70,6 +70,8 @@ async def load_news(db: Database, folder: Path = NEWS_DIR) -> int:
     """Put every news file into the database (replacing one with the same slug)."""
     items = []
     for path in sorted(folder.glob("*.md")):
+        if path.name == "README.md":
+            continue
         try:
             items.append(read_news(path))
         except NewsFileError as error:

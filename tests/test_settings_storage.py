@@ -120,3 +120,21 @@ async def test_keyed_locks_serialise_one_key_and_are_dropped_after_use() -> None
     assert order.index("<a1") < order.index("a2>")
     assert order.index("b1>") < order.index("<a1")  # another key did not wait
     assert len(locks) == 0
+
+
+async def test_saves_from_many_users_at_once_are_all_stored(services: Services) -> None:
+    from bot.storage.users import UserProfile
+
+    profiles = [UserProfile("telegram", f"g{i}", "vi", is_new=True) for i in range(40)]
+    for p in profiles:
+        await services.users.save(p.snapshot(), p)  # new users: inserted one by one
+
+    async def change(p: UserProfile, i: int) -> None:
+        before = p.snapshot()
+        p.enter("contrib:step", draft={"n": i})
+        await services.users.save(before, p)
+
+    await asyncio.gather(*(change(p, i) for i, p in enumerate(profiles)))
+    services.users.forget()
+    stored = [await services.users.load("telegram", f"g{i}", "vi") for i in range(40)]
+    assert [s.state_data["draft"]["n"] for s in stored] == list(range(40))
