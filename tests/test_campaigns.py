@@ -130,8 +130,11 @@ def test_export_contributions_as_csv_and_xlsx(
     out = tmp_path / "dong-gop.xlsx"
     result = runner.invoke(app, ["export", "contributions", "--format", "xlsx", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    sheet = load_workbook(out, read_only=True).worksheets[0]
-    assert len(list(sheet.iter_rows(values_only=True))) == 1 + 6
+    workbook = load_workbook(out, read_only=True)
+    try:
+        assert len(list(workbook.worksheets[0].iter_rows(values_only=True))) == 1 + 6
+    finally:
+        workbook.close()
     later = runner.invoke(app, ["export", "contributions", "--since", "2099-01-01"])
     assert later.exit_code == 0 and len(later.stdout.strip().splitlines()) == 1
     bad = runner.invoke(app, ["export", "contributions", "--area", "77777"])
