@@ -95,6 +95,8 @@ def _fill_from_text(ctx: Context, draft: dict[str, Any], text: str) -> str | Non
 
 def _accept(ctx: Context, draft: dict[str, Any], amount: Amount) -> str | None:
     """Put the amount in the draft unless it is absurd; returns the problem, if any."""
+    if amount.kind == Kind.MATERIALS and not amount.description:
+        return _("Bạn góp vật liệu gì? {example}").format(example=_(EXAMPLES["materials"]))
     if amount.value > limit_for(ctx, str(amount.kind)):
         return _("{amount} là quá nhiều cho một lần đăng ký. Bạn kiểm tra lại nhé.").format(
             amount=spell(str(amount.kind), amount.value, amount.quantity_text, amount.description)

@@ -128,6 +128,17 @@ async def test_bad_amounts_get_a_clear_message_with_an_example(
     assert "Khi nào bạn góp?" in await chat.say("2tr5")  # the step goes on with a good one
 
 
+async def test_materials_need_saying_what(chat: Chat, services: Services) -> None:
+    await onboard(chat)
+    await chat.say("/dongop")
+    await chat.press("contrib:vil:0")
+    await chat.press("contrib:kind:materials")
+    assert "Bạn góp vật liệu gì? Ví dụ: 5 bao xi măng" in await chat.say("1")
+    assert "Khi nào bạn góp?" in await chat.say("5 bao xi măng")
+    await chat.press("contrib:when:now")
+    assert "Bạn đăng ký góp 5 bao xi măng cho" in await chat.press("contrib:public:no")
+
+
 async def test_a_workday_pledge_over_the_limit_is_refused(chat: Chat) -> None:
     await onboard(chat)
     await chat.say("/dongop")
