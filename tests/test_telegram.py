@@ -16,6 +16,7 @@ from bot.channels.telegram import TEXT_LIMIT, build_application, register_comman
 from bot.core import Reply
 from bot.dispatch import Dispatcher
 from bot.i18n import _, use_locale
+from bot.services import Services
 from bot.settings import Settings
 from handlers.menu import main_menu
 from tests.conftest import make_settings
@@ -241,3 +242,19 @@ async def test_users_run_concurrently_each_in_order(app: App, offline: OfflineRe
     assert to_alice[1].startswith("Tiêu chí 2:")
     assert "/tiendo" in to_alice[2]  # the help text
     assert offline.calls[0].params["chat_id"] == BINH
+
+
+async def test_a_redelivered_confirmation_update_records_one_pledge(
+    alice: TelegramChat, services: Services
+) -> None:
+    await alice.onboard()
+    await alice.say("góp 500k")
+    await alice.press("contrib:vil:0")
+    await alice.press("contrib:when:now")
+    await alice.press("contrib:public:no")
+    ok = next(b for b in alice.buttons if b.startswith("contrib:ok:"))
+    update = callback_update(ALICE, ok)  # the very same update, delivered twice
+    first = await alice.send(update)
+    again = await alice.send(update)
+    assert "Đã ghi nhận đăng ký" in first and "Đã ghi nhận trước đó." in again
+    assert len(await services.contributions.of_user("telegram", str(ALICE))) == 1
