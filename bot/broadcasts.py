@@ -1,8 +1,7 @@
-"""Creating broadcasts and reading their progress; the sender (bot/broadcast/) delivers them."""
+"""Creating broadcasts (audited) and sizing their audience; bot/broadcast/ delivers them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,23 +9,7 @@ from sqlalchemy import and_, func, insert, select
 
 from bot.storage.contributions import audit
 from bot.storage.db import Database, as_utc
-from bot.storage.schema import areas, broadcasts, deliveries, subscriptions
-
-
-@dataclass(frozen=True)
-class BroadcastSummary:
-    id: int
-    kind: str
-    title: str
-    scope_level: str
-    scope_code: str
-    status: str
-    send_at: datetime
-    counts: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
+from bot.storage.schema import areas, broadcasts, subscriptions
 
 
 def _scope(level: str, code: str) -> Any:
@@ -86,31 +69,3 @@ async def create(db: Database, actor: str, **values: Any) -> int:
             | {"text": row["text"][:500]},
         )
     return broadcast_id
-
-
-async def recent(db: Database, scope_codes: list[str], limit: int = 5) -> list[BroadcastSummary]:
-    """The latest broadcasts to these scopes, with delivery counts per state."""
-    b = broadcasts
-    async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(b)
-                .where(b.c.scope_code.in_(scope_codes))
-                .order_by(b.c.id.desc())
-                .limit(limit)
-            )
-        ).all()
-        counts: dict[int, dict[str, int]] = {r.id: {} for r in rows}
-        if rows:
-            for broadcast_id, state, n in await conn.execute(
-                select(deliveries.c.broadcast_id, deliveries.c.state, func.count())
-                .where(deliveries.c.broadcast_id.in_(list(counts)))
-                .group_by(deliveries.c.broadcast_id, deliveries.c.state)
-            ):
-                counts[broadcast_id][state] = int(n)
-    return [
-        BroadcastSummary(
-            r.id, r.kind, r.title, r.scope_level, r.scope_code, r.status, r.send_at, counts[r.id]
-        )
-        for r in rows
-    ]

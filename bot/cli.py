@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Column, Table
 
+from bot.cli_broadcast import register as register_broadcast_commands
 from bot.cli_channels import register as register_channel_commands
 from bot.dispatch import Dispatcher
 from bot.services import Services, build_services, prepare_database
@@ -109,8 +110,13 @@ def run_telegram() -> None:
     from bot.channels.telegram import build_application, register_commands
 
     async def work(services: Services) -> None:
+        from bot.broadcast.limiter import Limiter
+        from bot.broadcast.telegram_transport import TelegramTransport
+        from bot.jobs import background_jobs
+
         dispatcher = _dispatcher(services)
-        application = build_application(settings, dispatcher)
+        limiter = Limiter.from_settings(settings)  # replies and broadcasts share Telegram's rate
+        application = build_application(settings, dispatcher, limiter=limiter)
         try:
             await application.initialize()
         except InvalidToken:
@@ -131,7 +137,9 @@ def run_telegram() -> None:
             err.print(
                 f"Chung Sức is polling Telegram as @{application.bot.username}. Ctrl+C stops."
             )
-            await stop.wait()
+            transports = {"telegram": TelegramTransport(application.bot, limiter)}
+            async with background_jobs(services, transports):
+                await stop.wait()
         finally:
             if application.updater is not None and application.updater.running:
                 await application.updater.stop()
@@ -323,6 +331,7 @@ def admin_list() -> None:
 
 
 register_channel_commands(app, run_app)
+register_broadcast_commands(app)
 
 
 def main() -> None:

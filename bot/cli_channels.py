@@ -18,8 +18,11 @@ def run_zalo() -> None:
     """Poll the Zalo Bot Platform for updates (needs CHUNGSUC_ZALO_BOT_TOKEN)."""
     import httpx
 
+    from bot.broadcast.limiter import Limiter
+    from bot.broadcast.zalo_transport import ZaloBotTransport
     from bot.channels.zalo_bot import ZaloBot, ZaloBotClient, ZaloBotError
     from bot.cli import _dispatcher, _settings, _with_services, err
+    from bot.jobs import background_jobs
     from bot.storage.events import prune
 
     settings = _settings()
@@ -47,7 +50,9 @@ def run_zalo() -> None:
                 loop.add_signal_handler(sig, stop.set)
             name = me.get("account_name") or me.get("display_name") or "the bot"
             err.print(f"Chung Sức is polling Zalo as {name}. Ctrl+C stops.")
-            await ZaloBot(client, _dispatcher(services)).poll(stop)
+            transports = {"zalo": ZaloBotTransport(client, Limiter.from_settings(settings))}
+            async with background_jobs(services, transports):
+                await ZaloBot(client, _dispatcher(services)).poll(stop)
 
     _with_services(work)
 
@@ -78,7 +83,7 @@ def serve(
         err.print("--set-webhooks needs the public https:// URL (platforms post only to HTTPS).")
         raise typer.Exit(2)
     mounted, _problems = plan_channels(settings)  # problems are logged by create_app
-    app = create_app(settings, set_webhooks=set_webhooks)
+    app = create_app(settings, set_webhooks=set_webhooks, jobs=True)
     served = ", ".join(mounted) or "no channel, only /healthz"
     err.print(f"Chung Sức serves {served} on http://{host}:{port}. Ctrl+C stops.")
     # log_config=None: uvicorn logs through the logging set up by _settings, one line each.

@@ -25,9 +25,14 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 from telegram.request import BaseRequest
 
+from bot.broadcast import Transport
+from bot.broadcast.limiter import Limiter
+from bot.broadcast.telegram_transport import TelegramTransport
+from bot.broadcast.zalo_transport import ZaloBotTransport, ZaloOaTransport
 from bot.channels.zalo_bot import Background, ZaloBot, ZaloBotClient, ZaloBotError, secret_matches
 from bot.channels.zalo_oa import OaClient, Rejected, ZaloOa
 from bot.dispatch import Dispatcher
+from bot.jobs import background_jobs
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.storage.events import first_time, prune
@@ -85,6 +90,7 @@ class Runtime:
     zalo_bot: ZaloBot | None = None
     zalo_oa: ZaloOa | None = None
     background: Background = field(default_factory=Background)
+    limiter: Limiter | None = None  # Telegram's, shared by replies and broadcasts
 
 
 def _runtime(request: Request) -> Runtime:
@@ -197,12 +203,33 @@ async def register_webhooks(runtime: Runtime, base_url: str) -> None:
         )
 
 
+def _transports(runtime: Runtime) -> dict[str, Transport]:
+    """Broadcast transports for the channels this server runs, sharing each one's limiter."""
+    transports: dict[str, Transport] = {}
+    if runtime.telegram is not None:
+        limiter = runtime.limiter or Limiter.from_settings(runtime.settings)
+        transports["telegram"] = TelegramTransport(runtime.telegram.bot, limiter)
+    if runtime.zalo_bot is not None:
+        transports["zalo"] = ZaloBotTransport(
+            runtime.zalo_bot.client, Limiter.from_settings(runtime.settings)
+        )
+    if runtime.zalo_oa is not None:
+        transports["zalo_oa"] = ZaloOaTransport(
+            runtime.zalo_oa.client, Limiter.from_settings(runtime.settings)
+        )
+    return transports
+
+
 async def _start_telegram(
-    settings: Settings, dispatcher: Dispatcher, request: BaseRequest | None, stack: AsyncExitStack
+    settings: Settings,
+    dispatcher: Dispatcher,
+    request: BaseRequest | None,
+    stack: AsyncExitStack,
+    limiter: Limiter,
 ) -> TelegramApp | None:
     from bot.channels.telegram import build_application, register_commands
 
-    application = build_application(settings, dispatcher, request, webhook=True)
+    application = build_application(settings, dispatcher, request, webhook=True, limiter=limiter)
     try:
         await application.initialize()
     except TelegramError as error:
@@ -221,8 +248,10 @@ def create_app(
     services: Services | None = None,
     set_webhooks: str | None = None,
     telegram_request: BaseRequest | None = None,
+    jobs: bool = False,
 ) -> Starlette:
-    """The app; `services` given (tests) are used as they are and not closed here."""
+    """The app; `services` given (tests) are used as they are and not closed here. With
+    `jobs`, the broadcast sender and the scheduler run beside it on the mounted channels."""
     mounted, problems = plan_channels(settings)
     for problem in problems:
         log.error("not serving %s", problem)
@@ -245,8 +274,9 @@ def create_app(
             runtime = Runtime(settings, ready, mounted)
             stack.push_async_callback(runtime.background.drain)  # before http closes
             if "telegram" in mounted:
+                runtime.limiter = Limiter.from_settings(settings)
                 runtime.telegram = await _start_telegram(
-                    settings, dispatcher, telegram_request, stack
+                    settings, dispatcher, telegram_request, stack, runtime.limiter
                 )
             if "zalo" in mounted:
                 client = ZaloBotClient(
@@ -273,6 +303,8 @@ def create_app(
                 )
             if set_webhooks:
                 await register_webhooks(runtime, set_webhooks)
+            if jobs:
+                await stack.enter_async_context(background_jobs(ready, _transports(runtime)))
             yield {"runtime": runtime}
 
     return Starlette(routes=routes, lifespan=lifespan)

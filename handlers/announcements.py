@@ -7,6 +7,7 @@ import re
 from datetime import datetime, time, timedelta
 
 from bot import broadcasts
+from bot.broadcast.outbox import list_broadcasts
 from bot.core import Button, Context, Reply, Router, StalePayload
 from bot.i18n import N_, _, fmt_datetime, fmt_number
 from bot.markup import to_plain, to_telegram_html
@@ -162,8 +163,8 @@ async def progress(ctx: Context) -> Reply:
         return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
     codes = [*communes, ctx.services.reference.province_code]
     lines = []
-    for b in await broadcasts.recent(ctx.services.db, codes):
-        c = b.counts
+    for b, c in await list_broadcasts(ctx.services.db, limit=5, scope_codes=codes):
+        total = sum(c.values())
         done = c.get("sent", 0) + c.get("failed", 0) + c.get("blocked", 0) + c.get("skipped", 0)
         lines.append(
             _(
@@ -172,11 +173,11 @@ async def progress(ctx: Context) -> Reply:
                 id=b.id,
                 title=b.title[:40],
                 sent=fmt_number(c.get("sent", 0)),
-                total=fmt_number(b.total),
+                total=fmt_number(total),
                 failed=fmt_number(c.get("failed", 0)),
                 blocked=fmt_number(c.get("blocked", 0)),
                 status=b.status,
             )
-            + ("" if done == b.total else "…")
+            + ("" if done == total else "…")
         )
     return with_menu("\n".join(lines) if lines else _("Chưa có thông báo nào."))

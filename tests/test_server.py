@@ -290,3 +290,29 @@ def test_serve_wants_an_https_url_for_webhooks() -> None:
     result = invoke("serve", "--set-webhooks", "http://x.org")
     assert result.exit_code == 2
     assert "--set-webhooks needs the public https:// URL" in result.output
+
+
+async def test_serve_runs_the_sender_and_delivers_an_announcement_on_zalo(
+    settings: Settings, services: Services, offline: WebhookRequest, fake: FakeZaloBot
+) -> None:
+    from datetime import UTC, datetime
+
+    from bot import broadcasts
+    from tests.fake_zalo import eventually
+
+    await services.subscriptions.subscribe("zalo", "z-1", "02020", "vi")
+    await broadcasts.create(
+        services.db,
+        "telegram:cb",
+        kind="announcement",
+        title="Họp thôn",
+        text="Họp thôn tối nay",
+        scope_level="commune",
+        scope_code="02020",
+        topic="commune_news",
+        send_at=datetime.now(UTC),
+    )
+    app = create_app(settings, services=services, telegram_request=offline, jobs=True)
+    async with serve(app):
+        await eventually(lambda: "Họp thôn tối nay" in fake.sent(), within=10)
+    assert [p["chat_id"] for p in fake.params("sendMessage")] == ["z-1"]

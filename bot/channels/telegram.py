@@ -18,6 +18,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
+from bot.broadcast.limiter import Limiter
 from bot.core import Incoming, Reply
 from bot.dispatch import Dispatcher
 from bot.i18n import _, use_locale
@@ -77,13 +78,20 @@ def to_markup(reply: Reply) -> InlineKeyboardMarkup | None:
 
 
 async def send_replies(
-    app: Application[Any, Any, Any, Any, Any, Any], chat_id: int, replies: list[Reply]
+    app: Application[Any, Any, Any, Any, Any, Any],
+    chat_id: int,
+    replies: list[Reply],
+    limiter: Limiter | None = None,
 ) -> list[Message]:
+    """Send replies, long ones in parts; with a limiter shared with broadcasts, each reply
+    takes its turn ahead of them (it almost never waits)."""
     sent = []
     for reply in replies:
         parts = split_message(reply.text, TEXT_LIMIT)
         for index, part in enumerate(parts):
             markup = to_markup(reply) if index == len(parts) - 1 else None
+            if limiter is not None:
+                await limiter.acquire(chat_id, interactive=True)
             sent.append(await app.bot.send_message(chat_id, part, reply_markup=markup))
     return sent
 
@@ -93,6 +101,7 @@ def build_application(
     dispatcher: Dispatcher,
     request: BaseRequest | None = None,
     webhook: bool = False,
+    limiter: Limiter | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The python-telegram-bot Application wired to the dispatcher; with `webhook`, it has no
     poller and updates are put on its queue by the web server."""
@@ -121,7 +130,7 @@ def build_application(
                     await update.callback_query.answer()
                 except TelegramError as error:  # an old query can no longer be answered
                     log.info("could not answer callback query: %s", error)
-            await send_replies(context.application, chat_id, replies)
+            await send_replies(context.application, chat_id, replies, limiter)
 
         await dispatcher.handle(event, deliver)
 
@@ -130,7 +139,7 @@ def build_application(
 
     async def notify(user_id: str, replies: list[Reply]) -> None:
         try:
-            await send_replies(app, int(user_id), replies)
+            await send_replies(app, int(user_id), replies, limiter)
         except Forbidden as error:  # they blocked the bot
             raise Undeliverable(str(error)) from error
 

@@ -1,0 +1,40 @@
+"""What runs beside a bot: the broadcast sender and the scheduler (digests, reminders)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+
+from bot.broadcast import Transport
+from bot.broadcast.sender import run_sender
+from bot.scheduler import run_scheduler
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    """A job that ends on its own is an error worth a loud line at once."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped with an error", task.get_name(), exc_info=task.exception())
+
+
+@contextlib.asynccontextmanager
+async def background_jobs(
+    services: Services, transports: Mapping[str, Transport]
+) -> AsyncIterator[None]:
+    """Run the sender (on these channels) and the scheduler until the block ends."""
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(run_sender(services, transports, stop), name="sender"),
+        asyncio.create_task(run_scheduler(services, stop), name="scheduler"),
+    ]
+    for task in tasks:
+        task.add_done_callback(_report)
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)  # errors were reported above
