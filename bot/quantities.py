@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.i18n import _, fmt_compact, fmt_number
+from bot.i18n import _, fmt_compact, fmt_number, ngettext
 
 BILLION = 1_000_000_000
 
@@ -21,6 +21,11 @@ def spell(
         return _("{amount} ngày công").format(amount=fmt_number(amount / 2, 1))
     parts = [fmt_number(amount), unit or "", what or ""]
     return " ".join(p for p in parts if p)
+
+
+def households(count: int) -> str:
+    """ "5 hộ" / "5 households" (English has a singular)."""
+    return ngettext("{count} hộ", "{count} hộ", count).format(count=fmt_number(count))
 
 
 def kind_name(kind: str) -> str:

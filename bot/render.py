@@ -8,6 +8,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot import i18n
 from bot.paths import TEMPLATES_DIR
+from bot.quantities import households
 from bot.reference import localized
 
 
@@ -28,6 +29,7 @@ def build_environment() -> Environment:
         date=i18n.fmt_date,
         datetime=i18n.fmt_datetime,
         localized=localized,
+        households=households,
     )
     return env
 

@@ -8,7 +8,7 @@ from datetime import date
 from bot.amounts import find_amount
 from bot.core import Button, Context, Reply, Router, StalePayload
 from bot.i18n import N_, _, fmt_date, fmt_number
-from bot.quantities import kind_name, spell
+from bot.quantities import households, kind_name, spell
 from bot.storage.contributions import KINDS, Campaign
 from bot.text import fold
 from handlers.common import ask_commune
@@ -35,19 +35,22 @@ async def tally_text(ctx: Context, campaign: Campaign) -> str:
     lines = [campaign.name]
     if campaign.is_sample:
         lines.append("⚠️ " + _("Dữ liệu mẫu — không phải số liệu chính thức."))
-    period = fmt_date(campaign.starts_on) + (
-        " – " + fmt_date(campaign.ends_on) if campaign.ends_on else ""
-    )
+    if campaign.ends_on:
+        period = f"{fmt_date(campaign.starts_on)} – {fmt_date(campaign.ends_on)}"
+    else:
+        period = _("từ {date}").format(date=fmt_date(campaign.starts_on))
     lines.append(_("Thời gian: {period}").format(period=period))
-    lines.append(_("Đã xác nhận ({households} hộ):").format(households=tally.households))
+    lines.append(_("Đã xác nhận ({households}):").format(households=households(tally.households)))
     for kind in campaign.kinds:
         if kind == "materials":
             for (unit, what), n in sorted(tally.materials.items()):
                 lines.append("• " + spell(kind, n, unit, what))
             continue
         got = tally.totals.get(kind, 0)
-        line = "• " + spell(kind, got, compact=True)
         target = campaign.targets.get(kind)
+        if not got and not target:
+            continue
+        line = "• " + spell(kind, got, compact=True)
         if target:
             line += " / " + spell(kind, target, compact=True) + f" ({_percent(got, target)})"
         lines.append(line)
