@@ -27,7 +27,8 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.schema import broadcasts, deliveries, subscriptions, users
-from tests.fake_bot_api import FakeBotApi, gaps, max_in_window, serve
+from tests.fake_bot_api import FakeBotApi, gaps, max_in_window
+from tests.live_server import serve
 from tests.offline_telegram import TOKEN
 
 COMMUNE, NEIGHBOUR, FOREIGN = "01840", "01843", "99999"  # two of province 19, one elsewhere

@@ -21,7 +21,8 @@ from bot.server import create_app, plan_channels
 from bot.services import Services
 from bot.settings import Settings
 from tests.conftest import make_settings
-from tests.fake_zalo import BOT_TOKEN, FakeZaloBot, eventually, serve, text_update
+from tests.fake_zalo import BOT_TOKEN, FakeZaloBot, eventually, text_update
+from tests.live_server import serve
 from tests.offline_telegram import TOKEN, Call, OfflineRequest
 from tests.offline_telegram import text_update as telegram_update
 
@@ -298,7 +299,6 @@ async def test_serve_runs_the_sender_and_delivers_an_announcement_on_zalo(
     from datetime import UTC, datetime
 
     from bot import broadcasts
-    from tests.fake_zalo import eventually
 
     await services.subscriptions.subscribe("zalo", "z-1", "02020", "vi")
     await broadcasts.create(

@@ -30,11 +30,11 @@ from tests.fake_zalo import (
     FakeZaloBot,
     eventually,
     image_update,
-    serve,
     sticker_update,
     text_update,
     voice_update,
 )
+from tests.live_server import serve
 
 ALICE = "a1ce0000000000000001"
 

@@ -36,9 +36,9 @@ from tests.fake_zalo import (
     FakeZaloOa,
     eventually,
     oa_event,
-    serve,
     signed,
 )
+from tests.live_server import serve
 
 USER = "8842156427713412345"
 WEBHOOK = "/zalo/oa/webhook"
