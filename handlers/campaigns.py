@@ -182,7 +182,10 @@ async def toggle_kind(ctx: Context) -> Reply:
     if ctx.user.state != NEW or len(ctx.args) != 1 or ctx.args[0] not in KINDS:
         raise StalePayload(f"campaign kind {ctx.args}")
     kinds: list[str] = ctx.user.state_data["kinds"]
-    kinds.remove(ctx.args[0]) if ctx.args[0] in kinds else kinds.append(ctx.args[0])
+    if ctx.args[0] in kinds:
+        kinds.remove(ctx.args[0])
+    else:
+        kinds.append(ctx.args[0])
     return Reply(_("Nhận những gì? Chọn rồi bấm Xong."), _kind_buttons(kinds))
 
 

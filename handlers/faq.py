@@ -7,6 +7,7 @@ from bot.faq import FaqEntry
 from bot.i18n import N_, _
 from bot.reference import localized
 from bot.text import fold
+from handlers.menu import not_understood
 
 router = Router("faq")
 
@@ -42,5 +43,4 @@ async def faq_button(ctx: Context) -> Reply:
 async def faq_typed(ctx: Context) -> Reply:
     """The answer to a question typed in words."""
     entry = ctx.services.faq.match(fold(ctx.text))
-    assert entry is not None
-    return _answer(entry)
+    return _answer(entry) if entry is not None else await not_understood(ctx)

@@ -4,6 +4,8 @@ Telegram's free rate (configurable)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import httpx
 
 from bot.broadcast import Permanent, Temporary
@@ -16,56 +18,48 @@ from bot.text import split_message
 TEXT_LIMIT = 2000
 
 
-def _parts(broadcast: Broadcast) -> list[str]:
-    return split_message(broadcast.text, TEXT_LIMIT)
+class _ZaloTransport:
+    """Sends each part of a broadcast's text in turn, paced by the limiter."""
+
+    def __init__(self, send_text: Callable[[str, str], Awaitable[None]], limiter: Limiter):
+        self._send_text, self.limiter = send_text, limiter
+
+    def pause(self, seconds: float) -> None:
+        self.limiter.pause(seconds)
+
+    async def send(self, user_id: str, broadcast: Broadcast) -> str:
+        """Zalo's answers carry no message id worth keeping."""
+        for part in split_message(broadcast.text, TEXT_LIMIT):
+            await self.limiter.acquire(user_id, interactive=False)
+            try:
+                await self._send_text(user_id, part)
+            except httpx.HTTPError as error:
+                raise Temporary(str(error)) from error
+            except (ZaloBotError, ZaloOaError) as error:
+                raise self.classify(error) from error
+            finally:
+                self.limiter.sent(user_id)
+        return ""
+
+    def classify(self, error: Exception) -> Exception:
+        return Temporary(str(error))
 
 
-class ZaloBotTransport:
-    """Sends to a Zalo Bot Platform chat (a private chat's id is the user's)."""
+class ZaloBotTransport(_ZaloTransport):
+    """The Bot Platform (a private chat's id is the user's)."""
 
     def __init__(self, client: ZaloBotClient, limiter: Limiter) -> None:
-        self.client, self.limiter = client, limiter
+        super().__init__(client.send_message, limiter)
 
-    def pause(self, seconds: float) -> None:
-        self.limiter.pause(seconds)
-
-    async def send(self, user_id: str, broadcast: Broadcast) -> str:
-        """Each part in turn; Zalo's answers carry no id worth keeping."""
-        for part in _parts(broadcast):
-            await self.limiter.acquire(user_id, interactive=False)
-            try:
-                await self.client.send_message(user_id, part)
-            except ZaloBotError as error:
-                # No code means no answer (network); 5xx-like codes are the server's trouble.
-                if error.code == 0 or error.code >= 500:
-                    raise Temporary(str(error)) from error
-                raise Permanent(str(error)) from error
-            except httpx.HTTPError as error:
-                raise Temporary(str(error)) from error
-            finally:
-                self.limiter.sent(user_id)
-        return ""
+    def classify(self, error: Exception) -> Exception:
+        # No code means no answer (network); 5xx-like codes are the server's trouble.
+        code = getattr(error, "code", 0)
+        return Temporary(str(error)) if code == 0 or code >= 500 else Permanent(str(error))
 
 
-class ZaloOaTransport:
-    """Sends consultation messages from the Official Account (within its messaging window;
-    recipients outside it were already skipped when the broadcast was materialised)."""
+class ZaloOaTransport(_ZaloTransport):
+    """Consultation messages from the Official Account (recipients outside its messaging
+    window were already skipped when the broadcast was materialised)."""
 
     def __init__(self, client: OaClient, limiter: Limiter) -> None:
-        self.client, self.limiter = client, limiter
-
-    def pause(self, seconds: float) -> None:
-        self.limiter.pause(seconds)
-
-    async def send(self, user_id: str, broadcast: Broadcast) -> str:
-        for part in _parts(broadcast):
-            await self.limiter.acquire(user_id, interactive=False)
-            try:
-                await self.client.send_text(user_id, part)
-            except ZaloOaError as error:
-                raise Temporary(str(error)) from error
-            except httpx.HTTPError as error:
-                raise Temporary(str(error)) from error
-            finally:
-                self.limiter.sent(user_id)
-        return ""
+        super().__init__(client.send_text, limiter)

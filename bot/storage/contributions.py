@@ -254,8 +254,13 @@ class CampaignStore:
 
 
 class ContributionStore:
-    def __init__(self, db: Database) -> None:
+    """The ledger. Tallies are read on every status card, so they are kept for `ttl_seconds`
+    and dropped at once when this process records or changes a contribution."""
+
+    def __init__(self, db: Database, ttl_seconds: float = 30.0) -> None:
         self._db = db
+        self._ttl = ttl_seconds
+        self._tallies: dict[tuple[int | str | None, ...], tuple[float, Tally]] = {}
 
     async def add(self, new: NewContribution) -> tuple[Contribution, bool]:
         """Record a confirmed pledge once: a replay returns the first one and False."""
@@ -284,7 +289,9 @@ class ContributionStore:
                     )
                     .returning(contributions)
                 )
-                return _contribution(result.one()), True
+                added = _contribution(result.one())
+            self._tallies.clear()
+            return added, True
         except IntegrityError:
             earlier = await self.by_source(new.channel, new.user_id, new.source_key)
             if earlier is None:
@@ -373,6 +380,7 @@ class ContributionStore:
             )
             if notify is not None:
                 await notify(conn, changed)
+        self._tallies.clear()
         return changed
 
     async def tally(
@@ -382,6 +390,17 @@ class ContributionStore:
         village: str | None = None,
     ) -> Tally:
         """Public totals for a campaign, a commune or a village."""
+        key = (campaign_id, commune_code, village)
+        hit = self._tallies.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self._ttl:
+            return hit[1]
+        tally = await self._count(campaign_id, commune_code, village)
+        self._tallies[key] = (time.monotonic(), tally)
+        return tally
+
+    async def _count(
+        self, campaign_id: int | None, commune_code: str | None, village: str | None
+    ) -> Tally:
         c = contributions
         scope = []
         if campaign_id is not None:
