@@ -105,7 +105,7 @@ def run_telegram() -> None:
     if problem:
         err.print(f"Cannot start the Telegram bot: {problem}.")
         raise typer.Exit(2)
-    from telegram.error import InvalidToken, NetworkError
+    from telegram.error import InvalidToken, NetworkError, TelegramError
 
     from bot.channels.telegram import build_application, register_commands
 
@@ -133,7 +133,16 @@ def run_telegram() -> None:
             await register_commands(application, dispatcher)
             await application.start()
             assert application.updater is not None
-            await application.updater.start_polling(drop_pending_updates=False)
+            try:
+                await application.updater.start_polling(drop_pending_updates=False)
+            except InvalidToken:
+                err.print(
+                    "Cannot start the Telegram bot: Telegram rejected CHUNGSUC_TELEGRAM_TOKEN."
+                )
+                raise typer.Exit(2) from None
+            except TelegramError as error:
+                err.print(f"Cannot start polling Telegram at {settings.telegram_api_url}: {error}")
+                raise typer.Exit(3) from None
             err.print(
                 f"Chung Sức is polling Telegram as @{application.bot.username}. Ctrl+C stops."
             )
