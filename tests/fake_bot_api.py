@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import re
 import sys
 import time
 from collections import Counter, deque
@@ -146,6 +147,9 @@ class FakeBotApi:
         if chat_id in self.missing:
             self.errors.append((chat_id, 400))
             return _error(400, "Bad Request: chat not found")
+        if form.get("parse_mode") == "HTML" and not _balanced(form.get("text") or ""):
+            self.errors.append((chat_id, 400))
+            return _error(400, "Bad Request: can't parse entities: unclosed start tag")
         if self.failing.get(chat_id, 0) != 0:
             self.failing[chat_id] -= 1
             self.errors.append((chat_id, 502))
@@ -214,6 +218,13 @@ def max_in_window(times: list[float], width: float) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+def _balanced(text: str) -> bool:
+    """Telegram refuses HTML whose tags do not close (a rough check, enough for the tests)."""
+    opened = re.findall(r"<([a-z]+)[ >]", text)
+    closed = re.findall(r"</([a-z]+)>", text)
+    return sorted(opened) == sorted(closed)
 
 
 def gaps(times: list[float]) -> list[float]:

@@ -385,3 +385,18 @@ async def test_run_sender_sends_what_is_due(services: Services) -> None:
             await task
     assert await status_of(services.db, later) == "scheduled"
     assert sorted(s.chat_id for s in fake.accepted) == [9001, 9002]
+
+
+async def test_html_telegram_refuses_goes_out_as_plain_text(services: Services) -> None:
+    """A broadcast whose HTML Telegram cannot parse reaches people as its plain text."""
+    await subscribe_many(services.db, [6001])
+    broadcast_id = await new_broadcast(
+        services.db, html="<b>Họp thôn lúc 19 giờ", text="Họp thôn lúc 19 giờ"
+    )
+    async with fake_api() as (fake, url), sender_for(services, url) as sender:
+        assert await sender.send(broadcast_id, asyncio.Event()) == "done"
+    rows = await rows_of(services.db, broadcast_id)
+    assert rows["6001"].state == "sent"
+    assert fake.errors == [(6001, 400)]
+    [sent] = fake.accepted
+    assert (sent.text, sent.parse_mode) == ("Họp thôn lúc 19 giờ", None)

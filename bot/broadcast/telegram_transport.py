@@ -8,6 +8,7 @@ else a short caption (the title) and the text follows as messages.
 from __future__ import annotations
 
 import html
+import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -38,6 +39,8 @@ CHANNEL = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 POOL_SIZE = 4  # sends in flight per connection pool
+
+log = logging.getLogger(__name__)
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -84,13 +87,24 @@ class TelegramTransport:
         self.limiter.pause(seconds)
 
     async def send(self, user_id: str, broadcast: Broadcast) -> str:
-        """Send the broadcast's photo and text parts to the chat; the first message's id."""
+        """Send the broadcast's photo and text parts to the chat; the first message's id.
+        HTML that Telegram cannot parse is sent again as the plain text it came with."""
         try:
             chat_id = int(user_id)
         except ValueError:
             raise Permanent(f"not a Telegram chat id: {user_id!r}") from None
-        mode = ParseMode.HTML if broadcast.html else None
-        body = broadcast.html or broadcast.text
+        if broadcast.html:
+            try:
+                return await self._send(chat_id, broadcast, ParseMode.HTML, broadcast.html)
+            except Permanent as error:
+                if "parse entities" not in str(error):
+                    raise
+                log.warning(
+                    "broadcast %s: HTML refused (%s); sending plain text", broadcast.id, error
+                )
+        return await self._send(chat_id, broadcast, None, broadcast.text)
+
+    async def _send(self, chat_id: int, broadcast: Broadcast, mode: str | None, body: str) -> str:
         bot = self.bots[chat_id % len(self.bots)]
         parts: list[str]
         first: Message | None = None
