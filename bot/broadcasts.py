@@ -7,18 +7,10 @@ from typing import Any
 
 from sqlalchemy import and_, func, insert, select
 
+from bot.broadcast.outbox import in_scope
 from bot.storage.contributions import audit
 from bot.storage.db import Database, as_utc
-from bot.storage.schema import areas, broadcasts, subscriptions
-
-
-def _scope(level: str, code: str) -> Any:
-    if level == "commune":
-        return subscriptions.c.commune_code == code
-    communes = select(areas.c.code).where(
-        areas.c.era == "2025", areas.c.level == "commune", areas.c.province_code == code
-    )
-    return subscriptions.c.commune_code.in_(communes)
+from bot.storage.schema import broadcasts, subscriptions
 
 
 async def audience(db: Database, level: str, code: str, topic: str) -> int:
@@ -28,7 +20,7 @@ async def audience(db: Database, level: str, code: str, topic: str) -> int:
             (
                 await conn.execute(
                     select(func.count()).where(
-                        and_(subscriptions.c.active, subscriptions.c[topic], _scope(level, code))
+                        and_(subscriptions.c.active, subscriptions.c[topic], in_scope(level, code))
                     )
                 )
             ).scalar_one()

@@ -245,10 +245,7 @@ class StatusImporter:
         met_text = fold(_text(cell("met")))
         if met_text not in YES | NO:
             raise ValueError(f"met must be có/không (yes/no), not {_text(cell('met'))!r}")
-        try:
-            assessed_on = _date(cell("assessed_on"))
-        except ValueError as problem:
-            raise ValueError(str(problem)) from None
+        assessed_on = _date(cell("assessed_on"))
         if assessed_on > today:
             raise ValueError(f"date {assessed_on.isoformat()} is in the future")
         title = _text(cell("title"))

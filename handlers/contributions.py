@@ -188,10 +188,10 @@ async def next_step(ctx: Context) -> list[Reply]:
         ]
     if draft["show_name"] and not draft.get("name"):
         return [Reply(_("Bạn muốn hiện tên là gì?"))]
-    return [confirmation(ctx, campaign, draft)]
+    return [confirmation(campaign, draft)]
 
 
-def confirmation(ctx: Context, campaign: Campaign, draft: dict[str, Any]) -> Reply:
+def confirmation(campaign: Campaign, draft: dict[str, Any]) -> Reply:
     lines = [
         _("Bạn đăng ký góp {amount} cho “{campaign}”.").format(
             amount=spell(
@@ -221,7 +221,7 @@ def confirmation(ctx: Context, campaign: Campaign, draft: dict[str, Any]) -> Rep
     )
 
 
-def amount_problem(ctx: Context, code: str, kind: str | None) -> str:
+def amount_problem(code: str, kind: str | None) -> str:
     """A clear message with an example for a bad amount."""
     example = _(EXAMPLES[kind]) if kind in EXAMPLES else _(EXAMPLES["money"])
     messages = {
@@ -243,7 +243,7 @@ async def typed(ctx: Context) -> list[Reply]:
         try:
             amount = parse_amount(ctx.text, expect=Kind(draft["kind"]))
         except AmountError as error:
-            return [Reply(amount_problem(ctx, error.code, draft["kind"]))]
+            return [Reply(amount_problem(error.code, draft["kind"]))]
         problem = _accept(ctx, draft, amount)
         return [Reply(problem)] if problem else await next_step(ctx)
     if "amount" in draft and "due_on" not in draft and not draft.get("now"):

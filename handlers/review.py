@@ -84,12 +84,17 @@ async def _target(ctx: Context) -> Contribution:
     return c
 
 
+async def _may_review(ctx: Context, c: Contribution) -> bool:
+    """Whether this user is an official of the contribution's commune (or wider)."""
+    return await ctx.services.officials.may(
+        principal(ctx), "commune_official", c.commune_code, ctx.services.reference.province_code
+    )
+
+
 async def _move(ctx: Context, c: Contribution, to: str, reason: str | None = None) -> Reply:
     """Change the status, audit it, and record the villager's notice in one transaction."""
     services = ctx.services
-    if not await services.officials.may(
-        principal(ctx), "commune_official", c.commune_code, services.reference.province_code
-    ):
+    if not await _may_review(ctx, c):
         return not_allowed(ctx)
     villager = await services.users.load(c.channel, c.user_id, services.settings.default_locale)
 
@@ -135,12 +140,7 @@ async def mark_done(ctx: Context) -> Reply:
 async def reject(ctx: Context) -> Reply:
     """Asks for the reason the villager will read."""
     c = await _target(ctx)
-    if not await ctx.services.officials.may(
-        principal(ctx),
-        "commune_official",
-        c.commune_code,
-        ctx.services.reference.province_code,
-    ):
+    if not await _may_review(ctx, c):
         return not_allowed(ctx)
     ctx.user.enter(REASON, id=c.id)
     return Reply(_("Lý do từ chối {ref}? Người góp sẽ đọc lý do này.").format(ref=c.ref))

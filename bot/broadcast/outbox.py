@@ -121,6 +121,16 @@ async def list_broadcasts(
     return [(_broadcast(row), counts[row.id]) for row in rows]
 
 
+def in_scope(level: str, code: str) -> ColumnElement[bool]:
+    """Subscribers of a commune, or of every commune of a province."""
+    if level == "province":
+        communes = select(areas.c.code).where(
+            areas.c.era == "2025", areas.c.level == "commune", areas.c.province_code == code
+        )
+        return subscriptions.c.commune_code.in_(communes)
+    return subscriptions.c.commune_code == code
+
+
 def recipients(b: Broadcast, now: datetime, oa_window_days: int) -> Select[Any]:
     """Who gets a broadcast, as one SELECT of delivery rows (state pending, or skipped)."""
     s = subscriptions
@@ -132,16 +142,7 @@ def recipients(b: Broadcast, now: datetime, oa_window_days: int) -> Select[Any]:
             s.c.commune_code == b.scope_code,
         ]
     elif b.topic in TOPICS:
-        where.append(s.c[b.topic].is_(True))
-        if b.scope_level == "province":
-            communes = select(areas.c.code).where(
-                areas.c.era == "2025",
-                areas.c.level == "commune",
-                areas.c.province_code == b.scope_code,
-            )
-            where.append(s.c.commune_code.in_(communes))
-        else:
-            where.append(s.c.commune_code == b.scope_code)
+        where += [s.c[b.topic].is_(True), in_scope(b.scope_level, b.scope_code)]
     else:
         raise ValueError(f"broadcast {b.id} has an unknown topic {b.topic!r}")
     # Zalo OA may message a user only within a window after their last message.

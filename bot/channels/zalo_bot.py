@@ -263,23 +263,22 @@ class ZaloBot:
         """Answer one update; a failed send is logged, not raised."""
 
         async def deliver(replies: list[Reply]) -> None:
-            await self.send_replies(update.event, update.chat_id, replies)
+            await self.send_replies(update.chat_id, replies)
 
         try:
             await self.dispatcher.handle(update.event, deliver)
         except ZaloBotError as error:
             log.warning("reply to zalo:%s failed: %s", update.event.user_id, error)
 
-    async def send_replies(self, event: Incoming, chat_id: str, replies: list[Reply]) -> None:
+    async def send_replies(self, chat_id: str, replies: list[Reply]) -> None:
         """The replies as numbered text, in parts of at most 2000 characters."""
         for part in render_parts(replies, TEXT_LIMIT, number_hint()):
             await self.client.send_message(chat_id, part)
 
     async def notify(self, user_id: str, replies: list[Reply]) -> None:
         """A notice to someone who did not just write; a private chat's id is the user's."""
-        event = Incoming(CHANNEL, user_id)
-        with use_locale(await user_locale(self.dispatcher, event)):
-            await self.send_replies(event, user_id, replies)
+        with use_locale(await user_locale(self.dispatcher, Incoming(CHANNEL, user_id))):
+            await self.send_replies(user_id, replies)
 
     async def poll(self, stop: asyncio.Event, wait: int = POLL_SECONDS) -> None:
         """Long-poll getUpdates until `stop` is set; errors back off, 408 polls again."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -12,6 +11,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.storage.cache import TtlCache
 from bot.storage.db import Database
 from bot.storage.schema import audit_log, campaigns, contributions
 
@@ -189,19 +189,18 @@ class CampaignStore:
 
     def __init__(self, db: Database, ttl_seconds: float = 30.0) -> None:
         self._db = db
-        self._ttl = ttl_seconds
-        self._loaded_at = -ttl_seconds
-        self._all: dict[int, Campaign] = {}
+        self._cache = TtlCache(ttl_seconds)
 
     async def _campaigns(self) -> dict[int, Campaign]:
-        if time.monotonic() - self._loaded_at >= self._ttl:
+        loaded: dict[int, Campaign] | None = self._cache.get("all")
+        if loaded is None:
             async with self._db.read() as conn:
                 rows = await conn.execute(
                     select(campaigns).order_by(campaigns.c.starts_on.desc(), campaigns.c.id)
                 )
-                self._all = {row.id: _campaign(row) for row in rows}
-            self._loaded_at = time.monotonic()
-        return self._all
+                loaded = {row.id: _campaign(row) for row in rows}
+            self._cache.put("all", loaded)
+        return loaded
 
     async def open_in(self, commune_code: str, on: date) -> list[Campaign]:
         return [c for c in await self.in_commune(commune_code) if c.is_open(on)]
@@ -249,7 +248,7 @@ class CampaignStore:
                     _jsonable(values),
                 )
             row = (await conn.execute(select(campaigns).where(campaigns.c.id == campaign_id))).one()
-        self._loaded_at = -self._ttl  # read again on next use
+        self._cache.clear()  # read again on next use
         return _campaign(row), True
 
 
@@ -259,8 +258,7 @@ class ContributionStore:
 
     def __init__(self, db: Database, ttl_seconds: float = 30.0) -> None:
         self._db = db
-        self._ttl = ttl_seconds
-        self._tallies: dict[tuple[int | str | None, ...], tuple[float, Tally]] = {}
+        self._tallies = TtlCache(ttl_seconds)
 
     async def add(self, new: NewContribution) -> tuple[Contribution, bool]:
         """Record a confirmed pledge once: a replay returns the first one and False."""
@@ -391,11 +389,10 @@ class ContributionStore:
     ) -> Tally:
         """Public totals for a campaign, a commune or a village."""
         key = (campaign_id, commune_code, village)
-        hit = self._tallies.get(key)
-        if hit is not None and time.monotonic() - hit[0] < self._ttl:
-            return hit[1]
-        tally = await self._count(campaign_id, commune_code, village)
-        self._tallies[key] = (time.monotonic(), tally)
+        tally: Tally | None = self._tallies.get(key)
+        if tally is None:
+            tally = await self._count(campaign_id, commune_code, village)
+            self._tallies.put(key, tally)
         return tally
 
     async def _count(

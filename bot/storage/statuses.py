@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -11,6 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.storage.cache import TtlCache
 from bot.storage.db import Database
 from bot.storage.schema import status_imports, status_records, title_records
 
@@ -98,31 +98,24 @@ class StatusStore:
 
     def __init__(self, db: Database, ttl_seconds: float = 30.0) -> None:
         self._db = db
-        self._ttl = ttl_seconds
-        self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._cache = TtlCache(ttl_seconds)
 
     def invalidate(self) -> None:
         self._cache.clear()
 
-    def _cached(self, key: tuple[str, ...]) -> Any:
-        hit = self._cache.get(key)
-        if hit is not None and time.monotonic() - hit[0] < self._ttl:
-            return hit[1]
-        return None
-
     def memo(self, key: tuple[str, ...], compute: Callable[[], T]) -> T:
         """A value derived from statuses (such as a rendered card), kept as long as they are."""
         key = ("memo", *key)
-        hit = self._cached(key)
+        hit = self._cache.get(key)
         if hit is not None:
             return hit
         value = compute()
-        self._cache[key] = (time.monotonic(), value)
+        self._cache.put(key, value)
         return value
 
     async def commune(self, set_id: str, commune_code: str) -> CommuneStatus:
         key = ("commune", set_id, commune_code)
-        cached = self._cached(key)
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
         latest = _latest(set_id, [commune_code], criteria_only=False)
@@ -163,13 +156,13 @@ class StatusStore:
             else None
         )
         status = CommuneStatus(commune_code, set_id, criteria, indicators, title)
-        self._cache[key] = (time.monotonic(), status)
+        self._cache.put(key, status)
         return status
 
     async def met_counts(self, set_id: str, commune_codes: Sequence[str]) -> dict[str, int]:
         """Criteria met per commune (communes with no data are absent)."""
         key = ("counts", set_id, *sorted(commune_codes))
-        cached = self._cached(key)
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
         latest = _latest(set_id, commune_codes, criteria_only=True)
@@ -183,7 +176,7 @@ class StatusStore:
                 )
             ).all()
         counts = {code: int(n or 0) for code, n in rows}
-        self._cache[key] = (time.monotonic(), counts)
+        self._cache.put(key, counts)
         return counts
 
     async def has_any(self) -> bool:
