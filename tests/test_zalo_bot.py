@@ -19,7 +19,7 @@ from bot.channels.zalo_bot import (
     ZaloBotError,
     to_update,
 )
-from bot.core import Incoming, Reply
+from bot.core import Reply
 from bot.dispatch import Dispatcher
 from bot.i18n import use_locale
 from bot.services import Services
@@ -136,7 +136,7 @@ async def test_a_long_reply_is_split_at_paragraphs_menu_last(
     with use_locale("vi"):
         replies = [Reply(text, main_menu())]
 
-    await bot.send_replies(Incoming("zalo", ALICE), ALICE, replies)
+    await bot.send_replies(ALICE, replies)
 
     parts = fake.sent()
     assert len(parts) >= 5
