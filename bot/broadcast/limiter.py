@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # How far the pacer may trail the clock: a broadcast woken a little late catches up (so the
 # achieved rate stays at the configured one) without bursting after it was idle.
-CATCH_UP_SECONDS = 0.02
+CATCH_UP_SECONDS = 0.005
 _PRUNE_AT = 4096  # per-chat entries kept before expired ones are dropped (memory stays flat)
 
 ChatId = int | str

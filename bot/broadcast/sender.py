@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 30.0  # a crashed sender's broadcast is picked up again after this long
 BACKOFF_CAP = 300.0
-COALESCE_SECONDS = 0.002  # how long a few results wait for more, to share a transaction
+COALESCE_SECONDS = 0.01  # how long a few results wait for more, to share a transaction
 MAX_RUNNING = 4  # broadcasts one process sends at the same time
 _CHECK_EVERY = 1.0  # seconds between looks at the broadcast's status (cancel) and the lease
 
@@ -253,7 +253,7 @@ class _Run:
                 await self._check()
             if self.stop.is_set():
                 self.halt = True
-            if 0 < len(self.results) < slots.total // 4 and self.outstanding > len(self.results):
+            if 0 < len(self.results) < slots.total // 2 and self.outstanding > len(self.results):
                 # Group commit: more results are on their way; one transaction for several
                 # costs far less than one each (each statement is a hop to SQLite's thread).
                 await asyncio.sleep(COALESCE_SECONDS)

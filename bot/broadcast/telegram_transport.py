@@ -1,4 +1,5 @@
-"""Broadcasts on Telegram, through python-telegram-bot's `Bot` (its own rate limiter unused).
+"""Broadcasts on Telegram, through python-telegram-bot's `Bot` (its own rate limiter unused)
+on aiohttp (`telegram_http`).
 
 Telegram HTML when the broadcast has it, plain text otherwise; long texts split below 4096 at
 paragraph boundaries; a photo carries the text as its caption when it fits in 1024 characters,
@@ -10,13 +11,12 @@ from __future__ import annotations
 import html
 import logging
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
-from telegram import Bot, Message
+from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -26,21 +26,22 @@ from telegram.error import (
     RetryAfter,
     TimedOut,
 )
-from telegram.request import HTTPXRequest
-from telegram.warnings import PTBDeprecationWarning
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from bot.broadcast import Blocked, Permanent, RetryLater, Temporary
 from bot.broadcast.limiter import Limiter
 from bot.broadcast.outbox import Broadcast
+from bot.broadcast.telegram_http import telegram_request
 from bot.settings import Settings
 from bot.text import split_message
 
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
-POOL_SIZE = 4  # sends in flight per connection pool
 
 log = logging.getLogger(__name__)
+# do_api_request asks to use Bot.send_message instead; here its raw answer is the point.
+warnings.filterwarnings("ignore", r"Please use 'Bot\.send", PTBUserWarning)
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -52,34 +53,18 @@ def retry_after_seconds(error: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def build_bots(settings: Settings) -> list[Bot]:
-    """Bots on the configured API URL, each with a small pool: one connection per send in flight.
-
-    httpcore's pool scans every connection at each request's start and end, so one pool of N
-    connections costs O(N) per request; at paid rates (hundreds in flight) that alone would use
-    up the CPU. Several small pools keep it constant.
-    """
+def build_bot(settings: Settings) -> Bot:
+    """A Bot on the configured API URL for the broadcast sender alone."""
     assert settings.telegram_token is not None
     token = settings.telegram_token.get_secret_value().strip()
-    shards = max(1, settings.broadcast_in_flight // POOL_SIZE)
-    size = -(-settings.broadcast_in_flight // shards) + 1  # ceiling, and one spare
-    return [
-        Bot(
-            token,
-            base_url=settings.telegram_api_url,
-            # pool_timeout: a send waits for a free connection rather than fail.
-            request=HTTPXRequest(connection_pool_size=size, read_timeout=10.0, pool_timeout=10.0),
-        )
-        for _ in range(shards)
-    ]
+    return Bot(token, base_url=settings.telegram_api_url, request=telegram_request(settings))
 
 
 class TelegramTransport:
     """Sends a broadcast to one Telegram chat, each message paced by the shared limiter."""
 
-    def __init__(self, bots: Bot | Sequence[Bot], limiter: Limiter) -> None:
-        self.bots = [bots] if isinstance(bots, Bot) else list(bots)
-        self.bot = self.bots[0]
+    def __init__(self, bot: Bot, limiter: Limiter) -> None:
+        self.bot = bot
         self.limiter = limiter
 
     def pause(self, seconds: float) -> None:
@@ -105,9 +90,13 @@ class TelegramTransport:
         return await self._send(chat_id, broadcast, None, broadcast.text)
 
     async def _send(self, chat_id: int, broadcast: Broadcast, mode: str | None, body: str) -> str:
-        bot = self.bots[chat_id % len(self.bots)]
         parts: list[str]
-        first: Message | None = None
+        first: str | None = None
+        common: dict[str, Any] = {"chat_id": chat_id}
+        if mode:
+            common["parse_mode"] = mode
+        if broadcast.paid:
+            common["allow_paid_broadcast"] = True
         if broadcast.photo:
             if len(body) <= CAPTION_LIMIT:
                 caption, parts = body, []
@@ -115,47 +104,29 @@ class TelegramTransport:
                 title = broadcast.title[: CAPTION_LIMIT - 1]
                 caption = html.escape(title) if mode else title
                 parts = split_message(body, TEXT_LIMIT)
-            first = await self._call(
-                chat_id,
-                broadcast.paid,
-                True,
-                partial(
-                    bot.send_photo,
-                    chat_id,
-                    broadcast.photo,
-                    caption=caption,
-                    parse_mode=mode,
-                    allow_paid_broadcast=broadcast.paid or None,
-                ),
-            )
+            photo = common | {"photo": broadcast.photo, "caption": caption}
+            first = await self._call(chat_id, broadcast.paid, True, "sendPhoto", photo)
         else:
             parts = split_message(body, TEXT_LIMIT)
         for part in parts:
-            message = await self._call(
-                chat_id,
-                broadcast.paid,
-                first is None,
-                partial(
-                    bot.send_message,
-                    chat_id,
-                    part,
-                    parse_mode=mode,
-                    allow_paid_broadcast=broadcast.paid or None,
-                ),
-            )
-            first = first or message
+            text = common | {"text": part}
+            sent = await self._call(chat_id, broadcast.paid, first is None, "sendMessage", text)
+            first = first or sent
         if first is None:
             raise Permanent("the broadcast has no text and no photo")
-        return str(first.message_id)
+        return first
 
     async def _call(
-        self, chat_id: int, paid: bool, first: bool, request: Callable[[], Awaitable[Message]]
-    ) -> Message:
+        self, chat_id: int, paid: bool, first: bool, method: str, params: dict[str, Any]
+    ) -> str:
         """One Bot API call within the limits, its errors turned into the sender's."""
         while True:
             await self.limiter.acquire(chat_id, interactive=False, paid=paid)
             try:
-                return await request()
+                # The Bot API method by name: the answer stays JSON, since only its message_id
+                # is kept (building PTB's Message costs as much CPU as the HTTP request).
+                message = await self.bot.do_api_request(method, api_kwargs=params)
+                return str(message["message_id"])
             except RetryAfter as error:
                 if first:
                     raise RetryLater(retry_after_seconds(error), str(error)) from error
@@ -176,11 +147,8 @@ class TelegramTransport:
 
 @asynccontextmanager
 async def telegram_transport(
-    settings: Settings, limiter: Limiter | None = None, bots: Sequence[Bot] | None = None
+    settings: Settings, limiter: Limiter | None = None, bot: Bot | None = None
 ) -> AsyncIterator[TelegramTransport]:
     """A started Telegram transport (getMe checked), shut down on leaving."""
-    bots = list(bots) if bots is not None else build_bots(settings)
-    async with AsyncExitStack() as stack:
-        for bot in bots:
-            await stack.enter_async_context(bot)
-        yield TelegramTransport(bots, limiter or Limiter.from_settings(settings))
+    async with bot or build_bot(settings) as started:
+        yield TelegramTransport(started, limiter or Limiter.from_settings(settings))

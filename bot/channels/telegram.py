@@ -19,6 +19,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from telegram.request import BaseRequest
 
 from bot.broadcast.limiter import Limiter
+from bot.broadcast.telegram_http import telegram_request
 from bot.core import Incoming, Reply
 from bot.dispatch import Dispatcher
 from bot.i18n import _, use_locale
@@ -29,6 +30,7 @@ from bot.text import clean, split_message
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096
+REPLY_CONNECTIONS = 64  # answers to villagers in flight at once, beside the broadcast
 _UNSUPPORTED = (
     "sticker",
     "photo",
@@ -114,6 +116,10 @@ def build_application(
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
+    else:
+        # Replies and broadcasts go out on aiohttp (a third of httpx's CPU per request);
+        # getUpdates, one long poll at a time, stays on PTB's default.
+        builder = builder.request(telegram_request(settings, replies=REPLY_CONNECTIONS))
     if webhook:
         builder = builder.updater(None)
     app = builder.build()
