@@ -377,7 +377,7 @@ if __name__ == "__main__":
     parser.add_argument("--in-flight", type=int, default=16, help="window for free runs")
     parser.add_argument("--paid-in-flight", type=int, default=32, help="window for paid runs")
     parser.add_argument("--burst", type=int, default=30, help="the fake's tolerance, messages")
-    parser.add_argument("--kill-after", type=float, nargs="*", default=[8.0, 20.0])
+    parser.add_argument("--kill-after", type=float, nargs="*", default=[5.0, 10.0])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)

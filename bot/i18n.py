@@ -17,7 +17,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_compact_decimal, format_decimal
+from babel.numbers import NumberPattern, format_compact_decimal, parse_pattern
 from babel.support import NullTranslations, Translations
 
 from bot.paths import LOCALES_DIR
@@ -71,9 +71,16 @@ def N_(message: str) -> str:
     return message
 
 
+@cache
+def _number_format(locale: str, digits: int) -> tuple[NumberPattern, Locale]:
+    """The parsed pattern and locale (Babel parses both again at every call otherwise)."""
+    return parse_pattern("#,##0" + ("." + "#" * digits if digits else "")), Locale.parse(locale)
+
+
 def fmt_number(value: float | int, digits: int = 0) -> str:
-    pattern = "#,##0" + ("." + "#" * digits if digits else "")
-    return format_decimal(value, format=pattern, locale=Locale.parse(_current.get()))
+    """1.500.000 in Vietnamese, 1,500,000 in English; up to `digits` decimals."""
+    pattern, locale = _number_format(_current.get(), digits)
+    return pattern.apply(value, locale)
 
 
 def fmt_compact(value: float | int) -> str:

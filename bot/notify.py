@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Button, Reply
@@ -27,17 +27,30 @@ class Undeliverable(Exception):
     """The person cannot be reached on that channel (they blocked the bot): do not retry."""
 
 
+_ENQUEUE = insert(notifications)  # built once, as the statements below
+_MARK = (
+    update(notifications)
+    .where(notifications.c.id == bindparam("n_id"))
+    .values(
+        sent_at=bindparam("sent_at"),
+        attempts=bindparam("attempts"),
+        last_error=bindparam("last_error"),
+    )
+)
+
+
 async def enqueue(conn: AsyncConnection, channel: str, user_id: str, reply: Reply) -> None:
     """Record a notice inside the caller's transaction."""
     await conn.execute(
-        insert(notifications).values(
-            channel=channel,
-            user_id=user_id,
-            text=reply.text,
-            buttons=[[[b.id, b.label] for b in row] for row in reply.buttons],
-            created_at=datetime.now(UTC),
-            attempts=0,
-        )
+        _ENQUEUE,
+        {
+            "channel": channel,
+            "user_id": user_id,
+            "text": reply.text,
+            "buttons": [[[b.id, b.label] for b in row] for row in reply.buttons],
+            "created_at": datetime.now(UTC),
+            "attempts": 0,
+        },
     )
 
 
@@ -46,6 +59,8 @@ class Notifier:
         self._db = db
         self._senders: dict[str, Sender] = {}
         self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
 
     def register(self, channel: str, sender: Sender) -> None:
         """A channel this process can send on."""
@@ -72,20 +87,42 @@ class Notifier:
                 ).all()
             for row in rows:
                 reply = Reply(row.text, [[Button(i, label) for i, label in r] for r in row.buttons])
-                values: dict[str, object]
+                values: dict[str, object] = {"n_id": row.id, "sent_at": None, "last_error": None}
                 try:
                     await self._senders[row.channel](row.user_id, [reply])
-                    values = {"sent_at": datetime.now(UTC), "attempts": row.attempts + 1}
+                    values |= {"sent_at": datetime.now(UTC), "attempts": row.attempts + 1}
                     sent += 1
                 except Undeliverable as error:
-                    values = {"attempts": MAX_ATTEMPTS, "last_error": str(error)[:500]}
+                    values |= {"attempts": MAX_ATTEMPTS, "last_error": str(error)[:500]}
                 except Exception as error:  # a failed send is retried on a later flush
                     log.warning(
                         "notice %s to %s:%s failed: %s", row.id, row.channel, row.user_id, error
                     )
-                    values = {"attempts": row.attempts + 1, "last_error": str(error)[:500]}
+                    values |= {"attempts": row.attempts + 1, "last_error": str(error)[:500]}
+                # One row at a time: a crash repeats at most the notice being sent.
                 async with self._db.write() as conn:
-                    await conn.execute(
-                        update(notifications).where(notifications.c.id == row.id).values(**values)
-                    )
+                    await conn.execute(_MARK, values)
         return sent
+
+    def kick(self) -> None:
+        """Send pending notices soon, in the background: the official who caused them gets
+        their answer first. Kicks during a flush make one more flush, not one each."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush_until_quiet())
+        else:
+            self._again = True
+
+    async def _flush_until_quiet(self) -> None:
+        while True:
+            self._again = False
+            try:
+                await self.flush()
+            except Exception:  # the database may be busy; the notices wait for the next kick
+                log.exception("sending notices failed")
+            if not self._again:
+                return
+
+    async def settled(self) -> None:
+        """Wait until the notices kicked so far have been sent (tests, shutdown)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})

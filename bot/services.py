@@ -49,6 +49,7 @@ class Services:
     today: Callable[[], date] = field(default=today_in_vietnam)
 
     async def close(self) -> None:
+        await self.notifier.settled()
         await self.users.close()
         await self.db.close()
 

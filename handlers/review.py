@@ -115,7 +115,7 @@ async def _move(ctx: Context, c: Contribution, to: str, reason: str | None = Non
     moved = await services.contributions.move(c.id, to, principal(ctx), reason, notify)
     if moved is None:
         return with_menu(_("{ref} đã được xử lý rồi, không thay đổi gì thêm.").format(ref=c.ref))
-    await services.notifier.flush()
+    services.notifier.kick()  # the notice goes out right after this answer
     done = {
         CONFIRMED: _("Đã xác nhận {ref}."),
         DONE: _("Đã ghi hoàn thành {ref}."),

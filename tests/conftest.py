@@ -95,8 +95,7 @@ class Chat:
     async def say(self, text: str) -> str:
         numbered = self.channel in NUMBERED
         event = Incoming(self.channel, self.user_id, text=text, numbered=numbered)
-        self.last = await self.dispatcher.handle(event)
-        return texts(self.last)
+        return await self.send(event)
 
     async def press(self, button_id: str) -> str:
         """Press a button the bot offered (the terminal and Zalo type its number instead)."""
@@ -110,18 +109,16 @@ class Chat:
             assert event is not None
         else:
             event = Incoming(self.channel, self.user_id, button=button_id)
-        self.last = await self.dispatcher.handle(event)
-        return texts(self.last)
+        return await self.send(event)
 
     async def press_unoffered(self, button_id: str) -> str:
         """A button id the bot did not offer now: stale, or forged."""
-        self.last = await self.dispatcher.handle(
-            Incoming(self.channel, self.user_id, button=button_id)
-        )
-        return texts(self.last)
+        return await self.send(Incoming(self.channel, self.user_id, button=button_id))
 
     async def send(self, event: Incoming) -> str:
+        """The bot's answer; notices it sends to others after answering have gone out too."""
         self.last = await self.dispatcher.handle(event)
+        await self.dispatcher.services.notifier.settled()
         return texts(self.last)
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from bot.reference import shipped_files, sync_reference
 from bot.services import Services
 from bot.settings import load_settings
 from bot.storage.db import Database
+from bot.storage.users import UserProfile
 
 TOKEN = "123456789:" + "A" * 35
 
@@ -138,3 +140,23 @@ async def test_saves_from_many_users_at_once_are_all_stored(services: Services) 
     services.users.forget()
     stored = [await services.users.load("telegram", f"g{i}", "vi") for i in range(40)]
     assert [s.state_data["draft"]["n"] for s in stored] == list(range(40))
+
+
+def test_a_snapshot_copies_every_field_and_shares_no_step_data() -> None:
+    profile = UserProfile(
+        "telegram",
+        "42",
+        "en",
+        "02020",
+        "contrib:amount",
+        {"draft": {"kind": "money", "villages": ["Nà Làng"]}},
+        ["contrib:ok:1"],
+        datetime(2026, 11, 29, 7, tzinfo=UTC),
+        is_new=True,
+    )
+    copy = profile.snapshot()
+    assert copy == profile
+    copy.state_data["draft"]["villages"].append("Bản Cái")
+    copy.offered.append("menu:main")
+    assert profile.state_data["draft"]["villages"] == ["Nà Làng"]
+    assert profile.offered == ["contrib:ok:1"]

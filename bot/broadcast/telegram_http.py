@@ -1,22 +1,31 @@
-"""python-telegram-bot's HTTP layer on aiohttp, for the broadcast sender's hot path.
+"""python-telegram-bot's HTTP layer on aiohttp, and sends whose answer stays JSON.
 
 PTB sends through httpx by default. At paid-broadcast rates that path is CPU-bound here:
 httpx's connection pool (over anyio) costs about 900 µs of CPU per request against a local Bot
 API, aiohttp about 250 µs (bench/broadcast.py). PTB lets the HTTP layer be swapped
 (`telegram.request.BaseRequest`), so everything above it — serialising the call, turning
 401/403/400/429/5xx answers into PTB's errors — stays PTB's own.
+
+`send` makes a Bot API call and keeps Telegram's answer as JSON: replies and broadcasts never
+read the Message that comes back, and building PTB's `Message` from it (with its chat, sender
+and keyboard) costs as much CPU as the request itself.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import aiohttp
+from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+from telegram.warnings import PTBUserWarning
 
 from bot.settings import Settings
 
+# do_api_request asks to use Bot.send_message instead; here its raw answer is the point.
+warnings.filterwarnings("ignore", r"Please use 'Bot\.send", PTBUserWarning)
 _URL_ENCODED = {"Content-Type": "application/x-www-form-urlencoded"}
 _DEFAULT = type(BaseRequest.DEFAULT_NONE)  # "not given": use this request's own timeout
 
@@ -122,3 +131,12 @@ def _form(request_data: RequestData) -> aiohttp.FormData:
     for name, (filename, content, mime) in request_data.multipart_data.items():
         form.add_field(name, content, filename=filename or name, content_type=mime)
     return form
+
+
+async def send(bot: Bot, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A Bot API send method (sendMessage, sendPhoto …); Telegram's answer as JSON.
+
+    PTB still serialises the parameters and raises its errors (Forbidden, RetryAfter …).
+    """
+    answer: dict[str, Any] = await bot.do_api_request(method, api_kwargs=params)
+    return answer

@@ -26,12 +26,12 @@ from telegram.error import (
     RetryAfter,
     TimedOut,
 )
-from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.broadcast import Blocked, Permanent, RetryLater, Temporary
 from bot.broadcast.limiter import Limiter
 from bot.broadcast.outbox import Broadcast
-from bot.broadcast.telegram_http import telegram_request
+from bot.broadcast.telegram_http import send, telegram_request
 from bot.settings import Settings
 from bot.text import split_message
 
@@ -40,8 +40,6 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 
 log = logging.getLogger(__name__)
-# do_api_request asks to use Bot.send_message instead; here its raw answer is the point.
-warnings.filterwarnings("ignore", r"Please use 'Bot\.send", PTBUserWarning)
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -123,10 +121,7 @@ class TelegramTransport:
         while True:
             await self.limiter.acquire(chat_id, interactive=False, paid=paid)
             try:
-                # The Bot API method by name: the answer stays JSON, since only its message_id
-                # is kept (building PTB's Message costs as much CPU as the HTTP request).
-                message = await self.bot.do_api_request(method, api_kwargs=params)
-                return str(message["message_id"])
+                return str((await send(self.bot, method, params))["message_id"])
             except RetryAfter as error:
                 if first:
                     raise RetryLater(retry_after_seconds(error), str(error)) from error

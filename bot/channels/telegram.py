@@ -9,9 +9,6 @@ from typing import Any
 from telegram import (
     BotCommand,
     BotCommandScopeDefault,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
     Update,
 )
 from telegram.error import Forbidden, TelegramError
@@ -19,7 +16,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from telegram.request import BaseRequest
 
 from bot.broadcast.limiter import Limiter
-from bot.broadcast.telegram_http import telegram_request
+from bot.broadcast.telegram_http import send, telegram_request
 from bot.core import Incoming, Reply
 from bot.dispatch import Dispatcher
 from bot.i18n import _, use_locale
@@ -71,12 +68,12 @@ def to_event(update: Update) -> Incoming | None:
     return replace(who, unsupported=kind, photo=photo, text=caption, message_id=message_id)
 
 
-def to_markup(reply: Reply) -> InlineKeyboardMarkup | None:
+def to_markup(reply: Reply) -> dict[str, Any] | None:
+    """The reply's buttons as Bot API JSON (an InlineKeyboardMarkup)."""
     if not reply.buttons:
         return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.id) for b in row] for row in reply.buttons]
-    )
+    keyboard = [[{"text": b.label, "callback_data": b.id} for b in row] for row in reply.buttons]
+    return {"inline_keyboard": keyboard}
 
 
 async def send_replies(
@@ -84,17 +81,19 @@ async def send_replies(
     chat_id: int,
     replies: list[Reply],
     limiter: Limiter | None = None,
-) -> list[Message]:
-    """Send replies, long ones in parts; with a limiter shared with broadcasts, each reply
-    takes its turn ahead of them (it almost never waits)."""
+) -> list[int]:
+    """Send replies, long ones in parts; the message ids. With a limiter shared with
+    broadcasts, each reply takes its turn ahead of them (it almost never waits)."""
     sent = []
     for reply in replies:
         parts = split_message(reply.text, TEXT_LIMIT)
         for index, part in enumerate(parts):
-            markup = to_markup(reply) if index == len(parts) - 1 else None
+            params: dict[str, Any] = {"chat_id": chat_id, "text": part}
+            if index == len(parts) - 1 and (markup := to_markup(reply)) is not None:
+                params["reply_markup"] = markup
             if limiter is not None:
                 await limiter.acquire(chat_id, interactive=True)
-            sent.append(await app.bot.send_message(chat_id, part, reply_markup=markup))
+            sent.append(int((await send(app.bot, "sendMessage", params))["message_id"]))
     return sent
 
 

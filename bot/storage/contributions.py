@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -161,6 +161,22 @@ def parse_ref(text: str) -> int | None:
     return None
 
 
+# Statements built once: executing one with new parameters skips SQLAlchemy's per-call
+# construction and cache-key work (these run at every pledge and every official action).
+_AUDIT = insert(audit_log)
+_ADD = insert(contributions).returning(contributions)
+_GET = select(contributions).where(contributions.c.id == bindparam("c_id"))
+_MOVE = (
+    update(contributions)
+    .where(
+        contributions.c.id == bindparam("c_id"),
+        contributions.c.status.in_(bindparam("allowed", expanding=True)),
+    )
+    .values(status=bindparam("to"), reason=bindparam("why"), updated_at=bindparam("now"))
+    .returning(contributions)
+)
+
+
 async def audit(
     conn: AsyncConnection,
     actor: str,
@@ -171,15 +187,16 @@ async def audit(
     after: dict[str, Any] | None,
 ) -> None:
     await conn.execute(
-        insert(audit_log).values(
-            actor=actor,
-            action=action,
-            entity=entity,
-            entity_id=str(entity_id),
-            before=before,
-            after=after,
-            at=datetime.now(UTC),
-        )
+        _AUDIT,
+        {
+            "actor": actor,
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "before": before,
+            "after": after,
+            "at": datetime.now(UTC),
+        },
     )
 
 
@@ -266,26 +283,25 @@ class ContributionStore:
         try:
             async with self._db.write() as conn:
                 result = await conn.execute(
-                    insert(contributions)
-                    .values(
-                        campaign_id=new.campaign.id,
-                        commune_code=new.campaign.commune_code,
-                        village=new.village,
-                        channel=new.channel,
-                        user_id=new.user_id,
-                        display_name=new.display_name,
-                        show_name=new.show_name,
-                        kind=new.kind,
-                        amount=new.amount,
-                        unit=new.unit,
-                        description=new.description,
-                        due_on=new.due_on,
-                        status=REGISTERED,
-                        source_key=new.source_key,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(contributions)
+                    _ADD,
+                    {
+                        "campaign_id": new.campaign.id,
+                        "commune_code": new.campaign.commune_code,
+                        "village": new.village,
+                        "channel": new.channel,
+                        "user_id": new.user_id,
+                        "display_name": new.display_name,
+                        "show_name": new.show_name,
+                        "kind": new.kind,
+                        "amount": new.amount,
+                        "unit": new.unit,
+                        "description": new.description,
+                        "due_on": new.due_on,
+                        "status": REGISTERED,
+                        "source_key": new.source_key,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
                 )
                 added = _contribution(result.one())
             self._tallies.clear()
@@ -311,11 +327,7 @@ class ContributionStore:
 
     async def get(self, contribution_id: int) -> Contribution | None:
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(contributions).where(contributions.c.id == contribution_id)
-                )
-            ).first()
+            row = (await conn.execute(_GET, {"c_id": contribution_id})).first()
         return _contribution(row) if row else None
 
     async def of_user(self, channel: str, user_id: str, limit: int = 20) -> list[Contribution]:
@@ -357,10 +369,14 @@ class ContributionStore:
         allowed = TRANSITIONS[to]
         async with self._db.write() as conn:
             result = await conn.execute(
-                update(contributions)
-                .where(contributions.c.id == contribution_id, contributions.c.status.in_(allowed))
-                .values(status=to, reason=reason, updated_at=datetime.now(UTC))
-                .returning(contributions)
+                _MOVE,
+                {
+                    "c_id": contribution_id,
+                    "allowed": list(allowed),
+                    "to": to,
+                    "why": reason,
+                    "now": datetime.now(UTC),
+                },
             )
             row = result.first()
             if row is None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,8 +38,27 @@ class UserProfile:
         self.state, self.state_data = None, {}
 
     def snapshot(self) -> UserProfile:
-        # Deep: handlers change nested step data (a draft) in place.
-        return replace(self, state_data=copy.deepcopy(self.state_data), offered=list(self.offered))
+        """A copy to change freely. Deep: handlers change nested step data (a draft) in place."""
+        return UserProfile(
+            self.channel,
+            self.user_id,
+            self.locale,
+            self.commune_code,
+            self.state,
+            _copy_json(self.state_data),
+            list(self.offered),
+            self.last_seen_at,
+            self.is_new,
+        )
+
+
+def _copy_json(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (what state_data is stored as), cheaper than deepcopy."""
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value  # str, numbers, bool, None: immutable
 
 
 _FIELDS = ("locale", "commune_code", "state", "state_data", "offered", "last_seen_at")
