@@ -16,6 +16,7 @@ from bot.reference import shipped_files, sync_reference
 from bot.services import Services
 from bot.settings import load_settings
 from bot.storage.db import Database
+from bot.storage.officials import OfficialStore
 from bot.storage.users import UserProfile
 
 TOKEN = "123456789:" + "A" * 35
@@ -160,3 +161,19 @@ def test_a_snapshot_copies_every_field_and_shares_no_step_data() -> None:
     copy.offered.append("menu:main")
     assert profile.state_data["draft"]["villages"] == ["Nà Làng"]
     assert profile.offered == ["contrib:ok:1"]
+
+
+async def test_grants_are_cached_and_a_revoke_elsewhere_shows_within_the_ttl(
+    services: Services,
+) -> None:
+    here = OfficialStore(services.db, ttl_seconds=0.2)
+    elsewhere = OfficialStore(services.db)  # another process: `chungsuc admin revoke`
+    who = "telegram:77"
+    assert await here.grant(who, "commune_official", "02020", "test")
+    assert await here.may(who, "commune_official", "02020", "19")
+    assert await elsewhere.revoke(who, "commune_official", "02020")
+    assert await here.may(who, "commune_official", "02020", "19")  # still cached
+    await asyncio.sleep(0.25)
+    assert not await here.may(who, "commune_official", "02020", "19")
+    assert await here.grant(who, "commune_official", "02021", "test")  # here: at once
+    assert await here.may(who, "commune_official", "02021", "19")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from bot.storage.cache import TtlCache
 from bot.storage.db import Database
 from bot.storage.schema import officials
 
@@ -23,9 +25,27 @@ class Grant:
     granted_at: datetime
 
 
+_GRANTS_OF = (
+    select(officials)
+    .where(officials.c.principal == bindparam("principal"))
+    .order_by(officials.c.principal, officials.c.role)
+)
+_MAX_CACHED = 10_000  # principals; the cache starts over beyond that
+
+
+def _grant(row: Any) -> Grant:
+    return Grant(row.principal, row.role, row.area_code, row.granted_by, row.granted_at)
+
+
 class OfficialStore:
-    def __init__(self, db: Database) -> None:
+    """Grants, read at every official action. One principal's grants are kept `ttl_seconds`:
+    a grant or revoke here shows at once, one made by another process (`chungsuc admin`)
+    within that time."""
+
+    def __init__(self, db: Database, ttl_seconds: float = 10.0) -> None:
         self._db = db
+        self._cache = TtlCache(ttl_seconds)
+        self._cached = 0
 
     async def grant(self, principal: str, role: str, area_code: str, granted_by: str) -> bool:
         """Grant a role; False when it was already granted."""
@@ -44,6 +64,8 @@ class OfficialStore:
                 )
         except IntegrityError:
             return False
+        finally:
+            self._forget()
         return True
 
     async def revoke(self, principal: str, role: str, area_code: str) -> bool:
@@ -55,15 +77,29 @@ class OfficialStore:
                     officials.c.area_code == area_code,
                 )
             )
+        self._forget()
         return bool(result.rowcount)
 
     async def grants(self, principal: str | None = None) -> list[Grant]:
-        query = select(officials).order_by(officials.c.principal, officials.c.role)
-        if principal:
-            query = query.where(officials.c.principal == principal)
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [Grant(r.principal, r.role, r.area_code, r.granted_by, r.granted_at) for r in rows]
+        """One principal's grants (cached), or everyone's."""
+        if not principal:
+            query = select(officials).order_by(officials.c.principal, officials.c.role)
+            async with self._db.read() as conn:
+                return [_grant(r) for r in await conn.execute(query)]
+        cached: list[Grant] | None = self._cache.get(principal)
+        if cached is None:
+            async with self._db.read() as conn:
+                rows = await conn.execute(_GRANTS_OF, {"principal": principal})
+                cached = [_grant(r) for r in rows]
+            if self._cached >= _MAX_CACHED:
+                self._forget()
+            self._cache.put(principal, cached)
+            self._cached += 1
+        return list(cached)
+
+    def _forget(self) -> None:
+        self._cache.clear()
+        self._cached = 0
 
     async def communes_of(
         self, principal: str, province_code: str, communes: list[str]
