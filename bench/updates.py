@@ -82,7 +82,7 @@ def build_echo(card: tuple[str, InlineKeyboardMarkup] | None = None) -> tuple[Ap
 async def run(app: App, request: OfflineRequest, n: int, expect: str) -> list[float]:
     """Send n "/tiendo" updates one after the other; the time each took, in seconds."""
     updates = [text_update(USER, "/tiendo") for _ in range(n)]
-    request.calls.clear()
+    request.clear()
     took = []
     clock = time.perf_counter
     for data in updates:

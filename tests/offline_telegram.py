@@ -58,6 +58,7 @@ class OfflineRequest(BaseRequest):
         self.before_answer = before_answer
         self.record = record
         self.calls: list[Call] = []
+        self._sent_to: dict[Any, list[dict[str, Any]]] = {}  # chat → sendMessage params
         self.unexpected: list[str] = []
         self._message_ids = itertools.count(1000)
 
@@ -86,6 +87,8 @@ class OfflineRequest(BaseRequest):
             await self.before_answer(call)
         if self.record:
             self.calls.append(call)
+            if call.method == "sendMessage":  # indexed: benchmarks look a chat up per step
+                self._sent_to.setdefault(call.params["chat_id"], []).append(call.params)
         if call.method in self.fail:
             error = {"ok": False, "error_code": 400, "description": self.fail[call.method]}
             return 400, json.dumps(error).encode()
@@ -120,10 +123,13 @@ class OfflineRequest(BaseRequest):
 
     def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
         """sendMessage parameters, optionally only those to one chat."""
-        return [p for p in self.params("sendMessage") if chat_id in (None, p["chat_id"])]
+        if chat_id is None:
+            return self.params("sendMessage")
+        return list(self._sent_to.get(chat_id, []))
 
     def clear(self) -> None:
         self.calls.clear()
+        self._sent_to.clear()
 
 
 # Updates as Telegram sends them. Private chats have the user's id as chat id.
