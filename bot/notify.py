@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, insert, select, update
@@ -20,6 +22,7 @@ from bot.storage.schema import notifications
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+SCAN_SECONDS = 60.0  # a kick reads all pending notices at most this often
 Sender = Callable[[str, list[Reply]], Awaitable[None]]  # (user id, replies)
 
 
@@ -39,9 +42,21 @@ _MARK = (
 )
 
 
-async def enqueue(conn: AsyncConnection, channel: str, user_id: str, reply: Reply) -> None:
-    """Record a notice inside the caller's transaction."""
-    await conn.execute(
+@dataclass(frozen=True)
+class Notice:
+    """A recorded notice, as the notifier sends it."""
+
+    id: int
+    channel: str
+    user_id: str
+    reply: Reply
+    attempts: int = 0
+
+
+async def enqueue(conn: AsyncConnection, channel: str, user_id: str, reply: Reply) -> Notice:
+    """Record a notice inside the caller's transaction; hand it to `Notifier.kick` once that
+    transaction has committed."""
+    result = await conn.execute(
         _ENQUEUE,
         {
             "channel": channel,
@@ -52,15 +67,27 @@ async def enqueue(conn: AsyncConnection, channel: str, user_id: str, reply: Repl
             "attempts": 0,
         },
     )
+    key = result.inserted_primary_key
+    assert key is not None
+    return Notice(int(key[0]), channel, user_id, reply)
 
 
 class Notifier:
+    """Sends recorded notices on the channels this process runs.
+
+    `kick(notice)` sends a notice just recorded, in the background, without reading it back;
+    `flush()` reads every pending notice (older ones, failed ones, those another process
+    recorded) — at a kick at most every SCAN_SECONDS, and whenever a caller asks.
+    """
+
     def __init__(self, db: Database) -> None:
         self._db = db
         self._senders: dict[str, Sender] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._again = False
+        self._known: dict[int, Notice] = {}  # kicked, not yet sent
+        self._next_scan = 0.0  # monotonic time of the next full read at a kick
 
     def register(self, channel: str, sender: Sender) -> None:
         """A channel this process can send on."""
@@ -70,8 +97,8 @@ class Notifier:
         """Send pending notices on the registered channels; returns how many were sent."""
         if not self._senders:
             return 0
-        sent = 0
         async with self._lock:
+            self._next_scan = time.monotonic() + SCAN_SECONDS
             async with self._db.read() as conn:
                 rows = (
                     await conn.execute(
@@ -85,28 +112,51 @@ class Notifier:
                         .limit(limit)
                     )
                 ).all()
-            for row in rows:
-                reply = Reply(row.text, [[Button(i, label) for i, label in r] for r in row.buttons])
-                values: dict[str, object] = {"n_id": row.id, "sent_at": None, "last_error": None}
-                try:
-                    await self._senders[row.channel](row.user_id, [reply])
-                    values |= {"sent_at": datetime.now(UTC), "attempts": row.attempts + 1}
-                    sent += 1
-                except Undeliverable as error:
-                    values |= {"attempts": MAX_ATTEMPTS, "last_error": str(error)[:500]}
-                except Exception as error:  # a failed send is retried on a later flush
-                    log.warning(
-                        "notice %s to %s:%s failed: %s", row.id, row.channel, row.user_id, error
-                    )
-                    values |= {"attempts": row.attempts + 1, "last_error": str(error)[:500]}
-                # One row at a time: a crash repeats at most the notice being sent.
-                async with self._db.write() as conn:
-                    await conn.execute(_MARK, values)
+            notices = [
+                Notice(
+                    row.id,
+                    row.channel,
+                    row.user_id,
+                    Reply(row.text, [[Button(i, label) for i, label in r] for r in row.buttons]),
+                    row.attempts,
+                )
+                for row in rows
+            ]
+            for notice in notices:
+                self._known.pop(notice.id, None)  # sent here, not again from the kick
+            return await self._send(notices)
+
+    async def _send(self, notices: list[Notice]) -> int:
+        """Send each notice and record the outcome, one at a time (under the lock)."""
+        sent = 0
+        for notice in notices:
+            values: dict[str, object] = {"n_id": notice.id, "sent_at": None, "last_error": None}
+            try:
+                await self._senders[notice.channel](notice.user_id, [notice.reply])
+                values |= {"sent_at": datetime.now(UTC), "attempts": notice.attempts + 1}
+                sent += 1
+            except Undeliverable as error:
+                values |= {"attempts": MAX_ATTEMPTS, "last_error": str(error)[:500]}
+            except Exception as error:  # a failed send is retried by a later flush
+                log.warning(
+                    "notice %s to %s:%s failed: %s",
+                    notice.id,
+                    notice.channel,
+                    notice.user_id,
+                    error,
+                )
+                values |= {"attempts": notice.attempts + 1, "last_error": str(error)[:500]}
+            # One row at a time: a crash repeats at most the notice being sent.
+            async with self._db.write() as conn:
+                await conn.execute(_MARK, values)
         return sent
 
-    def kick(self) -> None:
-        """Send pending notices soon, in the background: the official who caused them gets
-        their answer first. Kicks during a flush make one more flush, not one each."""
+    def kick(self, *notices: Notice) -> None:
+        """Send these just-recorded notices soon, in the background: the official who caused
+        them gets their answer first. Kicks during a flush make one more flush, not one each."""
+        for notice in notices:
+            if notice.channel in self._senders:
+                self._known[notice.id] = notice
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush_until_quiet())
         else:
@@ -116,8 +166,12 @@ class Notifier:
         while True:
             self._again = False
             try:
-                await self.flush()
-            except Exception:  # the database may be busy; the notices wait for the next kick
+                if time.monotonic() >= self._next_scan:
+                    await self.flush()  # everything pending, the kicked notices included
+                async with self._lock:
+                    known, self._known = list(self._known.values()), {}
+                    await self._send(known)
+            except Exception:  # the database may be busy; pending notices wait for a flush
                 log.exception("sending notices failed")
             if not self._again:
                 return

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Button, Context, Reply, Router, StalePayload
 from bot.i18n import N_, _, use_locale
-from bot.notify import enqueue
+from bot.notify import Notice, enqueue
 from bot.quantities import spell
 from bot.storage.contributions import CONFIRMED, DONE, REJECTED, Contribution
 from handlers.menu import with_menu
@@ -91,49 +91,63 @@ async def _may_review(ctx: Context, c: Contribution) -> bool:
     )
 
 
-async def _move(ctx: Context, c: Contribution, to: str, reason: str | None = None) -> Reply:
-    """Change the status, audit it, and record the villager's notice in one transaction."""
+async def _move(ctx: Context, contribution_id: int, to: str, reason: str | None = None) -> Reply:
+    """Change the status, audit it, and record the villager's notice in one transaction. The
+    official's communes are part of the change's condition, so permission and status are
+    checked by the same statement; only a refusal reads the contribution to explain it."""
     services = ctx.services
-    if not await _may_review(ctx, c):
+    communes = await my_communes(ctx)
+    if not communes:
         return not_allowed(ctx)
-    villager = await services.users.load(c.channel, c.user_id, services.settings.default_locale)
+    notices: list[Notice] = []
 
     async def notify(conn: AsyncConnection, changed: Contribution) -> None:
+        default_locale = services.settings.default_locale
+        villager = await services.users.load(changed.channel, changed.user_id, default_locale)
         with use_locale(villager.locale):
             text = _(NOTICES[to]).format(
                 ref=changed.ref,
                 amount=spell(changed.kind, changed.amount, changed.unit, changed.description),
                 reason=reason or "",
             )
-            await enqueue(
-                conn,
-                c.channel,
-                c.user_id,
-                Reply(text, [[Button("contrib:mine", _("Đóng góp của tôi"))]]),
-            )
+            reply = Reply(text, [[Button("contrib:mine", _("Đóng góp của tôi"))]])
+            notices.append(await enqueue(conn, changed.channel, changed.user_id, reply))
 
-    moved = await services.contributions.move(c.id, to, principal(ctx), reason, notify)
+    moved = await services.contributions.move(
+        contribution_id, to, principal(ctx), reason, notify, communes=communes
+    )
     if moved is None:
+        c = await services.contributions.get(contribution_id)
+        if c is None:
+            raise StalePayload(f"no contribution {contribution_id}")
+        if c.commune_code not in communes:
+            return not_allowed(ctx)
         return with_menu(_("{ref} đã được xử lý rồi, không thay đổi gì thêm.").format(ref=c.ref))
-    services.notifier.kick()  # the notice goes out right after this answer
+    services.notifier.kick(*notices)  # the notice goes out right after this answer
     done = {
         CONFIRMED: _("Đã xác nhận {ref}."),
         DONE: _("Đã ghi hoàn thành {ref}."),
         REJECTED: _("Đã từ chối {ref}; người góp đã được báo lý do."),
     }
-    return Reply(done[to].format(ref=c.ref), [[Button("review:list", _("Duyệt tiếp"))]])
+    return Reply(done[to].format(ref=moved.ref), [[Button("review:list", _("Duyệt tiếp"))]])
+
+
+def _target_id(ctx: Context) -> int:
+    if len(ctx.args) == 1 and ctx.args[0].isdigit():
+        return int(ctx.args[0])
+    raise StalePayload(f"no contribution {ctx.args}")
 
 
 @router.button("review:ok")
 async def confirm(ctx: Context) -> Reply:
     """Confirms a registered contribution."""
-    return await _move(ctx, await _target(ctx), CONFIRMED)
+    return await _move(ctx, _target_id(ctx), CONFIRMED)
 
 
 @router.button("review:done")
 async def mark_done(ctx: Context) -> Reply:
     """Marks a contribution as given."""
-    return await _move(ctx, await _target(ctx), DONE)
+    return await _move(ctx, _target_id(ctx), DONE)
 
 
 @router.button("review:no")
@@ -149,8 +163,8 @@ async def reject(ctx: Context) -> Reply:
 @router.state(REASON)
 async def reason_typed(ctx: Context) -> Reply:
     """The rejection reason, then the rejection."""
-    c = await ctx.services.contributions.get(int(ctx.user.state_data.get("id", 0)))
+    contribution_id = int(ctx.user.state_data.get("id", 0))
     ctx.user.leave()
-    if c is None:
+    if await ctx.services.contributions.get(contribution_id) is None:
         return with_menu(_("Không tìm thấy đóng góp này."))
-    return await _move(ctx, c, REJECTED, ctx.text[:300])
+    return await _move(ctx, contribution_id, REJECTED, ctx.text[:300])

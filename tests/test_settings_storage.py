@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 
 from bot.dispatch import KeyedLocks
 from bot.paths import MIGRATIONS_DIR
@@ -17,6 +17,7 @@ from bot.services import Services
 from bot.settings import load_settings
 from bot.storage.db import Database
 from bot.storage.officials import OfficialStore
+from bot.storage.schema import schedules
 from bot.storage.users import UserProfile
 
 TOKEN = "123456789:" + "A" * 35
@@ -177,3 +178,16 @@ async def test_grants_are_cached_and_a_revoke_elsewhere_shows_within_the_ttl(
     assert not await here.may(who, "commune_official", "02020", "19")
     assert await here.grant(who, "commune_official", "02021", "test")  # here: at once
     assert await here.may(who, "commune_official", "02021", "19")
+
+
+async def test_a_failed_write_leaves_nothing_and_the_next_write_works(services: Services) -> None:
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    with pytest.raises(RuntimeError):
+        async with services.db.write() as conn:
+            await conn.execute(insert(schedules).values(name="half", next_run_at=now))
+            raise RuntimeError("a handler failed mid-transaction")
+    async with services.db.write() as conn:  # no transaction left open on the connection
+        await conn.execute(insert(schedules).values(name="whole", next_run_at=now))
+    async with services.db.read() as conn:
+        names = set((await conn.execute(select(schedules.c.name))).scalars())
+    assert "whole" in names and "half" not in names

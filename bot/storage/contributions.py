@@ -175,6 +175,7 @@ _MOVE = (
     .values(status=bindparam("to"), reason=bindparam("why"), updated_at=bindparam("now"))
     .returning(contributions)
 )
+_MOVE_IN = _MOVE.where(contributions.c.commune_code.in_(bindparam("communes", expanding=True)))
 
 
 async def audit(
@@ -361,23 +362,26 @@ class ContributionStore:
         actor: str,
         reason: str | None = None,
         notify: Any = None,
+        communes: Sequence[str] | None = None,
     ) -> Contribution | None:
-        """Change the status if it is still in an allowed state; None when someone else got
-        there first (two officials pressing at once end in one confirmation). `notify`, a
-        coroutine function taking the connection and the contribution, runs in the same
-        transaction, so the villager's notice is recorded exactly when the change is."""
+        """Change the status if it is still in an allowed state (and, given `communes`, the
+        contribution is in one of them); None when not — someone else got there first (two
+        officials pressing at once end in one confirmation), or it is not the actor's to change.
+        `notify`, a coroutine function taking the connection and the contribution, runs in the
+        same transaction, so the villager's notice is recorded exactly when the change is."""
         allowed = TRANSITIONS[to]
+        params: dict[str, Any] = {
+            "c_id": contribution_id,
+            "allowed": list(allowed),
+            "to": to,
+            "why": reason,
+            "now": datetime.now(UTC),
+        }
         async with self._db.write() as conn:
-            result = await conn.execute(
-                _MOVE,
-                {
-                    "c_id": contribution_id,
-                    "allowed": list(allowed),
-                    "to": to,
-                    "why": reason,
-                    "now": datetime.now(UTC),
-                },
-            )
+            if communes is None:
+                result = await conn.execute(_MOVE, params)
+            else:
+                result = await conn.execute(_MOVE_IN, params | {"communes": list(communes)})
             row = result.first()
             if row is None:
                 return None

@@ -12,7 +12,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import AdaptedConnection, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.paths import MIGRATIONS_DIR
@@ -46,7 +46,21 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         # BEGIN saves a round trip to the driver's thread.
         mode = conn.get_execution_options().get("sqlite_begin")
         if mode:
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            # Straight to aiosqlite: one trip to its thread, where a statement through
+            # SQLAlchemy's cursor adapter takes three (open cursor, execute, close).
+            driver = conn.connection.dbapi_connection
+            assert isinstance(driver, AdaptedConnection)
+            driver.run_async(lambda aio: aio.execute(f"BEGIN {mode}"))
+
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _on_rollback(conn: Connection) -> None:
+        # SQLAlchemy skips the driver's rollback() on connections in autocommit mode
+        # (skip_autocommit_rollback: a trip to the driver's thread saved at the end of every
+        # read). A write's explicit BEGIN IMMEDIATE is rolled back here instead.
+        driver = conn.connection.dbapi_connection
+        assert isinstance(driver, AdaptedConnection)
+        if driver.driver_connection.in_transaction:
+            driver.run_async(lambda aio: aio.rollback())
 
 
 class Database:
@@ -59,7 +73,9 @@ class Database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # SQLite: transactions are begun and ended explicitly (see write()), so the pool need
         # not roll back every connection it gets back — a round trip saved per query.
-        options: dict[str, Any] = {"pool_reset_on_return": None} if self.is_sqlite else {}
+        options: dict[str, Any] = {}
+        if self.is_sqlite:
+            options = {"pool_reset_on_return": None, "skip_autocommit_rollback": True}
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             _sqlite_pragmas(self.engine)
