@@ -76,12 +76,17 @@ async def pending(ctx: Context) -> Reply | list[Reply]:
 
 
 async def _target(ctx: Context) -> Contribution:
-    c = None
-    if len(ctx.args) == 1 and ctx.args[0].isdigit():
-        c = await ctx.services.contributions.get(int(ctx.args[0]))
+    c = await ctx.services.contributions.get(_target_id(ctx))
     if c is None:
         raise StalePayload(f"no contribution {ctx.args}")
     return c
+
+
+def _target_id(ctx: Context) -> int:
+    """The contribution id a button carries."""
+    if len(ctx.args) == 1 and ctx.args[0].isdigit():
+        return int(ctx.args[0])
+    raise StalePayload(f"no contribution {ctx.args}")
 
 
 async def _may_review(ctx: Context, c: Contribution) -> bool:
@@ -130,12 +135,6 @@ async def _move(ctx: Context, contribution_id: int, to: str, reason: str | None 
         REJECTED: _("Đã từ chối {ref}; người góp đã được báo lý do."),
     }
     return Reply(done[to].format(ref=moved.ref), [[Button("review:list", _("Duyệt tiếp"))]])
-
-
-def _target_id(ctx: Context) -> int:
-    if len(ctx.args) == 1 and ctx.args[0].isdigit():
-        return int(ctx.args[0])
-    raise StalePayload(f"no contribution {ctx.args}")
 
 
 @router.button("review:ok")
