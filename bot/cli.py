@@ -111,6 +111,7 @@ def run_telegram() -> None:
 
     async def work(services: Services) -> None:
         from bot.broadcast.limiter import Limiter
+        from bot.broadcast.telegram_http import closing_on_failure
         from bot.broadcast.telegram_transport import TelegramTransport
         from bot.jobs import background_jobs
 
@@ -118,7 +119,8 @@ def run_telegram() -> None:
         limiter = Limiter.from_settings(settings)  # replies and broadcasts share Telegram's rate
         application = build_application(settings, dispatcher, limiter=limiter)
         try:
-            await application.initialize()
+            async with closing_on_failure(application.bot):
+                await application.initialize()
         except InvalidToken:
             err.print("Cannot start the Telegram bot: Telegram rejected CHUNGSUC_TELEGRAM_TOKEN.")
             raise typer.Exit(2) from None

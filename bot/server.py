@@ -227,11 +227,13 @@ async def _start_telegram(
     stack: AsyncExitStack,
     limiter: Limiter,
 ) -> TelegramApp | None:
+    from bot.broadcast.telegram_http import closing_on_failure
     from bot.channels.telegram import build_application, register_commands
 
     application = build_application(settings, dispatcher, request, webhook=True, limiter=limiter)
     try:
-        await application.initialize()
+        async with closing_on_failure(application.bot):
+            await application.initialize()
     except TelegramError as error:
         log.error("Telegram not started, its webhook answers 503: %s", error)
         return None

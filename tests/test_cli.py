@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -229,6 +230,28 @@ def test_run_telegram_without_a_usable_token(
     assert done.stderr.splitlines() == [f"Cannot start the Telegram bot: {problem}."]
     assert done.stdout == ""
     assert "short" not in done.stderr
+
+
+@pytest.mark.slow
+def test_run_telegram_when_the_bot_api_cannot_be_reached(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = "123456:" + "A" * 35
+
+    done = run(
+        tmp_path,
+        "run",
+        "telegram",
+        CHUNGSUC_TELEGRAM_TOKEN=token,
+        CHUNGSUC_TELEGRAM_API_URL=f"http://127.0.0.1:{port}/bot",
+    )
+
+    assert done.returncode == 3
+    problems = [line for line in done.stderr.splitlines() if " INFO " not in line]
+    assert len(problems) == 1, done.stderr  # one line: no traceback, no unclosed session
+    assert problems[0].startswith(f"Cannot reach the Telegram Bot API at http://127.0.0.1:{port}")
+    assert token not in done.stderr
 
 
 @pytest.mark.slow

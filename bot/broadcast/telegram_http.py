@@ -14,6 +14,8 @@ and keyboard) costs as much CPU as the request itself.
 from __future__ import annotations
 
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -131,6 +133,18 @@ def _form(request_data: RequestData) -> aiohttp.FormData:
     for name, (filename, content, mime) in request_data.multipart_data.items():
         form.add_field(name, content, filename=filename or name, content_type=mime)
     return form
+
+
+@asynccontextmanager
+async def closing_on_failure(bot: Bot) -> AsyncIterator[None]:
+    """Around `initialize()`: if it fails (Telegram unreachable, token refused), the bot's HTTP
+    sessions are closed before the error goes on. PTB leaves them open, and aiohttp would then
+    warn of an unclosed session."""
+    try:
+        yield
+    except BaseException:
+        await bot.request.shutdown()
+        raise
 
 
 async def send(bot: Bot, method: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.broadcast import Blocked, Permanent, RetryLater, Temporary
 from bot.broadcast.limiter import Limiter
 from bot.broadcast.outbox import Broadcast
-from bot.broadcast.telegram_http import send, telegram_request
+from bot.broadcast.telegram_http import closing_on_failure, send, telegram_request
 from bot.settings import Settings
 from bot.text import split_message
 
@@ -145,5 +145,10 @@ async def telegram_transport(
     settings: Settings, limiter: Limiter | None = None, bot: Bot | None = None
 ) -> AsyncIterator[TelegramTransport]:
     """A started Telegram transport (getMe checked), shut down on leaving."""
-    async with bot or build_bot(settings) as started:
-        yield TelegramTransport(started, limiter or Limiter.from_settings(settings))
+    bot = bot or build_bot(settings)
+    async with closing_on_failure(bot):
+        await bot.initialize()
+    try:
+        yield TelegramTransport(bot, limiter or Limiter.from_settings(settings))
+    finally:
+        await bot.shutdown()
