@@ -233,6 +233,23 @@ async def test_group_chats_get_at_most_their_share(services: Services) -> None:
     assert max_in_window(times, 3.0) <= 2
 
 
+async def test_a_groups_window_counts_a_message_from_its_answer() -> None:
+    """A request can take a while to reach Telegram: the group's window starts when the
+    answer comes back, not when the message was let through."""
+    now = [100.0]
+    limiter = Limiter(
+        rate=1000, per_chat_interval=0, group_per_window=1, group_window=3.0, clock=lambda: now[0]
+    )
+    await limiter.acquire(-100, interactive=False)  # let through at 100.0
+    now[0] = 100.8
+    limiter.sent(-100)  # answered at 100.8
+    now[0] = 103.2  # 3.2 s after it was let through, 2.4 s after Telegram had it
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(limiter.acquire(-100, interactive=False), 0.2)
+    now[0] = 103.81
+    await asyncio.wait_for(limiter.acquire(-100, interactive=False), 0.2)
+
+
 @PTB_RETRY_AFTER_WARNING
 async def test_429_pauses_every_send_then_retries(services: Services) -> None:
     """A 429 holds every send for retry_after and costs the person no attempt."""

@@ -113,8 +113,12 @@ class Limiter:
         the interval even when one request travels slower than the next.
         """
         key = str(chat_id)
-        free_at = self.clock() + self.per_chat_interval
+        now = self.clock()
+        free_at = now + self.per_chat_interval
         self._chat_free_at[key] = max(self._chat_free_at.get(key, free_at), free_at)
+        sends = self._group_sends.get(key)
+        if sends:  # a group's window, too, counts this message from its answer
+            sends[-1] = max(sends[-1], now)
 
     def interactive_hook(self) -> Callable[[ChatId], Awaitable[None]]:
         """What a channel adapter awaits before each reply: `await hook(chat_id)`."""
