@@ -111,8 +111,8 @@ def run_telegram() -> None:
 
     async def work(services: Services) -> None:
         from bot.broadcast.limiter import Limiter
-        from bot.broadcast.telegram_http import closing_on_failure
         from bot.broadcast.telegram_transport import TelegramTransport
+        from bot.channels.telegram_http import closing_on_failure
         from bot.jobs import background_jobs
 
         dispatcher = _dispatcher(services)

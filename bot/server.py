@@ -227,8 +227,8 @@ async def _start_telegram(
     stack: AsyncExitStack,
     limiter: Limiter,
 ) -> TelegramApp | None:
-    from bot.broadcast.telegram_http import closing_on_failure
     from bot.channels.telegram import build_application, register_commands
+    from bot.channels.telegram_http import closing_on_failure
 
     application = build_application(settings, dispatcher, request, webhook=True, limiter=limiter)
     try:

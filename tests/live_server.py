@@ -34,3 +34,11 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+def unused_port() -> int:
+    """A 127.0.0.1 port nobody listens on (for "cannot connect" cases)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -27,16 +27,11 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.schema import broadcasts, deliveries, subscriptions, users
-from tests.fake_bot_api import FakeBotApi, gaps, max_in_window
+from tests.fake_bot_api import PTB_RETRY_AFTER_WARNING, FakeBotApi, gaps, max_in_window
 from tests.live_server import serve
 from tests.offline_telegram import TOKEN
 
 COMMUNE, NEIGHBOUR, FOREIGN = "01840", "01843", "99999"  # two of province 19, one elsewhere
-# python-telegram-bot 22 warns inside RetryAfter's own constructor (it reads the property it
-# deprecates); the warning is PTB's, not ours, so tests that provoke a 429 let it pass.
-PTB_RETRY_AFTER_WARNING = pytest.mark.filterwarnings(
-    "ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning"
-)
 PARAGRAPH = "Thông báo họp thôn về làm đường bê tông. " * 70  # ~2,900 characters
 
 

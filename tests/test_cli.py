@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from typer.testing import CliRunner, Result
 
 from bot.cli import app
 from bot.services import Services
+from tests.live_server import unused_port
 
 PRINCIPAL = "telegram:123456789"
 CHUNGSUC = Path(sys.executable).parent / "chungsuc"
@@ -234,9 +234,7 @@ def test_run_telegram_without_a_usable_token(
 
 @pytest.mark.slow
 def test_run_telegram_when_the_bot_api_cannot_be_reached(tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = unused_port()
     token = "123456:" + "A" * 35
 
     done = run(

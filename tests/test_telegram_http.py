@@ -6,7 +6,6 @@ Each test runs a real `Bot` with `AiohttpRequest` against a server on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email import message_from_bytes
@@ -21,14 +20,10 @@ from starlette.routing import Route
 from telegram import Bot, InputFile
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.broadcast.telegram_http import AiohttpRequest
-from tests.fake_bot_api import FakeBotApi
-from tests.live_server import serve
+from bot.channels.telegram_http import AiohttpRequest
+from tests.fake_bot_api import PTB_RETRY_AFTER_WARNING, FakeBotApi
+from tests.live_server import serve, unused_port
 from tests.offline_telegram import BOT_USER, TOKEN
-
-PTB_RETRY_AFTER_WARNING = pytest.mark.filterwarnings(
-    "ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning"
-)
 
 
 @asynccontextmanager
@@ -126,9 +121,7 @@ async def test_a_slow_answer_times_out() -> None:
 
 
 async def test_no_server_is_a_network_error() -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = unused_port()
     request = AiohttpRequest(1)
     await request.initialize()
     try:

@@ -1,5 +1,5 @@
 """Broadcasts on Telegram, through python-telegram-bot's `Bot` (its own rate limiter unused)
-on aiohttp (`telegram_http`).
+on aiohttp (`bot.channels.telegram_http`).
 
 Telegram HTML when the broadcast has it, plain text otherwise; long texts split below 4096 at
 paragraph boundaries; a photo carries the text as its caption when it fits in 1024 characters,
@@ -31,7 +31,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.broadcast import Blocked, Permanent, RetryLater, Temporary
 from bot.broadcast.limiter import Limiter
 from bot.broadcast.outbox import Broadcast
-from bot.broadcast.telegram_http import closing_on_failure, send, telegram_request
+from bot.channels.telegram_http import closing_on_failure, send, telegram_request
 from bot.settings import Settings
 from bot.text import split_message
 

@@ -16,7 +16,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from telegram.request import BaseRequest
 
 from bot.broadcast.limiter import Limiter
-from bot.broadcast.telegram_http import send, telegram_request
+from bot.channels.telegram_http import send, telegram_request
 from bot.core import Incoming, Reply
 from bot.dispatch import Dispatcher
 from bot.i18n import _, use_locale

@@ -22,6 +22,10 @@ class TtlCache:
             return hit[1]
         return None
 
+    def __len__(self) -> int:
+        """Entries kept, expired ones included until the next clear()."""
+        return len(self._items)
+
     def put(self, key: Hashable, value: Any) -> None:
         self._items[key] = (time.monotonic(), value)
 

@@ -27,6 +27,13 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def _driver(conn: Connection) -> AdaptedConnection:
+    """The asyncio driver's connection under a sync-side SQLAlchemy connection."""
+    driver = conn.connection.dbapi_connection
+    assert isinstance(driver, AdaptedConnection)
+    return driver
+
+
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -48,17 +55,14 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         if mode:
             # Straight to aiosqlite: one trip to its thread, where a statement through
             # SQLAlchemy's cursor adapter takes three (open cursor, execute, close).
-            driver = conn.connection.dbapi_connection
-            assert isinstance(driver, AdaptedConnection)
-            driver.run_async(lambda aio: aio.execute(f"BEGIN {mode}"))
+            _driver(conn).run_async(lambda aio: aio.execute(f"BEGIN {mode}"))
 
     @event.listens_for(engine.sync_engine, "rollback")
     def _on_rollback(conn: Connection) -> None:
         # SQLAlchemy skips the driver's rollback() on connections in autocommit mode
         # (skip_autocommit_rollback: a trip to the driver's thread saved at the end of every
         # read). A write's explicit BEGIN IMMEDIATE is rolled back here instead.
-        driver = conn.connection.dbapi_connection
-        assert isinstance(driver, AdaptedConnection)
+        driver = _driver(conn)
         if driver.driver_connection.in_transaction:
             driver.run_async(lambda aio: aio.rollback())
 

@@ -45,7 +45,6 @@ class OfficialStore:
     def __init__(self, db: Database, ttl_seconds: float = 10.0) -> None:
         self._db = db
         self._cache = TtlCache(ttl_seconds)
-        self._cached = 0
 
     async def grant(self, principal: str, role: str, area_code: str, granted_by: str) -> bool:
         """Grant a role; False when it was already granted."""
@@ -65,7 +64,7 @@ class OfficialStore:
         except IntegrityError:
             return False
         finally:
-            self._forget()
+            self._cache.clear()
         return True
 
     async def revoke(self, principal: str, role: str, area_code: str) -> bool:
@@ -77,7 +76,7 @@ class OfficialStore:
                     officials.c.area_code == area_code,
                 )
             )
-        self._forget()
+        self._cache.clear()
         return bool(result.rowcount)
 
     async def grants(self, principal: str | None = None) -> list[Grant]:
@@ -91,15 +90,10 @@ class OfficialStore:
             async with self._db.read() as conn:
                 rows = await conn.execute(_GRANTS_OF, {"principal": principal})
                 cached = [_grant(r) for r in rows]
-            if self._cached >= _MAX_CACHED:
-                self._forget()
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
             self._cache.put(principal, cached)
-            self._cached += 1
         return list(cached)
-
-    def _forget(self) -> None:
-        self._cache.clear()
-        self._cached = 0
 
     async def communes_of(
         self, principal: str, province_code: str, communes: list[str]
