@@ -33,6 +33,7 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from bot.channels.telegram import build_application
+from bot.clock import FixedClock
 from bot.dispatch import Dispatcher
 from bot.sample import load_sample, load_sample_campaigns
 from bot.services import Services, build_services
@@ -55,7 +56,7 @@ async def build_ours(folder: Path) -> tuple[App, OfflineRequest, Services]:
         db_url=f"sqlite+aiosqlite:///{folder / 'bench.sqlite3'}", telegram_token=TOKEN
     )
     services = await build_services(settings)
-    services.today = lambda: TODAY
+    services.clock = FixedClock(TODAY)
     await load_sample(services.db, services.reference, services.statuses, TODAY)
     await load_sample_campaigns(services)
     request = OfflineRequest()

@@ -10,12 +10,15 @@ ends_on = 2026-12-31                            # optional
 [targets]                                       # optional, written as people write them
 money = "200 triệu"
 workdays = "500 ngày công"
+
+Sample files (content/samples/campaigns/) may give dates as whole days from the day they are
+loaded (`starts_on = -90`, `ends_on = 60`), so the demo always has a campaign open.
 """
 
 from __future__ import annotations
 
 import tomllib
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +34,12 @@ class CampaignFileError(ValueError):
     pass
 
 
-def read_campaign(path: Path, communes: set[str], is_sample: bool = False) -> dict[str, Any]:
-    """The campaign a file describes, checked; raises CampaignFileError naming the problem."""
+def read_campaign(
+    path: Path, communes: set[str], is_sample: bool = False, today: date | None = None
+) -> dict[str, Any]:
+    """The campaign a file describes, checked; raises CampaignFileError naming the problem.
+
+    `today` lets a sample file give its dates as days from today."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
@@ -51,6 +58,11 @@ def read_campaign(path: Path, communes: set[str], is_sample: bool = False) -> di
         raise CampaignFileError(f"{path.name}: kinds must be among {', '.join(KINDS)}")
     starts_on = need("starts_on")
     ends_on = data.get("ends_on")
+    if is_sample and today is not None:
+        starts_on, ends_on = (
+            today + timedelta(days=d) if isinstance(d, int) and not isinstance(d, bool) else d
+            for d in (starts_on, ends_on)
+        )
     if not isinstance(starts_on, date) or (ends_on is not None and not isinstance(ends_on, date)):
         raise CampaignFileError(f"{path.name}: dates are written like 2026-09-01")
     targets = {}
@@ -84,11 +96,12 @@ async def load_campaign_files(
     communes: set[str],
     folder: Path = CAMPAIGNS_DIR,
     is_sample: bool = False,
+    today: date | None = None,
 ) -> int:
     """Create or update the campaigns of every file in the folder; returns how many changed."""
     changed = 0
     for path in sorted(folder.glob("*.toml")):
-        values = read_campaign(path, communes, is_sample)
+        values = read_campaign(path, communes, is_sample, today)
         _, was_changed = await store.save(values, actor=f"file:{values['source']}")
         changed += was_changed
     return changed

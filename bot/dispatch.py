@@ -11,7 +11,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -99,7 +98,7 @@ class Dispatcher:
             with use_locale(default_locale):
                 return [apology()], default_locale
         before = user.snapshot()
-        user.seen(datetime.now(UTC))
+        user.seen(self.services.clock.utcnow())
         event = picked_by_number(event, user.offered)
         with use_locale(user.locale):
             try:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.clock import Clock
 from bot.reference import CURRENT_ERA, Reference
 from bot.storage.db import Database
 from bot.storage.schema import areas
@@ -172,7 +173,7 @@ class StatusImporter:
         """Validate every row; raise ImportRejected listing the problems, or return the batch."""
         columns = _columns(table.header)
         communes = await self._known_communes()
-        today = today or date.today()
+        today = today or Clock().today()  # Vietnam's date, not the server's
         problems: list[str] = []
         statuses: list[dict[str, Any]] = []
         titles: dict[tuple[str, str, str, date], dict[str, Any]] = {}

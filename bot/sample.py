@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import date, timedelta
 
 from bot.campaign_files import SAMPLES_DIR, load_campaign_files
 from bot.importer import RawTable, StatusImporter
@@ -27,12 +27,21 @@ HEADER = [
     "nguon",
     "danh_hieu",
 ]
-ROUNDS = (date(2026, 6, 30), date(2026, 10, 31))
+
+
+def rounds(on: date) -> tuple[date, date]:
+    """Two made-up assessment rounds before `on`: the ends of the months 5 and 1 before it."""
+    last = on.replace(day=1) - timedelta(days=1)
+    earlier = last
+    for _ in range(4):
+        earlier = earlier.replace(day=1) - timedelta(days=1)
+    return earlier, last
 
 
 def sample_table(reference: Reference, on: date) -> RawTable:
     """Two assessment rounds for every commune of the province, against the set in force."""
     cset = reference.set_in_force(on)
+    when_rounds = rounds(on)
     numbers = [c.number for c in cset.criteria]
     top = cset.titles[1][0] if len(cset.titles) > 1 else None
     rows: list[tuple[int, list[object]]] = []
@@ -40,8 +49,8 @@ def sample_table(reference: Reference, on: date) -> RawTable:
         rng = random.Random(f"chungsuc-sample-{code}")
         met_later = set(rng.sample(numbers, rng.randint(2, len(numbers))))
         met_earlier = set(rng.sample(sorted(met_later), max(1, len(met_later) - rng.randint(0, 2))))
-        for when, met in zip(ROUNDS, (met_earlier, met_later), strict=True):
-            title = top if when == ROUNDS[-1] and len(met) == len(numbers) else ""
+        for when, met in zip(when_rounds, (met_earlier, met_later), strict=True):
+            title = top if when == when_rounds[-1] and len(met) == len(numbers) else ""
             for number in numbers:
                 rows.append(
                     (
@@ -69,7 +78,7 @@ async def load_sample(db: Database, reference: Reference, statuses: StatusStore,
         sha256="-",
         imported_by="chungsuc seed --sample",
         is_sample=True,
-        today=max(on, ROUNDS[-1]),
+        today=on,
     )
     await statuses.record(batch)
     return len(batch.statuses)
@@ -90,7 +99,11 @@ SAMPLE_GIFTS = (
 async def load_sample_campaigns(services: Services) -> int:
     """The sample campaigns and a few confirmed gifts from made-up households."""
     await load_campaign_files(
-        services.campaigns, set(services.reference.communes), SAMPLES_DIR, is_sample=True
+        services.campaigns,
+        set(services.reference.communes),
+        SAMPLES_DIR,
+        is_sample=True,
+        today=services.today(),
     )
     await load_news(services.db, SAMPLE_NEWS_DIR)
     added = 0

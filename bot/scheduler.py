@@ -97,7 +97,7 @@ async def run_scheduler(
     clock: Callable[[], datetime] | None = None,
 ) -> None:
     """Run due jobs until `stop` is set, checking every `interval` seconds."""
-    now = clock or (lambda: datetime.now(TZ))
+    now = clock or services.now
     await ensure_schedules(services, now())
     while not stop.is_set():
         await run_due(services, now())

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from bot.areas import AreaIndex
 from bot.campaign_files import load_campaign_files
+from bot.clock import TZ, Clock
 from bot.faq import Faq
 from bot.news import load_news
 from bot.notify import Notifier
@@ -24,11 +23,7 @@ from bot.storage.subscriptions import SubscriptionStore
 from bot.storage.users import UserStore
 
 log = logging.getLogger(__name__)
-TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-def today_in_vietnam() -> date:
-    return datetime.now(TZ).date()
+__all__ = ["TZ", "Services", "build_services", "prepare_database"]
 
 
 @dataclass
@@ -46,7 +41,15 @@ class Services:
     contributions: ContributionStore
     notifier: Notifier
     subscriptions: SubscriptionStore
-    today: Callable[[], date] = field(default=today_in_vietnam)
+    clock: Clock = field(default_factory=Clock)
+
+    def now(self) -> datetime:
+        """Now in Vietnam time, from the one clock."""
+        return self.clock.now()
+
+    def today(self) -> date:
+        """Today in Vietnam, from the one clock."""
+        return self.clock.today()
 
     async def close(self) -> None:
         await self.notifier.settled()

@@ -8,10 +8,11 @@ from datetime import datetime, time, timedelta
 
 from bot import broadcasts
 from bot.broadcast.outbox import list_broadcasts
+from bot.clock import TZ
 from bot.core import Button, Context, Reply, Router, StalePayload
 from bot.i18n import N_, _, fmt_datetime, fmt_number
 from bot.markup import to_plain, to_telegram_html
-from bot.services import TZ
+from handlers.common import example_moment
 from handlers.contributions import parse_when
 from handlers.menu import with_menu
 from handlers.review import my_communes, principal
@@ -79,7 +80,9 @@ async def scoped(ctx: Context) -> Reply:
         raise StalePayload(f"announcement scope {ctx.args}")
     ctx.user.enter(WHEN, **ctx.user.state_data, level=ctx.args[0], code=ctx.args[1])
     return Reply(
-        _("Gửi lúc nào? Bấm “Gửi ngay” hoặc gõ giờ và ngày, ví dụ 18:00 30/11."),
+        _("Gửi lúc nào? Bấm “Gửi ngay” hoặc gõ giờ và ngày, ví dụ {example}.").format(
+            example=example_moment(ctx)
+        ),
         [[Button("ann:now", _("Gửi ngay"))]],
     )
 
@@ -99,10 +102,14 @@ def parse_moment(text: str, now: datetime) -> datetime | None:
 @router.state(WHEN)
 async def when_typed(ctx: Context) -> Reply:
     """A time for later."""
-    now = datetime.now(TZ)
+    now = ctx.services.now()
     moment = parse_moment(ctx.text, now)
     if moment is None or moment <= now or moment > now + timedelta(days=60):
-        return Reply(_("Mình chưa hiểu thời gian. Ví dụ: 18:00 30/11 (trong vòng 60 ngày)."))
+        return Reply(
+            _("Mình chưa hiểu thời gian. Ví dụ: {example} (trong vòng 60 ngày).").format(
+                example=example_moment(ctx)
+            )
+        )
     return await _confirm(ctx, moment)
 
 
@@ -111,7 +118,7 @@ async def send_now(ctx: Context) -> Reply:
     """Now."""
     if ctx.user.state != WHEN:
         raise StalePayload("announcement time outside the flow")
-    return await _confirm(ctx, datetime.now(TZ))
+    return await _confirm(ctx, ctx.services.now())
 
 
 async def _confirm(ctx: Context, moment: datetime) -> Reply:

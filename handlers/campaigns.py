@@ -11,7 +11,7 @@ from bot.i18n import N_, _, fmt_date, fmt_number
 from bot.quantities import households, kind_name, spell
 from bot.storage.contributions import KINDS, Campaign
 from bot.text import fold
-from handlers.common import ask_commune
+from handlers.common import ask_commune, example_day
 from handlers.contributions import parse_when
 from handlers.menu import with_menu
 from handlers.review import principal
@@ -155,10 +155,18 @@ async def new_typed(ctx: Context) -> Reply:
                     )
                 )
         data["targets"] = targets
-        return Reply(_("Ngày kết thúc? Ví dụ 31/12/2026, hoặc gõ “bỏ qua”."))
+        return Reply(
+            _("Ngày kết thúc? Ví dụ {example}, hoặc gõ “bỏ qua”.").format(
+                example=example_day(ctx, days=90, year=True)
+            )
+        )
     ends_on = None if fold(ctx.text) in SKIP_WORDS else parse_when(ctx.text, ctx.services.today())
     if ends_on is None and fold(ctx.text) not in SKIP_WORDS:
-        return Reply(_("Bạn gõ ngày theo kiểu 31/12/2026, hoặc “bỏ qua”."))
+        return Reply(
+            _("Bạn gõ ngày theo kiểu {example}, hoặc “bỏ qua”.").format(
+                example=example_day(ctx, days=90, year=True)
+            )
+        )
     data["ends_on"] = ends_on.isoformat() if ends_on else None
     commune = ctx.services.reference.communes[data["commune"]]
     targets_text = ", ".join(spell(k, n) for k, n in data["targets"].items()) or "—"

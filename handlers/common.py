@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.core import Context, Reply
 from bot.i18n import _
 
@@ -12,3 +14,14 @@ def ask_commune(ctx: Context, then: str | None = None) -> Reply:
     """Puts the user in the commune step; `then` is the button id to continue with after it."""
     ctx.user.enter(ASK_COMMUNE, then=then)
     return Reply(_("Bạn sống ở xã, phường nào? Hãy gõ tên, ví dụ: Chợ Đồn. Tên xã cũ cũng được."))
+
+
+def example_day(ctx: Context, days: int = 16, year: bool = False) -> str:
+    """A date to show in "for example …", always ahead of today, as villagers type it."""
+    day = ctx.services.today() + timedelta(days=days)
+    return day.strftime("%d/%m/%Y" if year else "%d/%m")
+
+
+def example_moment(ctx: Context) -> str:
+    """Tomorrow at 18:00, written the way an official would type it ("18:00 30/11")."""
+    return "18:00 " + example_day(ctx, days=1)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.channels.terminal import to_event as to_terminal_event
+from bot.clock import TZ, FixedClock
 from bot.core import Incoming, Reply
 from bot.dispatch import Dispatcher
 from bot.sample import load_sample, load_sample_campaigns
@@ -17,6 +18,7 @@ from bot.settings import Settings, load_settings
 from handlers import build_router
 
 TODAY = date(2026, 11, 29)
+NOW = datetime(2026, 11, 29, 7, 0, tzinfo=TZ)  # every test's 'now', whatever the real date
 _TEMPLATE_DB: dict[str, bytes] = {}
 
 
@@ -30,7 +32,7 @@ async def _template_db(tmp_path_factory: pytest.TempPathFactory) -> bytes:
         folder = tmp_path_factory.mktemp("template")
         settings = make_settings(folder)
         services = await build_services(settings)
-        services.today = lambda: TODAY
+        services.clock = FixedClock(NOW)
         await load_sample(services.db, services.reference, services.statuses, TODAY)
         await load_sample_campaigns(services)
         async with services.db.engine.connect() as conn:
@@ -52,7 +54,7 @@ async def services(
     """Services on a fresh copy of the sample database; the date is fixed to TODAY."""
     (tmp_path / "chungsuc.sqlite3").write_bytes(await _template_db(tmp_path_factory))
     built = await build_services(settings, await prepare_database(settings))
-    built.today = lambda: TODAY
+    built.clock = FixedClock(NOW)
     yield built
     await built.close()
 
@@ -61,7 +63,7 @@ async def services(
 async def empty_services(settings: Settings) -> AsyncIterator[Services]:
     """Services on a migrated database with reference data but no statuses."""
     built = await build_services(settings)
-    built.today = lambda: TODAY
+    built.clock = FixedClock(NOW)
     yield built
     await built.close()
 

@@ -154,14 +154,14 @@ async def test_rank_and_average_are_the_provinces(chat: Chat, services: Services
 
 async def test_the_criteria_set_follows_the_date(chat: Chat, services: Services) -> None:
     await onboard(chat)
-    services.today = lambda: date(2025, 6, 1)
+    services.clock.set(date(2025, 6, 1))
     card = await chat.say("/tiendo")
     assert "giai đoạn 2021–2025" in card
     assert "Quyết định 318/QĐ-TTg ngày 08/3/2022" in card
     assert "Chưa có số liệu về xã này" in card
-    services.today = lambda: date(2026, 2, 14)
+    services.clock.set(date(2026, 2, 14))
     assert "2021–2025" in await chat.say("/tiendo")
-    services.today = lambda: date(2026, 2, 15)
+    services.clock.set(date(2026, 2, 15))
     assert "2026–2030" in await chat.say("/tiendo")
 
 
@@ -184,7 +184,7 @@ async def test_one_criterion_by_button(chat: Chat) -> None:
 
 async def test_criterion_with_verified_indicators(chat: Chat, services: Services) -> None:
     await onboard(chat)
-    services.today = lambda: date(2024, 5, 1)
+    services.clock.set(date(2024, 5, 1))
     answer = await chat.say("/tieuchi 3")
     assert "Tiêu chí 3: Thủy lợi và phòng, chống thiên tai" in answer
     assert "3.1" in answer and "≥ 80%" in answer
