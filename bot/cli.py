@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -20,6 +20,8 @@ from rich.table import Column, Table
 from bot.cli_broadcast import register as register_broadcast_commands
 from bot.cli_channels import register as register_channel_commands
 from bot.dispatch import Dispatcher
+from bot.i18n import _
+from bot.logs import setup_logging
 from bot.services import Services, build_services, prepare_database
 from bot.settings import Settings, load_settings
 
@@ -40,10 +42,13 @@ app.add_typer(run_app, name="run")
 err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 out = Console(highlight=False, markup=False)
 T = TypeVar("T")
+CHAT_LOG = "var/chungsuc.log"  # `chungsuc chat` logs here, beside the default database
 
 
-def _settings(quiet: bool = False) -> Settings:
-    """The settings, with logging set up; `quiet` keeps a terminal chat free of info lines."""
+def _settings(quiet: bool = False, log_file: str | None = None) -> Settings:
+    """The settings, with logging set up (secrets redacted); `quiet` logs warnings only, unless
+    CHUNGSUC_LOG_LEVEL says otherwise; `log_file` is where logs go unless CHUNGSUC_LOG_FILE
+    names another (default: stderr)."""
     try:
         settings = load_settings()
     except ValidationError as error:
@@ -52,22 +57,18 @@ def _settings(quiet: bool = False) -> Settings:
         )
         err.print(f"Settings are not valid: {problems}")
         raise typer.Exit(2) from None
-    level = settings.log_level.upper()
+    level = settings.log_level
     if quiet and "CHUNGSUC_LOG_LEVEL" not in os.environ:
         level = "WARNING"
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs request URLs, and a Telegram URL carries the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging(settings, level, settings.log_file or log_file)
     return settings
 
 
-def _with_services(work: Callable[[Services], Awaitable[T]], quiet: bool = False) -> T:
+def _with_services(
+    work: Callable[[Services], Awaitable[T]], quiet: bool = False, log_file: str | None = None
+) -> T:
     async def main() -> T:
-        services = await build_services(_settings(quiet))
+        services = await build_services(_settings(quiet, log_file))
         try:
             return await work(services)
         finally:
@@ -94,7 +95,7 @@ def chat(
         await run_terminal(_dispatcher(services), user_id=user)
 
     with contextlib.suppress(KeyboardInterrupt):
-        _with_services(work, quiet=True)
+        _with_services(work, quiet=True, log_file=CHAT_LOG)  # not into the conversation
 
 
 @run_app.command("telegram")
@@ -213,7 +214,7 @@ def import_status(
     from bot.importer import ImportRejected, StatusImporter, file_digest, read_table
 
     async def work(services: Services) -> int:
-        table = read_table(file)
+        table = read_table(file, services.settings.import_max_mb)
         batch = await StatusImporter(services.db, services.reference).check(
             table,
             file_name=file.name,
@@ -227,7 +228,7 @@ def import_status(
     try:
         rows = _with_services(work)
     except ImportRejected as rejected:
-        err.print(f"{file.name} was not imported; nothing was changed:")
+        err.print(_("{file} chưa được nhập, không có gì thay đổi:").format(file=file.name))
         for problem in rejected.problems:
             err.print(f"  {problem}")
         raise typer.Exit(1) from None
@@ -238,26 +239,41 @@ export_app = typer.Typer(no_args_is_help=True, help="Records for the commune's f
 app.add_typer(export_app, name="export")
 
 
+def _day(value: str | None, option: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise typer.BadParameter("write it as YYYY-MM-DD", param_hint=option) from None
+
+
 @export_app.command("contributions")
 def export_contributions(
     format: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
     area: Annotated[str | None, typer.Option(help="Commune or province code")] = None,
-    since: Annotated[str | None, typer.Option(help="Only from this date (YYYY-MM-DD)")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only from this day (YYYY-MM-DD, Vietnam time)")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only up to this day, included (YYYY-MM-DD, Vietnam time)")
+    ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write")] = None,
 ) -> None:
     """Write the contributions (every status) as CSV or XLSX, to a file or stdout (CSV)."""
-    from datetime import date
-
-    from bot.exports import write_contributions
+    from bot.exports import day_end, day_start, write_contributions
 
     if format not in ("csv", "xlsx"):
         raise typer.BadParameter("csv or xlsx", param_hint="--format")
     if format == "xlsx" and output is None:
         raise typer.BadParameter("an .xlsx export needs --output FILE", param_hint="--output")
-    try:
-        since_date = date.fromisoformat(since) if since else None
-    except ValueError:
-        raise typer.BadParameter("write it as YYYY-MM-DD", param_hint="--since") from None
+    since_day, until_day = _day(since, "--since"), _day(until, "--until")
+    # Refused before any work: a folder is not made from what may be a typo in the path.
+    if output is not None and not output.parent.is_dir():
+        err.print(
+            _("Không có thư mục {folder}: hãy tạo thư mục đó trước, hoặc ghi vào nơi khác.").format(
+                folder=output.parent
+            )
+        )
+        raise typer.Exit(2)
 
     async def work(services: Services) -> int:
         reference = services.reference
@@ -267,8 +283,20 @@ def export_contributions(
             codes = [area]
         else:
             raise typer.BadParameter(f"no commune or province {area!r} here", param_hint="--area")
-        rows = await services.contributions.export(codes, since_date)
-        return write_contributions(rows, reference, format, output or sys.stdout)
+        rows = await services.contributions.export(
+            codes,
+            day_start(since_day) if since_day else None,
+            day_end(until_day) if until_day else None,
+        )
+        try:
+            return write_contributions(rows, reference, format, output or sys.stdout)
+        except OSError as error:
+            err.print(
+                _("Không ghi được {file}: {reason}").format(
+                    file=output or "stdout", reason=error.strerror or error
+                )
+            )
+            raise typer.Exit(1) from None
 
     count = _with_services(work, quiet=True)
     if output is not None:
@@ -276,40 +304,84 @@ def export_contributions(
 
 
 def _principal(value: str) -> str:
-    channel, _, user_id = value.partition(":")
+    """channel:id as given, the channel in lower case (revoke takes what grant once took)."""
+    channel, _sep, user_id = value.strip().partition(":")
     if not channel or not user_id:
-        raise typer.BadParameter("write it as channel:id, e.g. telegram:123456789")
+        raise typer.BadParameter(_("viết theo dạng kênh:mã, ví dụ telegram:123456789"))
     return f"{channel.lower()}:{user_id}"
+
+
+def _valid_principal(value: str) -> str:
+    """A principal that can match an official's messages: a known channel and a plausible id."""
+    from bot.storage.officials import USER_ID_EXAMPLES, USER_IDS
+
+    principal = _principal(value)
+    channel, _sep, user_id = principal.partition(":")
+    if channel not in USER_IDS:
+        raise typer.BadParameter(
+            _("không có kênh “{channel}”; các kênh: {channels}").format(
+                channel=channel, channels=", ".join(USER_IDS)
+            )
+        )
+    if not USER_IDS[channel].fullmatch(user_id):
+        raise typer.BadParameter(
+            _("“{user_id}” không giống mã người dùng {channel}, ví dụ {example}").format(
+                user_id=user_id, channel=channel, example=USER_ID_EXAMPLES[channel]
+            )
+        )
+    return principal
+
+
+def _area_for(role: str, area: str) -> str:
+    """The area code as stored: zero-padded like imports (2020 → 02020), province codes to 2."""
+    width = 5 if role == "commune_official" else 2
+    return area.zfill(width) if area.isdigit() else area
 
 
 @admin_app.command("grant")
 def admin_grant(
     principal: Annotated[str, typer.Argument(help="channel:id, e.g. telegram:123456789")],
     role: Annotated[str, typer.Argument(help="commune_official | province_official | admin")],
-    area: Annotated[str, typer.Argument(help="Commune or province code")],
+    area: Annotated[
+        str, typer.Argument(help="A commune code (commune_official) or the province code")
+    ],
     by: Annotated[str, typer.Option(help="Who grants it.")] = "cli",
 ) -> None:
     """Give someone a role for an area."""
     from bot.storage.officials import ROLES
 
-    principal = _principal(principal)
+    principal = _valid_principal(principal)
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="ROLE")
+    code = _area_for(role, area)
 
     async def work(services: Services) -> bool:
-        known = set(services.reference.communes) | {services.reference.province_code}
-        if area not in known:
-            raise typer.BadParameter(f"no commune or province {area!r} here", param_hint="AREA")
-        return await services.officials.grant(principal, role, area, by)
+        reference = services.reference
+        if role == "commune_official" and code not in reference.communes:
+            raise typer.BadParameter(
+                _("{role} cần mã một xã của tỉnh {province}; không có xã nào mã “{area}”").format(
+                    role=role, province=reference.province_code, area=area
+                ),
+                param_hint="AREA",
+            )
+        if role != "commune_official" and code != reference.province_code:
+            raise typer.BadParameter(
+                _("{role} cần mã tỉnh {province}, không phải “{area}”").format(
+                    role=role, province=reference.province_code, area=area
+                ),
+                param_hint="AREA",
+            )
+        return await services.officials.grant(principal, role, code, by)
 
     added = _with_services(work)
-    out.print(f"Granted {role} for {area} to {principal}." if added else "Already granted.")
+    out.print(f"Granted {role} for {code} to {principal}." if added else "Already granted.")
 
 
 @admin_app.command("revoke")
 def admin_revoke(principal: str, role: str, area: str) -> None:
     """Take a role away."""
     principal = _principal(principal)
+    area = _area_for(role, area)
 
     async def work(services: Services) -> bool:
         return await services.officials.revoke(principal, role, area)
@@ -323,6 +395,8 @@ def admin_revoke(principal: str, role: str, area: str) -> None:
 @admin_app.command("list")
 def admin_list() -> None:
     """Everyone with a role."""
+    from bot.clock import TZ
+    from bot.storage.db import as_utc
 
     async def work(services: Services) -> list[Any]:
         return await services.officials.grants()
@@ -337,7 +411,8 @@ def admin_list() -> None:
         Column("granted at", overflow="fold"),
     )
     for g in grants:
-        table.add_row(g.principal, g.role, g.area_code, g.granted_by, g.granted_at.isoformat())
+        granted = as_utc(g.granted_at).astimezone(TZ).isoformat(timespec="seconds")  # Vietnam's
+        table.add_row(g.principal, g.role, g.area_code, g.granted_by, granted)
     out.print(table if grants else "No officials yet.")
 
 

@@ -8,6 +8,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -18,6 +19,8 @@ from bot.broadcast import Progress as Counts
 from bot.broadcast import Transport, progress
 from bot.broadcast.limiter import Limiter
 from bot.broadcast.outbox import Broadcast, cancel, get_broadcast, list_broadcasts, utcnow
+from bot.clock import TZ
+from bot.i18n import _
 from bot.services import Services
 from bot.settings import Settings
 
@@ -50,6 +53,11 @@ def _summary(counts: dict[str, int]) -> str:
     return ", ".join(shown) or "no recipients yet"
 
 
+def _when(moment: datetime) -> str:
+    """A time as officials read it, in Vietnam: "2026-11-30 18:00 +07"."""
+    return moment.astimezone(TZ).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def _scope(b: Broadcast) -> str:
     """Where a broadcast goes: "commune 01840"."""
     return f"{b.scope_level} {b.scope_code}"
@@ -69,9 +77,8 @@ def list_command(
         out.print("No broadcasts yet.")
     # One line each, so a pipe or a narrow terminal keeps every field whole.
     for b, counts in rows:
-        when = b.send_at.strftime("%Y-%m-%d %H:%M UTC")
         out.print(
-            f"{b.id:>4}  {b.status:<9}  {when}  {b.topic} · {_scope(b)}  “{b.title}”  "
+            f"{b.id:>4}  {b.status:<9}  {_when(b.send_at)}  {b.topic} · {_scope(b)}  “{b.title}”  "
             f"— {_summary(counts)}",
             soft_wrap=True,
         )
@@ -92,9 +99,9 @@ def show_command(broadcast_id: ID) -> None:
         raise typer.Exit(1)
     out.print(f"Broadcast {b.id}: {b.kind} “{b.title}” ({b.status})")
     out.print(f"  to: {b.topic} subscribers, {_scope(b)}" + (f", {b.locale}" if b.locale else ""))
-    out.print(f"  send at: {b.send_at.isoformat()}   by: {b.created_by}   paid: {b.paid}")
+    out.print(f"  send at: {_when(b.send_at)}   by: {b.created_by}   paid: {b.paid}")
     if b.finished_at:
-        out.print(f"  finished: {b.finished_at.isoformat()}")
+        out.print(f"  finished: {_when(b.finished_at)}")
     out.print(f"  deliveries: {_summary(counts.counts)}")
     if counts.remaining:
         out.print(f"  rate: {counts.rate:.1f}/s   ETA: {_eta(counts.eta)}")
@@ -126,12 +133,13 @@ def send_command(
         bool,
         typer.Option(
             "--takeover",
-            help="Take over from a sender that died (it holds the broadcast for 30 s otherwise).",
+            help="Send even though another sender holds the broadcast (its lease lasts 30 s "
+            "after it last renewed it); only when that sender is surely dead.",
         ),
     ] = False,
 ) -> None:
     """Send a broadcast now, with a progress bar, until every recipient is done."""
-    from bot.broadcast.sender import Sender
+    from bot.broadcast.sender import Sender, lease_expiry, lease_name
     from bot.cli import _with_services, err
 
     async def work(services: Services) -> tuple[str, Counts | None]:
@@ -140,7 +148,7 @@ def send_command(
             err.print(f"There is no broadcast {broadcast_id}.")
             raise typer.Exit(1)
         if b.status == "scheduled" and b.send_at > utcnow() and not now:
-            err.print(f"Broadcast {b.id} is scheduled for {b.send_at.isoformat()}; add --now.")
+            err.print(f"Broadcast {b.id} is scheduled for {_when(b.send_at)}; add --now.")
             raise typer.Exit(1)
         settings = services.settings
         async with default_transports(settings) as transports:
@@ -156,6 +164,10 @@ def send_command(
             sender = Sender(services.db, settings, transports)
             task = asyncio.create_task(sender.send(broadcast_id, stop, takeover))
             await _show_progress(services, broadcast_id, task)
+            if task.result() == "busy":
+                held = await lease_expiry(services.db, lease_name(broadcast_id))
+                err.print(_busy(broadcast_id, held))
+                raise typer.Exit(1)
             return task.result(), await progress(services.db, broadcast_id)
 
     started = time.monotonic()
@@ -166,13 +178,26 @@ def send_command(
         "done": f"Broadcast {broadcast_id} done in {took}: {summary}.",
         "cancelled": f"Broadcast {broadcast_id} is cancelled: {summary}.",
         "stopped": f"Stopped; `broadcast send {broadcast_id}` resumes it: {summary}.",
-        "busy": f"Another process is sending broadcast {broadcast_id}; after a crash, use "
-        "--takeover.",
         "waiting": f"Sent what this process can; the rest waits for its channels: {summary}.",
     }
     Console(stderr=True, highlight=False, markup=False).print(messages[result])
-    if result in ("busy", "stopped"):
+    if result == "stopped":
         raise typer.Exit(1)
+
+
+def _busy(broadcast_id: int, held: datetime | None) -> str:
+    """Why the broadcast was not sent: another sender's lease, and what to do about it."""
+    if held is None:  # released since: the other sender has just stopped or finished
+        return _("Một tiến trình khác vừa thôi gửi thông báo {id}; hãy chạy lại lệnh này.").format(
+            id=broadcast_id
+        )
+    left = max(0, round((held - utcnow()).total_seconds()))
+    return _(
+        "Một tiến trình khác đang gửi thông báo {id}: nó giữ quyền gửi đến {until} (còn "
+        "{seconds} giây) và gia hạn mỗi giây khi còn chạy. Nếu nó đã dừng đột ngột, chạy lại "
+        "lệnh này sau lúc đó. --takeover giành quyền ngay: chỉ dùng khi chắc chắn tiến trình "
+        "kia không còn chạy, nếu không có người sẽ nhận hai lần."
+    ).format(id=broadcast_id, until=_when(held), seconds=left)
 
 
 async def _show_progress(services: Services, broadcast_id: int, task: asyncio.Task[str]) -> None:

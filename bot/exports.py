@@ -1,13 +1,20 @@
-"""Contribution records as CSV or XLSX, the way a commune office files them."""
+"""Contribution records as CSV or XLSX, the way a commune office files them.
+
+Villagers type the names and descriptions: a cell is written as text, never as a formula a
+spreadsheet would run (`=HYPERLINK(…)`). Dates are Vietnam's.
+"""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.clock import TZ
 from bot.reference import Reference
+from bot.storage.db import as_utc
 
 COLUMNS = (
     "ma_bien_nhan",
@@ -28,14 +35,26 @@ COLUMNS = (
     "ngay_dang_ky",
 )
 UNITS = {"money": "đồng", "land": "m²", "workdays": "ngày công"}
+# What makes a spreadsheet read a CSV cell as a formula (OWASP's list).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def day_start(day: date) -> datetime:
+    """The instant a day begins in Vietnam: `--since 2026-11-29` means from 00:00 there."""
+    return datetime.combine(day, time(0), TZ)
+
+
+def day_end(day: date) -> datetime:
+    """The instant after a day in Vietnam (`--until` includes the whole day)."""
+    return day_start(day + timedelta(days=1))
 
 
 def _row(r: Any, reference: Reference) -> list[Any]:
     commune = reference.communes.get(r.commune_code)
     amount: Any = r.amount / 2 if r.kind == "workdays" else r.amount  # stored in half-days
-    created = r.created_at
+    created = as_utc(r.created_at)
     return [
-        f"CS-{created.year % 100:02d}-{r.id:05d}",
+        f"CS-{created.year % 100:02d}-{r.id:05d}",  # the receipt the villager got (UTC year)
         r.campaign_name,
         r.commune_code,
         commune.name if commune else "",
@@ -50,7 +69,7 @@ def _row(r: Any, reference: Reference) -> list[Any]:
         "có" if r.show_name else "không",
         r.display_name if r.show_name else "",
         r.channel,
-        created.date().isoformat(),
+        created.astimezone(TZ).date().isoformat(),
     ]
 
 
@@ -61,13 +80,20 @@ def write_contributions(
     table = [_row(r, reference) for r in rows]
     if format == "xlsx":
         from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
 
         assert isinstance(output, Path)
         workbook = Workbook(write_only=True)
         sheet = workbook.create_sheet("dong_gop")
         sheet.append(list(COLUMNS))
         for row in table:
-            sheet.append(row)
+            cells = []
+            for value in row:
+                cell = WriteOnlyCell(sheet, value=value)
+                if isinstance(value, str):
+                    cell.data_type = "s"  # openpyxl makes "=…" a formula otherwise
+                cells.append(cell)
+            sheet.append(cells)
         workbook.save(output)
         return len(table)
     if isinstance(output, Path):
@@ -78,7 +104,14 @@ def write_contributions(
     return len(table)
 
 
+def _inert(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as typed: text that would start a formula gets a `'`."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv(handle: TextIO, table: list[list[Any]]) -> None:
     writer = csv.writer(handle)
     writer.writerow(COLUMNS)
-    writer.writerows(table)
+    writer.writerows([_inert(v) for v in row] for row in table)

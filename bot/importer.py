@@ -1,7 +1,8 @@
 """Status import: the spreadsheet a province office keeps, one row per commune and criterion.
 
 Every row is checked before anything is written; a malformed file is rejected whole with the
-row number and the reason of each problem.
+row number and every problem of each row, in the official's language, naming the columns as the
+file names them. A file over the size limit is refused before it is read.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.clock import Clock
+from bot.i18n import _, fmt_date, fmt_number
 from bot.reference import CURRENT_ERA, Reference
 from bot.storage.db import Database
 from bot.storage.schema import areas
@@ -50,7 +53,10 @@ REQUIRED = (
 YES = {"co", "dat", "x", "1", "yes", "true", "y", "met"}
 NO = {"khong", "chua dat", "chua", "0", "no", "false", "n", "not met"}
 _INDICATOR = re.compile(r"^\d+(\.\d+)*$")
-MAX_ERRORS = 20
+MAX_ERRORS = 20  # rows with problems listed before stopping
+# An .xlsx may unpack to this many times the limit: its XML holds what a CSV a sixth its size does.
+XLSX_EXPANSION = 6
+MB = 1024 * 1024
 
 
 class ImportRejected(Exception):
@@ -67,9 +73,39 @@ class RawTable:
     rows: list[tuple[int, list[Any]]]  # (spreadsheet row number, cells)
 
 
-def read_table(path: Path) -> RawTable:
-    """Read a .csv (UTF-8, comma or semicolon) or .xlsx file's first sheet."""
+def _too_big(path: Path, max_mb: float) -> str | None:
+    """Why the file is too big to read, or None. The whole file is held while it is checked
+    (all or nothing), at about twenty times its size as CSV."""
+    size = path.stat().st_size
+    if size > max_mb * MB:
+        return _(
+            "{file}: tệp nặng {size} MB, quá giới hạn {limit} MB; hãy chia thành nhiều tệp"
+        ).format(file=path.name, size=fmt_number(size / MB, 1), limit=fmt_number(max_mb, 1))
+    if path.suffix.lower() == ".xlsx":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                unpacked = sum(member.file_size for member in archive.infolist())
+        except zipfile.BadZipFile:
+            return None  # not a workbook, which reading it says
+        if unpacked > max_mb * MB * XLSX_EXPANSION:
+            return _(
+                "{file}: giải nén ra {size} MB, quá giới hạn {limit} MB; hãy chia thành nhiều tệp"
+            ).format(
+                file=path.name,
+                size=fmt_number(unpacked / MB, 1),
+                limit=fmt_number(max_mb * XLSX_EXPANSION, 1),
+            )
+    return None
+
+
+def read_table(path: Path, max_mb: float = 10) -> RawTable:
+    """Read a .csv (UTF-8, comma or semicolon) or .xlsx file's first sheet, up to `max_mb`."""
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise ImportRejected([_("{file}: chỉ nhập được tệp .csv và .xlsx").format(file=path.name)])
+    problem = _too_big(path, max_mb)
+    if problem:
+        raise ImportRejected([problem])
     if suffix == ".xlsx":
         from openpyxl import load_workbook
         from openpyxl.utils.exceptions import InvalidFileException
@@ -77,28 +113,32 @@ def read_table(path: Path) -> RawTable:
         try:
             workbook = load_workbook(path, read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, InvalidFileException):
-            raise ImportRejected([f"{path.name}: not a readable .xlsx workbook"]) from None
+            raise ImportRejected(
+                [_("{file}: không đọc được tệp .xlsx này").format(file=path.name)]
+            ) from None
         try:
             sheet = workbook.worksheets[0]
             all_rows = [list(r) for r in sheet.iter_rows(values_only=True)]
         finally:
             workbook.close()
-    elif suffix == ".csv":
+    else:
         try:
             text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError:
             raise ImportRejected(
-                [f"{path.name}: the file is not UTF-8; save it as “CSV UTF-8”"]
+                [
+                    _("{file}: tệp không phải UTF-8; hãy lưu lại dưới dạng “CSV UTF-8”").format(
+                        file=path.name
+                    )
+                ]
             ) from None
         try:
             dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
         except csv.Error:  # empty, or one column: nothing to sniff
             dialect = csv.excel
         all_rows = [list(r) for r in csv.reader(io.StringIO(text), dialect)]
-    else:
-        raise ImportRejected([f"{path.name}: only .csv and .xlsx files can be imported"])
     if not all_rows:
-        raise ImportRejected([f"{path.name}: the file is empty"])
+        raise ImportRejected([_("{file}: tệp trống").format(file=path.name)])
     header = ["" if h is None else str(h) for h in all_rows[0]]
     rows = [
         (number, cells)
@@ -117,7 +157,7 @@ def _columns(header: list[str]) -> dict[str, int]:
                 found[field] = index
     missing = [COLUMNS[f][0].replace(" ", "_") for f in REQUIRED if f not in found]
     if missing:
-        raise ImportRejected([f"row 1: missing column(s): {', '.join(missing)}"])
+        raise ImportRejected([_("dòng 1: thiếu cột {columns}").format(columns=", ".join(missing))])
     return found
 
 
@@ -129,7 +169,7 @@ def _text(value: Any) -> str:
     return clean(str(value))
 
 
-def _date(value: Any) -> date:
+def _date(value: Any) -> date | None:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -140,7 +180,7 @@ def _date(value: Any) -> date:
             return datetime.strptime(text, pattern).date()
         except ValueError:
             continue
-    raise ValueError(f"date {text!r} is not dd/mm/yyyy")
+    return None
 
 
 def _commune_code(value: Any) -> str:
@@ -178,19 +218,25 @@ class StatusImporter:
         statuses: list[dict[str, Any]] = []
         titles: dict[tuple[str, str, str, date], dict[str, Any]] = {}
         seen: dict[tuple[Any, ...], int] = {}
+
+        def column(field: str) -> str:
+            """The column's name as the file writes it."""
+            return clean(table.header[columns[field]]) or COLUMNS[field][0].replace(" ", "_")
+
         for number, cells in table.rows:
             if len(problems) >= MAX_ERRORS:
-                problems.append("… (stopped after the first problems)")
+                problems.append(_("… (dừng lại sau {n} dòng có lỗi đầu tiên)").format(n=MAX_ERRORS))
                 break
 
             def cell(field: str, cells: list[Any] = cells) -> Any:
                 index = columns.get(field)
                 return cells[index] if index is not None and index < len(cells) else None
 
-            try:
-                row = self._row(cell, communes, today)
-            except ValueError as problem:
-                problems.append(f"row {number}: {problem}")
+            row, wrong = self._row(cell, column, communes, today)
+            if wrong:
+                problems.append(
+                    _("dòng {row}: {problems}").format(row=number, problems="; ".join(wrong))
+                )
                 continue
             key = (
                 row["commune_code"],
@@ -200,7 +246,9 @@ class StatusImporter:
                 row["assessed_on"],
             )
             if key in seen:
-                problems.append(f"row {number}: repeats row {seen[key]}")
+                problems.append(
+                    _("dòng {row}: trùng với dòng {first}").format(row=number, first=seen[key])
+                )
                 continue
             seen[key] = number
             title = row.pop("title")
@@ -215,61 +263,105 @@ class StatusImporter:
                 }
             statuses.append(row)
         if not problems and not statuses:
-            problems.append("the file has no data rows")
+            problems.append(_("tệp không có dòng số liệu nào"))
         if problems:
             raise ImportRejected(problems)
         return ImportBatch(
             file_name, sha256, imported_by, is_sample, statuses, list(titles.values())
         )
 
-    def _row(self, cell: Any, communes: set[str], today: date) -> dict[str, Any]:
+    def _row(
+        self,
+        cell: Callable[[str], Any],
+        column: Callable[[str], str],
+        communes: set[str],
+        today: date,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The row's values and every problem in it; a check that rests on a wrong cell (the
+        criterion of an unknown set) is left out."""
+        problems: list[str] = []
+
+        def wrong(field: str, message: str, **values: Any) -> None:
+            problems.append(message.format(column=column(field), **values))
+
         for field in REQUIRED:
             if not _text(cell(field)):
-                raise ValueError(f"{COLUMNS[field][0].replace(' ', '_')} is empty")
+                wrong(field, _("“{column}” để trống"))
         code = _commune_code(cell("commune_code"))
-        if code not in communes:
-            raise ValueError(f"unknown commune code {code!r}")
+        if code and code not in communes:
+            wrong("commune_code", _("“{column}”: không có xã nào mã “{value}”"), value=code)
         set_id = _text(cell("criteria_set"))
-        cset = self._reference.criteria_set(set_id)
-        if cset is None:
-            known = ", ".join(s.id for s in self._reference.criteria_sets)
-            raise ValueError(f"unknown criteria set {set_id!r} (known: {known})")
+        cset = self._reference.criteria_set(set_id) if set_id else None
+        if set_id and cset is None:
+            wrong(
+                "criteria_set",
+                _("“{column}”: không có bộ tiêu chí “{value}” (có: {known})"),
+                value=set_id,
+                known=", ".join(s.id for s in self._reference.criteria_sets),
+            )
         number_text = _text(cell("criterion"))
-        if not number_text.isdigit() or cset.criterion(int(number_text)) is None:
-            raise ValueError(f"criterion {number_text!r} is not in set {set_id}")
-        number = int(number_text)
+        number: int | None = None
+        if cset is not None and number_text:
+            if number_text.isdigit() and cset.criterion(int(number_text)) is not None:
+                number = int(number_text)
+            else:
+                wrong(
+                    "criterion",
+                    _("“{column}”: bộ {set} không có tiêu chí “{value}”"),
+                    set=set_id,
+                    value=number_text,
+                )
         indicator = _text(cell("indicator"))
-        if indicator and (
-            not _INDICATOR.match(indicator) or indicator.split(".")[0] != number_text
+        if (
+            indicator
+            and number is not None
+            and (not _INDICATOR.match(indicator) or indicator.split(".")[0] != number_text)
         ):
-            raise ValueError(f"indicator {indicator!r} does not belong to criterion {number}")
-        met_text = fold(_text(cell("met")))
-        if met_text not in YES | NO:
-            raise ValueError(f"met must be có/không (yes/no), not {_text(cell('met'))!r}")
-        assessed_on = _date(cell("assessed_on"))
-        if assessed_on > today:
-            raise ValueError(f"date {assessed_on.isoformat()} is in the future")
+            wrong(
+                "indicator",
+                _("“{column}”: chỉ tiêu “{value}” không thuộc tiêu chí {criterion}"),
+                value=indicator,
+                criterion=number,
+            )
+        met = _text(cell("met"))
+        if met and fold(met) not in YES | NO:
+            wrong("met", _("“{column}”: ghi “có” hoặc “không”, không phải “{value}”"), value=met)
+        written_on = _text(cell("assessed_on"))
+        assessed_on = _date(cell("assessed_on")) if written_on else None
+        if written_on and assessed_on is None:
+            wrong(
+                "assessed_on",
+                _("“{column}”: “{value}” không phải ngày dạng dd/mm/yyyy"),
+                value=written_on,
+            )
+        elif assessed_on is not None and assessed_on > today:
+            wrong("assessed_on", _("“{column}”: ngày {date} chưa đến"), date=fmt_date(assessed_on))
         title = _text(cell("title"))
         title_id = None
-        if title:
-            by_name = {fold(tid): tid for tid, _ in cset.titles}
+        if title and cset is not None:
+            by_name = {fold(tid): tid for tid, _name in cset.titles}
             by_name |= {fold(name.get(lang, "")): tid for tid, name in cset.titles for lang in name}
             title_id = by_name.get(fold(title))
             if title_id is None:
-                known = ", ".join(tid for tid, _ in cset.titles)
-                raise ValueError(f"unknown title {title!r} for set {set_id} (known: {known})")
+                wrong(
+                    "title",
+                    _("“{column}”: bộ {set} không có danh hiệu “{value}” (có: {known})"),
+                    set=set_id,
+                    value=title,
+                    known=", ".join(tid for tid, _name in cset.titles),
+                )
         return {
             "commune_code": code,
             "set_id": set_id,
             "criterion_number": number,
             "indicator_code": indicator,
-            "met": met_text in YES,
+            "met": fold(met) in YES,
             "value": _text(cell("value")) or None,
             "assessed_on": assessed_on,
             "published_by": _text(cell("published_by"))[:200],
             "source": _text(cell("source"))[:300],
             "title": title_id,
-        }
+        }, problems
 
 
 def file_digest(path: Path) -> str:

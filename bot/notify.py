@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.core import Button, Reply
 from bot.storage.db import Database
@@ -83,15 +84,28 @@ class Notifier:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._senders: dict[str, Sender] = {}
+        self._only: dict[str, str] = {}  # channel → the one user this process can reach on it
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self._known: dict[int, Notice] = {}  # kicked, not yet sent
         self._next_scan = 0.0  # monotonic time of the next full read at a kick
 
-    def register(self, channel: str, sender: Sender) -> None:
-        """A channel this process can send on."""
+    def register(self, channel: str, sender: Sender, only_user: str | None = None) -> None:
+        """A channel this process can send on; with `only_user`, to that one person only (the
+        terminal has one person at its keyboard): others' notices wait, untried, for a process
+        that reaches them."""
         self._senders[channel] = sender
+        if only_user is None:
+            self._only.pop(channel, None)
+        else:
+            self._only[channel] = only_user
+
+    def _reaches(self, notice: Notice) -> bool:
+        return (
+            notice.channel in self._senders
+            and self._only.get(notice.channel, notice.user_id) == notice.user_id
+        )
 
     async def flush(self, limit: int = 100) -> int:
         """Send pending notices on the registered channels; returns how many were sent."""
@@ -99,13 +113,18 @@ class Notifier:
             return 0
         async with self._lock:
             self._next_scan = time.monotonic() + SCAN_SECONDS
+            channel, user_id = notifications.c.channel, notifications.c.user_id
+            reach: list[ColumnElement[bool]] = [
+                channel.in_([c for c in self._senders if c not in self._only])
+            ]
+            reach += [and_(channel == c, user_id == u) for c, u in self._only.items()]
             async with self._db.read() as conn:
                 rows = (
                     await conn.execute(
                         select(notifications)
                         .where(
                             notifications.c.sent_at.is_(None),
-                            notifications.c.channel.in_(list(self._senders)),
+                            or_(*reach),
                             notifications.c.attempts < MAX_ATTEMPTS,
                         )
                         .order_by(notifications.c.id)
@@ -155,7 +174,7 @@ class Notifier:
         """Send these just-recorded notices soon, in the background: the official who caused
         them gets their answer first. Kicks during a flush make one more flush, not one each."""
         for notice in notices:
-            if notice.channel in self._senders:
+            if self._reaches(notice):
                 self._known[notice.id] = notice
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush_until_quiet())

@@ -1,11 +1,14 @@
 """One ASGI app for every webhook (Telegram, Zalo Bot, Zalo OA) and a health check.
 
 Only channels with complete credentials are mounted. Every webhook answers at once and the
-update is handled in the background, so a slow reply never makes a platform retry.
+update is handled in the background, so a slow reply never makes a platform retry. Bodies are
+read with a size cap and a time limit (bot/request_body.py); one that is refused is one log
+line.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -21,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 from telegram.request import BaseRequest
 
@@ -33,6 +36,7 @@ from bot.channels.zalo_bot import Background, ZaloBot, ZaloBotClient, ZaloBotErr
 from bot.channels.zalo_oa import OaClient, Rejected, ZaloOa
 from bot.dispatch import Dispatcher
 from bot.jobs import background_jobs
+from bot.request_body import BodyRefused, read_body
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.storage.events import first_time, prune
@@ -109,12 +113,32 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"database": "ok", "channels": runtime.channels})
 
 
+async def _body(request: Request) -> bytes:
+    """The request's body within the configured size and time; BodyRefused otherwise."""
+    settings = _runtime(request).settings
+    return await read_body(request, settings.webhook_max_body, settings.webhook_body_timeout)
+
+
 async def _json(request: Request) -> dict[str, Any] | None:
     try:
-        body = await request.json()
-    except ValueError:
+        body = json.loads(await _body(request))
+    except ValueError:  # not JSON, or not UTF-8
         return None
     return body if isinstance(body, dict) else None
+
+
+async def body_refused(request: Request, exc: Exception) -> Response:
+    """A body too large, too slow, or cut off by the client: one line, no traceback."""
+    assert isinstance(exc, BodyRefused)
+    level = logging.INFO if exc.status is None else logging.WARNING
+    log.log(level, "webhook %s from %s: %s", request.url.path, _peer(request), exc)
+    return _refuse(exc.status or 400)  # when the client has gone, nobody reads it
+
+
+def _refuse(status: int) -> Response:
+    """An answer given before the body was read whole: the connection is closed after it, or
+    uvicorn would let the client go on sending (and dripping) the rest."""
+    return Response(status_code=status, headers={"Connection": "close"})
 
 
 async def telegram_webhook(request: Request) -> Response:
@@ -123,17 +147,23 @@ async def telegram_webhook(request: Request) -> Response:
     secret = _secret(runtime.settings.telegram_webhook_secret)
     if not secret_matches(request.headers.get("X-Telegram-Bot-Api-Secret-Token"), secret):
         log.warning("Telegram webhook: wrong secret token from %s", _peer(request))
-        return Response(status_code=403)
+        return _refuse(403)
     if runtime.telegram is None:
-        return Response(status_code=503)  # Telegram retries; initialise failed at start-up
+        return _refuse(503)  # Telegram retries; initialise failed at start-up
     body = await _json(request)
     if body is None:
         return Response(status_code=400)
     try:
         update = Update.de_json(body, runtime.telegram.bot)
-    except (KeyError, TypeError, ValueError) as error:
-        log.warning("Telegram webhook: malformed update: %s", error)
-        return Response(status_code=400)
+    except Exception as error:  # PTB's parser on a body it does not expect raises anything
+        # 200: Telegram redelivers anything else, and this update would fail the same way.
+        log.warning(
+            "Telegram webhook: update %.40s dropped, PTB cannot read it: %s: %.200s",
+            body.get("update_id", "?"),
+            type(error).__name__,
+            error,
+        )
+        return Response()
     if not await first_time(runtime.services.db, "telegram", str(update.update_id)):
         log.info("duplicate Telegram update %s ignored", update.update_id)
         return Response()
@@ -147,7 +177,7 @@ async def zalo_bot_webhook(request: Request) -> Response:
     secret = _secret(runtime.settings.zalo_bot_webhook_secret)
     if not secret_matches(request.headers.get("X-Bot-Api-Secret-Token"), secret):
         log.warning("Zalo Bot webhook: wrong secret token from %s", _peer(request))
-        return Response(status_code=403)
+        return _refuse(403)
     body = await _json(request)
     if body is None:
         return Response(status_code=400)
@@ -162,11 +192,11 @@ async def zalo_oa_webhook(request: Request) -> Response:
     assert runtime.zalo_oa is not None
     try:
         body = runtime.zalo_oa.verify(
-            await request.body(), request.headers.get("X-ZEvent-Signature")
+            await _body(request), request.headers.get("X-ZEvent-Signature")
         )
     except Rejected as rejected:
         log.warning("Zalo OA webhook rejected from %s: %s", _peer(request), rejected)
-        return Response(status_code=403)
+        return _refuse(403)
     await runtime.zalo_oa.accept(body)
     return JSONResponse({"error": 0})
 
@@ -234,6 +264,9 @@ async def _start_telegram(
     try:
         async with closing_on_failure(application.bot):
             await application.initialize()
+    except InvalidToken:  # its message holds the token
+        log.error("Telegram not started, its webhook answers 503: CHUNGSUC_TELEGRAM_TOKEN refused")
+        return None
     except TelegramError as error:
         log.error("Telegram not started, its webhook answers 503: %s", error)
         return None
@@ -309,4 +342,6 @@ def create_app(
                 await stack.enter_async_context(background_jobs(ready, _transports(runtime)))
             yield {"runtime": runtime}
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={BodyRefused: body_refused}
+    )

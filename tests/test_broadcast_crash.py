@@ -14,21 +14,22 @@ import os
 import signal
 import sys
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 import pytest
 import typer
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from typer.testing import CliRunner, Result
 
 from bot.broadcast import progress
-from bot.broadcast.outbox import utcnow
+from bot.broadcast.outbox import get_broadcast, start, utcnow
+from bot.broadcast.sender import lease_name
 from bot.cli_broadcast import register
 from bot.services import Services
 from bot.settings import Settings
-from bot.storage.schema import deliveries
+from bot.storage.schema import deliveries, schedules
 from tests.fake_bot_api import FakeBotApi
 from tests.fake_zalo import eventually
 from tests.offline_telegram import TOKEN
@@ -107,7 +108,7 @@ async def test_resume_after_sigkill(services: Services, settings: Settings) -> N
             if number == 0:  # the dead sender's lease still holds the broadcast
                 busy = await start_sender(env, str(broadcast_id))
                 _, err = await busy.communicate()
-                assert busy.returncode == 1 and b"Another process" in err
+                assert busy.returncode == 1 and "Một tiến trình khác".encode() in err
         process = await start_sender(env, str(broadcast_id), "--takeover")
         _, err = await process.communicate()
         assert process.returncode == 0, err.decode()
@@ -182,3 +183,106 @@ async def test_broadcast_commands(
     shown = await run("show", str(later_id))
     assert shown.exit_code == 0 and "(cancelled)" in shown.stdout
     assert (await run("show", "999")).exit_code == 1
+
+
+def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, **values: str) -> None:
+    """The command's settings: this test's database, nothing inherited."""
+    for name in [n for n in os.environ if n.startswith("CHUNGSUC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CHUNGSUC_DB_URL", settings.db_url)
+    for name, value in values.items():
+        monkeypatch.setenv(f"CHUNGSUC_{name}", value)
+
+
+async def run_command(*args: str) -> Result:
+    """`broadcast ARGS` in a thread, so the fake Bot API keeps answering in this loop."""
+    app = typer.Typer()
+    register(app)
+    return await asyncio.to_thread(CliRunner().invoke, app, ["broadcast", *args])
+
+
+async def crashed_midway(services: Services, broadcast_id: int, lease_ends: datetime) -> None:
+    """What a SIGKILLed sender leaves: the broadcast sending, one delivery sent, two claimed
+    (in flight at the kill), the rest pending, and its lease, which ends at `lease_ends`."""
+    b = await get_broadcast(services.db, broadcast_id)
+    assert b is not None
+    await start(services.db, b, utcnow(), 7)
+    async with services.db.write() as conn:
+        ids = (
+            await conn.execute(
+                select(deliveries.c.id)
+                .where(deliveries.c.broadcast_id == broadcast_id)
+                .order_by(deliveries.c.id)
+            )
+        ).scalars()
+        first, *claimed = list(ids)[:3]
+        await conn.execute(update(deliveries).where(deliveries.c.id == first).values(state="sent"))
+        await conn.execute(
+            update(deliveries).where(deliveries.c.id.in_(claimed)).values(state="sending")
+        )
+        await conn.execute(
+            insert(schedules).values(
+                name=lease_name(broadcast_id), next_run_at=lease_ends, last_run_at=utcnow()
+            )
+        )
+
+
+async def test_after_a_crash_send_resumes_with_no_flag_once_the_lease_has_ended(
+    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = list(range(9201, 9211))
+    await subscribe_many(services.db, people)
+    broadcast_id = await new_broadcast(services.db)
+    await crashed_midway(services, broadcast_id, utcnow() - timedelta(seconds=1))
+    async with fake_api() as (fake, url):
+        cli_env(monkeypatch, settings, TELEGRAM_TOKEN=TOKEN, TELEGRAM_API_URL=f"{url}/bot")
+
+        resumed = await run_command("send", str(broadcast_id))
+
+    assert resumed.exit_code == 0, resumed.output
+    assert f"Broadcast {broadcast_id} done" in resumed.stderr
+    assert sorted(s.chat_id for s in fake.accepted) == people[1:]  # the sent one is not resent
+    counts = await progress(services.db, broadcast_id)
+    assert counts is not None and counts["sent"] == len(people) and counts.remaining == 0
+
+
+async def test_a_live_lease_refuses_and_says_until_when_and_what_takeover_does(
+    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await subscribe_many(services.db, [9301, 9302])
+    broadcast_id = await new_broadcast(services.db)
+    lease_ends = datetime(2026, 11, 29, 4, 30, 15, tzinfo=UTC)  # 11:30 in Vietnam
+    frozen = lease_ends - timedelta(seconds=20)
+    await crashed_midway(services, broadcast_id, lease_ends)
+    monkeypatch.setattr("bot.broadcast.sender.utcnow", lambda: frozen)
+    monkeypatch.setattr("bot.cli_broadcast.utcnow", lambda: frozen)
+    async with fake_api() as (fake, url):
+        cli_env(monkeypatch, settings, TELEGRAM_TOKEN=TOKEN, TELEGRAM_API_URL=f"{url}/bot")
+
+        refused = await run_command("send", str(broadcast_id))
+
+    assert refused.exit_code == 1, refused.output
+    message = " ".join(refused.stderr.split())
+    assert (
+        f"Một tiến trình khác đang gửi thông báo {broadcast_id}: nó giữ quyền gửi đến "
+        "2026-11-29 11:30 +07 (còn 20 giây)" in message
+    )
+    assert "--takeover giành quyền ngay" in message and "nhận hai lần" in message
+    assert fake.accepted == []
+
+
+async def test_list_and_show_give_vietnam_time(
+    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli_env(monkeypatch, settings)
+    at = datetime(2030, 11, 30, 11, 0, tzinfo=UTC)  # 18:00 in Vietnam
+    broadcast_id = await new_broadcast(services.db, title="Họp tổ dân phố", send_at=at)
+
+    listed = await run_command("list")
+    shown = await run_command("show", str(broadcast_id))
+    too_early = await run_command("send", str(broadcast_id))
+
+    line = next(x for x in listed.stdout.splitlines() if "Họp tổ dân phố" in x)
+    assert "2030-11-30 18:00 +07" in line and "UTC" not in line
+    assert "send at: 2030-11-30 18:00 +07" in shown.stdout
+    assert "scheduled for 2030-11-30 18:00 +07; add --now" in too_early.stderr

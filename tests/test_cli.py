@@ -77,6 +77,8 @@ def test_grant_list_revoke(db: Path) -> None:
     # whole, even where the terminal is narrow (CliRunner's is 80 columns)
     assert PRINCIPAL in rows[0] and "commune_official" in rows[0] and "02020" in rows[0]
     assert long_one in rows[1] and "province_official" in rows[1] and " 19 " in rows[1]
+    folded = "".join(c for c in listed.stdout if c in "0123456789-T:+")
+    assert "+07:00" in folded  # when, in Vietnam time (the column may be folded)
     assert invoke("admin", "revoke", long_one, "province_official", "19").exit_code == 0
 
     revoked = invoke("admin", "revoke", PRINCIPAL, "commune_official", "02020")
@@ -100,11 +102,21 @@ def test_grant_for_the_province(db: Path) -> None:
     ("args", "message"),
     [
         pytest.param([PRINCIPAL, "chairman", "02020"], "role must be one of", id="role"),
-        pytest.param([PRINCIPAL, "commune_official", "99999"], "'99999'", id="area"),
-        pytest.param([PRINCIPAL, "commune_official", "2020"], "'2020'", id="unpadded-area"),
-        pytest.param(["123456789", "commune_official", "02020"], "channel:id", id="no-channel"),
-        pytest.param(["telegram:", "commune_official", "02020"], "channel:id", id="no-id"),
-        pytest.param([":123", "commune_official", "02020"], "channel:id", id="empty-channel"),
+        pytest.param([PRINCIPAL, "commune_official", "99999"], "“99999”", id="area"),
+        pytest.param(["123456789", "commune_official", "02020"], "kênh:mã", id="no-channel"),
+        pytest.param(["telegram:", "commune_official", "02020"], "kênh:mã", id="no-id"),
+        pytest.param([":123", "commune_official", "02020"], "kênh:mã", id="empty-channel"),
+        pytest.param(["nosuchchannel:1", "commune_official", "02020"], "“nosuchchan", id="chan"),
+        pytest.param(["sms:0912345678", "admin", "19"], "telegram, zalo, zalo_oa", id="sms"),
+        pytest.param(["telegram: 1", "commune_official", "02020"], "“ 1”", id="space-in-id"),
+        pytest.param(["telegram:@nguyenvana", "commune_official", "02020"], "“@ng", id="handle"),
+        pytest.param(["telegram:-100123", "commune_official", "02020"], "“-100123”", id="group"),
+        pytest.param(["zalo_oa:abc", "commune_official", "02020"], "“abc”", id="oa-not-digits"),
+        pytest.param(["terminal:a b", "commune_official", "02020"], "“a b”", id="terminal"),
+        pytest.param([PRINCIPAL, "commune_official", "19"], "“19”", id="commune-role-province"),
+        pytest.param([PRINCIPAL, "province_official", "02020"], "“02020”", id="province-commune"),
+        pytest.param([PRINCIPAL, "province_official", "01"], "“01”", id="other-province"),
+        pytest.param([PRINCIPAL, "admin", "02020"], "“02020”", id="admin-on-a-commune"),
     ],
 )
 def test_bad_grants_are_refused(db: Path, args: list[str], message: str) -> None:
@@ -116,6 +128,31 @@ def test_bad_grants_are_refused(db: Path, args: list[str], message: str) -> None
     assert message in result.stderr
     assert "Traceback" not in result.output
     assert grants(db) == []
+
+
+def test_a_commune_code_written_as_a_number_is_zero_padded(db: Path) -> None:
+    """2020 is how Excel keeps 02020; imports pad it, and so does a grant (and a revoke)."""
+    result = invoke("admin", "grant", PRINCIPAL, "commune_official", "2020")
+    assert result.exit_code == 0, result.output
+    assert f"Granted commune_official for 02020 to {PRINCIPAL}." in result.stdout
+    assert invoke("admin", "grant", "zalo_oa:8842156427713412345", "admin", "19").exit_code == 0
+    assert grants(db) == [
+        (PRINCIPAL, "commune_official", "02020", "cli"),
+        ("zalo_oa:8842156427713412345", "admin", "19", "cli"),
+    ]
+
+    assert invoke("admin", "revoke", PRINCIPAL, "commune_official", "2020").exit_code == 0
+    assert grants(db) == [("zalo_oa:8842156427713412345", "admin", "19", "cli")]
+
+
+def test_every_channel_a_grant_accepts_is_one_the_bot_runs_on() -> None:
+    from bot.channels import telegram, terminal, zalo_bot, zalo_oa
+    from bot.storage.officials import USER_ID_EXAMPLES, USER_IDS
+
+    adapters = {m.CHANNEL for m in (telegram, terminal, zalo_bot, zalo_oa)}
+    assert set(USER_IDS) == adapters == set(USER_ID_EXAMPLES)
+    for channel, example in USER_ID_EXAMPLES.items():
+        assert USER_IDS[channel].fullmatch(example), channel
 
 
 async def test_who_may_act_where(empty_services: Services) -> None:

@@ -367,3 +367,34 @@ async def test_a_restart_mid_pledge_resumes_the_draft(
     assert "Khi nào bạn góp?" in await chat.say("300k")
     await chat.press("contrib:when:now")
     assert "Thôn: Bản Cuôn" in await chat.press("contrib:public:no")
+
+
+async def test_the_audit_log_keeps_the_status_a_contribution_really_had(
+    dispatcher: Dispatcher, official: Chat, services: Services
+) -> None:
+    """Done after a confirmation and done straight away: "before" is the real prior status."""
+    villager = Chat(dispatcher, "telegram", "audit-1")
+    await onboard(villager)
+    gifts = []
+    for amount in ("1,5 triệu", "200 nghìn"):
+        await pledge_money(villager, amount)
+        await villager.press(draft_button(villager))
+        gifts.append((await services.contributions.of_user("telegram", "audit-1"))[0].id)
+    confirmed_first, straight_away = gifts
+
+    assert "Đã xác nhận" in await official.press_unoffered(f"review:ok:{confirmed_first}")
+    assert "Đã ghi hoàn thành" in await official.press_unoffered(f"review:done:{confirmed_first}")
+    assert "Đã ghi hoàn thành" in await official.press_unoffered(f"review:done:{straight_away}")
+
+    async with services.db.read() as conn:
+        rows = await conn.execute(
+            select(audit_log.c.entity_id, audit_log.c.action, audit_log.c.before)
+            .where(audit_log.c.entity == "contribution")
+            .order_by(audit_log.c.id)
+        )
+        logged = [tuple(r) for r in rows if int(r.entity_id) in gifts]
+    assert logged == [
+        (str(confirmed_first), "contribution.confirmed", {"status": "registered"}),
+        (str(confirmed_first), "contribution.done", {"status": "confirmed"}),
+        (str(straight_away), "contribution.done", {"status": "registered"}),
+    ]

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.dispatch import Dispatcher
+from bot.i18n import use_locale
 from bot.importer import ImportRejected, StatusImporter, file_digest, read_table
 from bot.services import Services
 from bot.storage.schema import status_imports, status_records, title_records
@@ -241,45 +242,73 @@ async def test_malformed_rows_are_all_reported_and_nothing_is_written(
     problems = await rejected(services, path)
 
     expected = {
-        3: "unknown commune code '99999'",
-        4: "criterion '11' is not in set 2026-2030",
-        5: "'có lẽ'",
-        6: "2026-12-01 is in the future",
-        8: "indicator '3.1' does not belong to criterion 2",
-        9: "don_vi_cong_bo is empty",
-        10: "repeats row 2",
-        11: "'31/02/2026' is not dd/mm/yyyy",
-        12: "unknown criteria set '2026-2035'",
-        13: "unknown title 'Xã anh hùng'",
+        3: "“ma_xa”: không có xã nào mã “99999”",
+        4: "“tieu_chi”: bộ 2026-2030 không có tiêu chí “11”",
+        5: "“dat”: ghi “có” hoặc “không”, không phải “có lẽ”",
+        6: "“ngay_danh_gia”: ngày 01/12/2026 chưa đến",
+        8: "“chi_tieu”: chỉ tiêu “3.1” không thuộc tiêu chí 2",
+        9: "“don_vi_cong_bo” để trống",
+        10: "trùng với dòng 2",
+        11: "“ngay_danh_gia”: “31/02/2026” không phải ngày dạng dd/mm/yyyy",
+        12: "“bo_tieu_chi”: không có bộ tiêu chí “2026-2035” (có: 2021-2025, 2026-2030)",
+        13: "“danh_hieu”: bộ 2026-2030 không có danh hiệu “Xã anh hùng” (có: chua_dat,",
     }
     assert len(problems) == len(expected)
     for (number, reason), problem in zip(expected.items(), problems, strict=True):
-        assert problem.startswith(f"row {number}: ")
-        assert reason in problem
+        assert problem.startswith(f"dòng {number}: {reason}")
     assert await services.statuses.commune(SET, CHO_DON) == card_before
+
+
+async def test_every_problem_of_a_row_is_told_with_the_column_as_the_file_names_it(
+    empty_services: Services, tmp_path: Path
+) -> None:
+    """One line per row, every problem in it, the columns as written in the file's header."""
+    rows = [
+        ["99999", SET, 4, "", "có lẽ", "", "01/12/2026", PUBLISHER, "", ""],  # row 2
+        [CHO_DON, "2026-2035", 99, "99.1", "có", "", "30/06/2026", PUBLISHER, SOURCE, "x"],
+    ]
+    path = write_csv(tmp_path / "nhieu-loi.csv", rows, HEADER_VI)
+
+    problems = await rejected(empty_services, path)
+
+    assert problems == [
+        "dòng 2: “Nguồn” để trống; “Mã xã”: không có xã nào mã “99999”; "
+        "“Đạt”: ghi “có” hoặc “không”, không phải “có lẽ”; "
+        "“Ngày đánh giá”: ngày 01/12/2026 chưa đến",
+        # an unknown set: its criterion, indicator and title cannot be judged, so are not
+        "dòng 3: “Bộ tiêu chí”: không có bộ tiêu chí “2026-2035” (có: 2021-2025, 2026-2030)",
+    ]
+    with use_locale("en"):
+        english = await rejected(empty_services, path)
+    assert english[0] == (
+        "row 2: “Nguồn” is empty; “Mã xã”: no commune has the code “99999”; "
+        "“Đạt”: write “có” or “không” (yes/no), not “có lẽ”; "
+        "“Ngày đánh giá”: Dec 1, 2026 has not come yet"
+    )
 
 
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        pytest.param(b"", "bad.csv: the file is empty", id="empty"),
-        pytest.param(b"\n\n", "row 1: missing column(s): ma_xa,", id="blank-lines"),
-        pytest.param(",".join(HEADER).encode() + b"\n", "the file has no data rows", id="header"),
+        pytest.param(b"", "bad.csv: tệp trống", id="empty"),
+        pytest.param(b"\n\n", "dòng 1: thiếu cột ma_xa,", id="blank-lines"),
+        pytest.param(
+            ",".join(HEADER).encode() + b"\n", "tệp không có dòng số liệu nào", id="header"
+        ),
         pytest.param(
             ",".join(h for h in HEADER if h != "nguon").encode()
             + f"\n{CHO_DON},{SET},1,,có,,30/06/2026,Xã,\n".encode(),
-            "row 1: missing column(s): nguon",
+            "dòng 1: thiếu cột nguon",
             id="missing-column",
         ),
         pytest.param(
             b"ma_xa\n02020\n",
-            "row 1: missing column(s): bo_tieu_chi, tieu_chi, dat, ngay_danh_gia,"
-            " don_vi_cong_bo, nguon",
+            "dòng 1: thiếu cột bo_tieu_chi, tieu_chi, dat, ngay_danh_gia, don_vi_cong_bo, nguon",
             id="one-column",
         ),
         pytest.param(
             "\t".join(HEADER_VI).encode("utf-16") + "\n".encode("utf-16-le"),
-            "bad.csv: the file is not UTF-8",
+            "bad.csv: tệp không phải UTF-8; hãy lưu lại dưới dạng “CSV UTF-8”",
             id="not-utf8",
         ),
     ],
@@ -381,8 +410,8 @@ async def test_official_import_replaces_the_sample(services: Services, tmp_path:
         (date(2026, 10, 31), True),
         (date(2026, 6, 30), True),
     ]
-    # the other communes keep their sample statuses
-    assert (await services.statuses.commune(SET, "01840")).is_sample
+    # the other communes keep their sample statuses (Na Rì; wards have none: not in the programme)
+    assert (await services.statuses.commune(SET, "02155")).is_sample
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -408,9 +437,9 @@ def test_import_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     result = runner.invoke(app, ["import", "status", str(bad)])
 
     assert result.exit_code == 1, result.output
-    assert "bad.csv was not imported; nothing was changed:" in result.stderr
-    assert "row 13: criterion '11' is not in set 2026-2030" in result.stderr
-    assert "row 14: met must be có/không (yes/no), not '[/b]'" in result.stderr
+    assert "bad.csv chưa được nhập, không có gì thay đổi:" in result.stderr
+    assert "dòng 13: “tieu_chi”: bộ 2026-2030 không có tiêu chí “11”" in result.stderr
+    assert "dòng 14: “dat”: ghi “có” hoặc “không”, không phải “[/b]”" in result.stderr
     assert "Imported" not in result.stdout
     assert _db_counts(db) == (0, 0)
 
@@ -425,6 +454,48 @@ def test_import_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
             ("telegram:42",)
         ]
     conn.close()
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "cli.sqlite3"
+    monkeypatch.setenv("CHUNGSUC_DB_URL", f"sqlite+aiosqlite:///{db}")
+    monkeypatch.setenv("CHUNGSUC_IMPORT_MAX_MB", "1")
+    monkeypatch.delenv("CHUNGSUC_CONFIG", raising=False)
+    big = tmp_path / "ca-tinh.csv"
+    # not UTF-8 either: had it been read, that is what the command would have said
+    big.write_bytes(",".join(HEADER).encode() + b"\n" + b"\xff" * (3 * 1024 * 1024 // 2))
+
+    result = CliRunner().invoke(app, ["import", "status", str(big)])
+
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        "ca-tinh.csv chưa được nhập, không có gì thay đổi:",
+        "  ca-tinh.csv: tệp nặng 1,5 MB, quá giới hạn 1 MB; hãy chia thành nhiều tệp",
+    ]
+    assert _db_counts(db) == (0, 0)
+
+
+def test_an_xlsx_that_unpacks_to_too_much_is_refused(tmp_path: Path) -> None:
+    """A workbook is compressed: what it unpacks to is what would be held in memory."""
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(HEADER)
+    for _ in range(6000):
+        sheet.append([CHO_DON, SET, 1, None, "có", None, "30/06/2026", PUBLISHER, SOURCE])
+    path = tmp_path / "nen.xlsx"
+    workbook.save(path)
+    assert path.stat().st_size < 0.2 * 1024 * 1024  # small as a file
+
+    with pytest.raises(ImportRejected) as caught:
+        read_table(path, max_mb=0.2)
+
+    (problem,) = caught.value.problems
+    assert problem.startswith("nen.xlsx: giải nén ra ")
+    assert problem.endswith(" MB, quá giới hạn 1,2 MB; hãy chia thành nhiều tệp")
+    assert len(read_table(path, max_mb=1).rows) == 6000
 
 
 def test_import_command_needs_an_existing_file(

@@ -4,6 +4,7 @@ served by uvicorn on 127.0.0.1 against an offline Telegram and a fake Zalo Bot A
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -287,6 +288,23 @@ async def test_run_zalo_with_a_rejected_token(
 
 
 @pytest.mark.usefixtures("cli_env")
+@pytest.mark.parametrize(
+    "url", ["http://[bad", "http://host:abc/bot", "http://127.0.0.1:99999/bot"]
+)
+def test_run_zalo_with_a_malformed_url_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("CHUNGSUC_ZALO_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("CHUNGSUC_ZALO_BOT_API_URL", url)
+    result = invoke("run", "zalo")
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.startswith("Settings are not valid: CHUNGSUC_ZALO_BOT_API_URL: ")
+    assert len(result.output.splitlines()) == 1
+    assert BOT_TOKEN not in result.output
+
+
+@pytest.mark.usefixtures("cli_env")
 def test_serve_wants_an_https_url_for_webhooks() -> None:
     result = invoke("serve", "--set-webhooks", "http://x.org")
     assert result.exit_code == 2
@@ -316,3 +334,179 @@ async def test_serve_runs_the_sender_and_delivers_an_announcement_on_zalo(
     async with serve(app):
         await eventually(lambda: "Họp thôn tối nay" in fake.sent(), within=10)
     assert [p["chat_id"] for p in fake.params("sendMessage")] == ["z-1"]
+
+
+# --- bodies: malformed updates, size and time limits --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("update", "error"),
+    [
+        pytest.param({"update_id": 7, "message": "x"}, "AttributeError", id="message-not-object"),
+        pytest.param(
+            {"update_id": 7, "message": {"message_id": 1, "date": 10**20, "chat": {"id": 1}}},
+            "OverflowError",
+            id="date-out-of-range",
+        ),
+        pytest.param({}, "TypeError", id="no-update-id"),
+    ],
+)
+async def test_an_update_ptb_cannot_read_is_200_and_one_line(
+    server: httpx.AsyncClient,
+    offline: WebhookRequest,
+    caplog: pytest.LogCaptureFixture,
+    update: dict[str, Any],
+    error: str,
+) -> None:
+    with caplog.at_level(logging.INFO):
+        answer = await server.post("/telegram/webhook", json=update, headers={TG_HEADER: TG_SECRET})
+    assert answer.status_code == 200  # Telegram would redeliver anything else, forever
+    lines = [r for r in caplog.records if r.name == "bot.server"]
+    assert len(lines) == 1 and lines[0].levelno == logging.WARNING
+    assert "dropped, PTB cannot read it: " + error in lines[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+    await asyncio.sleep(0.1)
+    assert offline.sent() == []
+
+
+@pytest.mark.parametrize("body", [b"{", b"\xff\xfe", b'"just a string"'])
+async def test_a_telegram_body_that_is_not_a_json_object_is_400(
+    server: httpx.AsyncClient, body: bytes
+) -> None:
+    answer = await server.post("/telegram/webhook", content=body, headers={TG_HEADER: TG_SECRET})
+    assert answer.status_code == 400
+
+
+LIMIT = 4096
+SLOW = 0.5  # seconds a body may take in these tests
+WEBHOOKS = [
+    pytest.param("/telegram/webhook", {TG_HEADER: TG_SECRET}, id="telegram"),
+    pytest.param("/zalo/bot/webhook", {ZALO_HEADER: ZALO_SECRET}, id="zalo"),
+    pytest.param("/zalo/oa/webhook", {}, id="zalo_oa"),
+]
+
+
+@pytest.fixture
+async def limited(
+    settings: Settings, services: Services, offline: WebhookRequest
+) -> AsyncIterator[str]:
+    """The app with a small body limit and a short body time, served; its base URL."""
+    small = settings.model_copy(update={"webhook_max_body": LIMIT, "webhook_body_timeout": SLOW})
+    async with serve(create_app(small, services=services, telegram_request=offline)) as url:
+        yield url
+
+
+class RawClient:
+    """One HTTP/1.1 connection written byte by byte, to send what no polite client sends."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def to(cls, url: str) -> RawClient:
+        host, port = url.removeprefix("http://").split(":")
+        return cls(*await asyncio.open_connection(host, int(port)))
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def head(self, path: str, headers: dict[str, str]) -> None:
+        lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *map(": ".join, headers.items())]
+        await self.send(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    async def status(self, within: float = 5.0) -> int:
+        """The answer's status code, which must come within `within` seconds."""
+        line = await asyncio.wait_for(self.reader.readline(), within)
+        return int(line.split()[1])
+
+    async def closed_by_server(self, within: float = 5.0) -> bool:
+        """Whether the server ends the connection (the rest of the answer is read)."""
+        async with asyncio.timeout(within):
+            while await self.reader.read(65536):
+                pass
+        return True
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
+@pytest.mark.parametrize(("path", "headers"), WEBHOOKS)
+async def test_a_body_declared_too_large_is_413_before_it_is_read(
+    limited: str, caplog: pytest.LogCaptureFixture, path: str, headers: dict[str, str]
+) -> None:
+    client = await RawClient.to(limited)
+    try:
+        await client.head(path, headers | {"Content-Length": str(10_000_000)})
+        await client.send(b"x" * 1000)  # of ten million: the answer cannot wait for the rest
+        assert await client.status() == 413
+        assert await client.closed_by_server()
+    finally:
+        await client.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.server"]
+    assert lines == [
+        f"webhook {path} from 127.0.0.1: Content-Length 10000000 is over the {LIMIT}-byte limit"
+    ]
+
+
+@pytest.mark.parametrize(("path", "headers"), WEBHOOKS)
+async def test_a_chunked_body_is_counted_as_it_arrives(
+    limited: str, path: str, headers: dict[str, str]
+) -> None:
+    client = await RawClient.to(limited)
+    try:
+        await client.head(path, headers | {"Transfer-Encoding": "chunked"})
+        chunk = b"%x\r\n%s\r\n" % (1024, b"x" * 1024)
+        await client.send(chunk * (LIMIT // 1024 + 1))  # over the limit, and never ended
+        assert await client.status() == 413
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(("path", "headers"), WEBHOOKS)
+async def test_a_slow_body_is_cut_off_with_408(
+    limited: str, path: str, headers: dict[str, str]
+) -> None:
+    client = await RawClient.to(limited)
+    try:
+        await client.head(path, headers | {"Content-Length": "100"})
+        await client.send(b'{"update_id": ')  # and then nothing more
+        started = asyncio.get_running_loop().time()
+        assert await client.status(within=SLOW + 5) == 408
+        assert asyncio.get_running_loop().time() - started >= SLOW * 0.8
+        assert await client.closed_by_server()
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(("path", "headers"), WEBHOOKS)
+async def test_a_client_that_leaves_mid_body_is_one_line_without_a_traceback(
+    limited: str, caplog: pytest.LogCaptureFixture, path: str, headers: dict[str, str]
+) -> None:
+    with caplog.at_level(logging.INFO):
+        client = await RawClient.to(limited)
+        await client.head(path, headers | {"Content-Length": "100"})
+        await client.send(b'{"update_id": ')
+        await client.close()
+        await eventually(lambda: any("disconnected" in r.getMessage() for r in caplog.records))
+        await asyncio.sleep(0.1)  # a traceback logged after the line would be here by now
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert lines == [
+        f"webhook {path} from 127.0.0.1: client disconnected before sending the whole body"
+    ]
+    assert not any(r.exc_info for r in caplog.records)
+
+
+async def test_a_body_within_the_limit_is_still_handled(
+    limited: str, offline: WebhookRequest
+) -> None:
+    async with httpx.AsyncClient(base_url=limited) as http:
+        answer = await http.post(
+            "/telegram/webhook",
+            json=telegram_update(ALICE, "/start"),
+            headers={TG_HEADER: TG_SECRET},
+        )
+    assert answer.status_code == 200
+    await eventually(lambda: len(offline.sent(ALICE)) == 2)

@@ -129,3 +129,21 @@ async def test_no_server_is_a_network_error() -> None:
             await request.post(f"http://127.0.0.1:{port}/bot{TOKEN}/getMe")
     finally:
         await request.shutdown()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param(f"http://[bad/bot{TOKEN}/getMe", id="invalid-url"),
+        pytest.param(f"http://127.0.0.1:{unused_port()}/bot{TOKEN}/getMe", id="unreachable"),
+    ],
+)
+async def test_a_network_error_never_carries_the_token(url: str) -> None:
+    request = AiohttpRequest(1)
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError) as raised:
+            await request.post(url)
+    finally:
+        await request.shutdown()
+    assert TOKEN not in str(raised.value) and "aiohttp" in str(raised.value)

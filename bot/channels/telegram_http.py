@@ -13,6 +13,7 @@ and keyboard) costs as much CPU as the request itself.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from bot.settings import Settings
 warnings.filterwarnings("ignore", r"Please use 'Bot\.send", PTBUserWarning)
 _URL_ENCODED = {"Content-Type": "application/x-www-form-urlencoded"}
 _DEFAULT = type(BaseRequest.DEFAULT_NONE)  # "not given": use this request's own timeout
+_URL_PATH = re.compile(r"(\w+://[^/\s'\"]+)/[^\s'\"]*")
 
 
 class AiohttpRequest(BaseRequest):
@@ -111,8 +113,15 @@ class AiohttpRequest(BaseRequest):
                 return answer.status, await answer.read()
         except (TimeoutError, aiohttp.ServerTimeoutError) as error:
             raise TimedOut(f"aiohttp: {type(error).__name__}") from error
+        except aiohttp.InvalidURL as error:  # its message is the URL, and the token is in it
+            raise NetworkError(f"aiohttp.{type(error).__name__}: not a valid URL") from None
         except aiohttp.ClientError as error:
-            raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+            raise NetworkError(f"aiohttp.{type(error).__name__}: {_no_paths(error)}") from error
+
+
+def _no_paths(error: Exception) -> str:
+    """The error's message with URL paths cut (a Bot API path holds the token); hosts stay."""
+    return _URL_PATH.sub(r"\1/…", str(error))
 
 
 def telegram_request(settings: Settings, replies: int = 0) -> AiohttpRequest:

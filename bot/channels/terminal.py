@@ -35,14 +35,15 @@ async def run_terminal(
     interactive = stdin.isatty()
 
     async def notify(to: str, replies: list[Reply]) -> None:
-        if to != user_id:
-            raise LookupError(f"terminal user {to} is not at this keyboard")
         for reply in replies:
             console.print(escape("🔔 " + render_reply(reply)))
 
-    dispatcher.services.notifier.register(CHANNEL, notify)
+    # Only this user's notices: another terminal user's wait until they open the chat.
+    notifier = dispatcher.services.notifier
+    notifier.register(CHANNEL, notify, only_user=user_id)
     if interactive:
         console.print("[dim]Chung Sức — gõ /start để bắt đầu, Ctrl+D để thoát.[/dim]")
+    await notifier.flush()  # what came while this user was away
     while True:
         if interactive:
             console.print("[bold]›[/bold] ", end="")

@@ -85,7 +85,7 @@ class ZaloBotClient:
         timeout = httpx.Timeout(10.0, read=read_timeout)
         try:
             response = await self._http.post(url, json=params, timeout=timeout)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as error:  # bad URL or host
             # httpx puts the URL, and so the token, in some messages: keep only a clean line.
             detail = self._redact(f"{type(error).__name__}: {error}")
             raise ZaloBotError(method, 0, detail) from None

@@ -176,6 +176,11 @@ _MOVE = (
     .returning(contributions)
 )
 _MOVE_IN = _MOVE.where(contributions.c.commune_code.in_(bindparam("communes", expanding=True)))
+# The status a move starts from, read in the move's transaction: SQLite's BEGIN IMMEDIATE
+# already keeps other writers out until the commit, and on PostgreSQL FOR UPDATE does.
+_STATUS_NOW = (
+    select(contributions.c.status).where(contributions.c.id == bindparam("c_id")).with_for_update()
+)
 
 
 async def audit(
@@ -378,6 +383,15 @@ class ContributionStore:
             "now": datetime.now(UTC),
         }
         async with self._db.write() as conn:
+            # RETURNING gives the row as changed, and a subquery in it sees the new row too, so
+            # the prior status comes from the UPDATE's own condition when only one state may
+            # precede `to`, and otherwise from a read in this transaction before the UPDATE
+            # (which stays the one compare-and-set: of two officials, one moves it).
+            prior = (
+                allowed[0]
+                if len(allowed) == 1
+                else (await conn.execute(_STATUS_NOW, {"c_id": contribution_id})).scalar()
+            )
             if communes is None:
                 result = await conn.execute(_MOVE, params)
             else:
@@ -386,7 +400,7 @@ class ContributionStore:
             if row is None:
                 return None
             changed = _contribution(row)
-            before = {"status": "/".join(allowed)}
+            before = {"status": prior}
             await audit(
                 conn,
                 actor,
@@ -460,8 +474,14 @@ class ContributionStore:
             )
         return tally
 
-    async def export(self, commune_codes: Sequence[str] | None, since: date | None) -> list[Any]:
-        """Rows for the commune's records, joined with their campaign."""
+    async def export(
+        self,
+        commune_codes: Sequence[str] | None,
+        since: datetime | None = None,
+        before: datetime | None = None,
+    ) -> list[Any]:
+        """Rows for the commune's records, joined with their campaign; created from `since`
+        and before `before` (instants: the caller decides whose days they are)."""
         c = contributions
         query = (
             select(c, campaigns.c.name.label("campaign_name"))
@@ -470,10 +490,13 @@ class ContributionStore:
         )
         if commune_codes:
             query = query.where(c.c.commune_code.in_(commune_codes))
+        # Compared in UTC, as stored: SQLite keeps the UTC wall time and no zone.
+        if since is not None:
+            query = query.where(c.c.created_at >= since.astimezone(UTC))
+        if before is not None:
+            query = query.where(c.c.created_at < before.astimezone(UTC))
         async with self._db.read() as conn:
-            rows = list((await conn.execute(query)).all())
-        # Filtered here: SQLite keeps no time zone, and a commune's records are few.
-        return [r for r in rows if since is None or _contribution(r).created_at.date() >= since]
+            return list((await conn.execute(query)).all())
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

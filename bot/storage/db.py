@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bot.paths import MIGRATIONS_DIR
 
-BUSY_TIMEOUT_MS = 5000
+log = logging.getLogger(__name__)
+BUSY_TIMEOUT_MS = 5000  # how long one statement waits for another process's lock
+LOCK_WAIT_SECONDS = 15.0  # how long a write keeps trying BEGIN IMMEDIATE in all
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -34,14 +39,36 @@ def _driver(conn: Connection) -> AdaptedConnection:
     return driver
 
 
-def _sqlite_pragmas(engine: AsyncEngine) -> None:
+async def _begin_when_free(aio: Any, mode: str, lock_wait: float) -> None:
+    """BEGIN, tried again with back-off while another process holds the write lock.
+
+    Each attempt waits up to busy_timeout inside SQLite, so the whole takes about `lock_wait`
+    (up to one busy_timeout more). Another process holding the lock a little longer than one
+    busy_timeout should slow a villager's answer, not turn it into an apology.
+    """
+    deadline = time.monotonic() + lock_wait
+    pause = 0.05
+    while True:
+        try:
+            await aio.execute(f"BEGIN {mode}")
+            return
+        except sqlite3.OperationalError as error:
+            left = deadline - time.monotonic()
+            if "database is locked" not in str(error) or left <= 0:
+                raise
+            log.warning("the database is locked by another process; trying again")
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 1.0)
+
+
+def _sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int, lock_wait: float) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see _on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -55,7 +82,7 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         if mode:
             # Straight to aiosqlite: one trip to its thread, where a statement through
             # SQLAlchemy's cursor adapter takes three (open cursor, execute, close).
-            _driver(conn).run_async(lambda aio: aio.execute(f"BEGIN {mode}"))
+            _driver(conn).run_async(lambda aio: _begin_when_free(aio, mode, lock_wait))
 
     @event.listens_for(engine.sync_engine, "rollback")
     def _on_rollback(conn: Connection) -> None:
@@ -70,7 +97,13 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 class Database:
     """One engine per process. Reads run concurrently; SQLite writes go one at a time."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+    ) -> None:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
@@ -82,7 +115,7 @@ class Database:
             options = {"pool_reset_on_return": None, "skip_autocommit_rollback": True}
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
-            _sqlite_pragmas(self.engine)
+            _sqlite_pragmas(self.engine, busy_timeout_ms, lock_wait)
         self._writer = asyncio.Lock()
 
     @asynccontextmanager

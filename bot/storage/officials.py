@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,20 @@ from bot.storage.db import Database
 from bot.storage.schema import officials
 
 ROLES = ("commune_official", "province_official", "admin")
+# A principal is "<channel>:<user id>", as the dispatcher sees an official's messages. The
+# channels are the adapters' CHANNEL names; a grant to anything else could never match.
+USER_IDS = {
+    "telegram": re.compile(r"[1-9][0-9]{0,15}"),  # a person's numeric id (groups are negative)
+    "zalo": re.compile(r"[A-Za-z0-9]{1,64}"),  # Zalo Bot Platform
+    "zalo_oa": re.compile(r"[0-9]{1,32}"),  # Zalo Official Account: numeric
+    "terminal": re.compile(r"[A-Za-z0-9_.@-]{1,64}"),  # `chungsuc chat --user`
+}
+USER_ID_EXAMPLES = {
+    "telegram": "123456789",
+    "zalo": "a1b2c3d4e5f6",
+    "zalo_oa": "8842156427713412345",
+    "terminal": "local",
+}
 
 
 @dataclass(frozen=True)

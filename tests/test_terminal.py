@@ -1,0 +1,67 @@
+"""The terminal chat's notices: one person at the keyboard, the others' notices wait for them."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+from rich.console import Console
+from sqlalchemy import select
+
+from bot.channels.terminal import run_terminal
+from bot.core import Reply
+from bot.dispatch import Dispatcher
+from bot.notify import enqueue
+from bot.services import Services
+from bot.storage.schema import notifications
+
+
+async def notice(services: Services, user_id: str, text: str) -> None:
+    """A notice recorded and kicked, as an official's confirmation records one."""
+    async with services.db.write() as conn:
+        recorded = await enqueue(conn, "terminal", user_id, Reply(text))
+    services.notifier.kick(recorded)
+    await services.notifier.settled()
+
+
+async def chat(dispatcher: Dispatcher, user_id: str, typed: str = "") -> io.StringIO:
+    """`chungsuc chat --user USER_ID` with `typed` piped in; what it printed."""
+    screen = io.StringIO()
+    console = Console(file=screen, width=100, highlight=False)
+    await run_terminal(dispatcher, user_id, stdin=io.StringIO(typed), console=console)
+    return screen
+
+
+async def test_notices_reach_the_terminal_user_at_the_keyboard_and_wait_for_the_others(
+    services: Services, dispatcher: Dispatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with services.db.write() as conn:  # recorded before anyone opened the chat
+        await enqueue(conn, "terminal", "local", Reply("Cho local: đã xác nhận"))
+        await enqueue(conn, "terminal", "bob", Reply("Cho Bob: đã xác nhận"))
+
+    with caplog.at_level(logging.INFO):
+        screen = await chat(dispatcher, "local")
+        await notice(services, "bob", "Cho Bob: bị từ chối")  # while local is at the keyboard
+        await notice(services, "local", "Cho local: đã hoàn thành")
+        await services.notifier.flush()
+
+    assert "🔔 Cho local: đã xác nhận" in screen.getvalue()
+    assert "🔔 Cho local: đã hoàn thành" in screen.getvalue()
+    assert "Bob" not in screen.getvalue()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    async with services.db.read() as conn:
+        waiting = (
+            await conn.execute(
+                select(notifications.c.attempts, notifications.c.last_error).where(
+                    notifications.c.user_id == "bob", notifications.c.sent_at.is_(None)
+                )
+            )
+        ).all()
+    assert waiting == [(0, None), (0, None)]  # not tried, not failed: waiting for Bob
+
+    screen = await chat(dispatcher, "bob")  # Bob opens the chat
+
+    assert "🔔 Cho Bob: đã xác nhận" in screen.getvalue()
+    assert "🔔 Cho Bob: bị từ chối" in screen.getvalue()
+    assert "local" not in screen.getvalue()
