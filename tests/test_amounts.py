@@ -9,6 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from bot.amounts import Amount, AmountError, Kind, find_amount, parse_amount
+from bot.text import fold
 
 MONEY, LAND, DAYS, MAT = Kind.MONEY, Kind.LAND, Kind.WORKDAYS, Kind.MATERIALS
 CODES = {"empty", "unparseable", "zero", "negative", "mixed", "too_precise", "no_unit"}
@@ -265,6 +266,64 @@ def test_babel_compact_money_parses_back(n: int) -> None:
     assert parse_amount(text) == Amount(MONEY, n), text
 
 
+_DIGIT_WORDS = ["không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín"]
+_SCALES = ["", "nghìn", "triệu", "tỷ"]
+
+
+def _spell_group(n: int, inner: bool) -> list[str]:
+    """0 < n < 1000 as read aloud; `inner` when a higher group comes first ("không trăm")."""
+    hundreds, tens, units = n // 100, n // 10 % 10, n % 10
+    words = [_DIGIT_WORDS[hundreds], "trăm"] if hundreds or inner else []
+    if tens == 0:
+        words += (["lẻ"] if words else []) + [_DIGIT_WORDS[units]] if units else []
+    elif tens == 1:
+        words += ["mười"] + ([{5: "lăm"}.get(units, _DIGIT_WORDS[units])] if units else [])
+    else:
+        after = {1: "mốt", 4: "tư", 5: "lăm"}.get(units, _DIGIT_WORDS[units])
+        words += [_DIGIT_WORDS[tens], "mươi"] + ([after] if units else [])
+    return words
+
+
+def spell(n: int) -> str:
+    """A whole number below 10¹² in words, the way a careful speaker reads it out:
+    1 000 005 is "một triệu không nghìn không trăm lẻ năm"."""
+    groups = [n // 1000**k % 1000 for k in range(len(_SCALES))][::-1]
+    first = next(k for k, g in enumerate(groups) if g)
+    last = max(k for k, g in enumerate(groups) if g)
+    words: list[str] = []
+    for k in range(first, last + 1):
+        scale = _SCALES[len(groups) - 1 - k]
+        if groups[k]:
+            words += _spell_group(groups[k], inner=k > first)
+        else:
+            words.append("không")
+        words += [scale] if scale else []
+    return " ".join(words)
+
+
+def test_the_speller_reads_as_people_do() -> None:
+    assert spell(105) == "một trăm lẻ năm"
+    assert spell(21) == "hai mươi mốt"
+    assert spell(15) == "mười lăm"
+    assert spell(2_500_000) == "hai triệu năm trăm nghìn"
+    assert spell(1_000_005) == "một triệu không nghìn không trăm lẻ năm"
+
+
+@given(st.integers(min_value=1, max_value=10**12 - 1))
+def test_spelt_out_money_parses_back(n: int) -> None:
+    words = spell(n)
+    assert parse_amount(words + " đồng") == Amount(MONEY, n), words
+    assert parse_amount(fold(words) + " dong") == Amount(MONEY, n), fold(words)
+
+
+@given(st.integers(min_value=1, max_value=99_999))
+def test_spelt_out_workdays_and_land_parse_back(n: int) -> None:
+    words = spell(n)
+    assert parse_amount(words + " ngày công") == Amount(DAYS, 2 * n), words
+    assert parse_amount(fold(words) + " met vuong") == Amount(LAND, n), words
+    assert find_amount(f"nhà tôi góp {words} ngày công làm đường") == Amount(DAYS, 2 * n), words
+
+
 def _check_total(text: str, expect: Kind | None) -> None:
     try:
         amount = parse_amount(text, expect)
@@ -316,6 +375,25 @@ _PIECES = [
     "\u200b",
     "\u0301",
     "１",
+    " hai",
+    " mươi",
+    " mười",
+    " mốt",
+    " lẻ",
+    " tư",
+    " lăm",
+    " không",
+    " chục",
+    " tỏi",
+    " toi",
+    " tôi",
+    " củ",
+    " buổi",
+    " phẩy",
+    " nửa",
+    "1/2",
+    "15/10",
+    "18:00",
 ]
 
 
