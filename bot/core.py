@@ -9,8 +9,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass, field, fields
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Literal,
+    Self,
+    TypeVar,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -60,6 +70,74 @@ class StalePayload(Exception):
     """A button id that parses but no longer means anything (or was forged)."""
 
 
+class Unfit(Exception):
+    """Typed text that is not a usable answer to the step; the message says why, kindly.
+
+    `weak`: the text did not even look like this kind of answer (no digits at an amount), so
+    what it may mean elsewhere (a question, the menu) comes first; a strong Unfit ("20 tỷ" is
+    too much) is shown unless the user asked to stop or cancel."""
+
+    def __init__(self, message: str, weak: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.weak = weak
+
+
+# --- typed button payloads -------------------------------------------------------------------
+
+_INT = re.compile(r"[0-9]{1,18}")  # ASCII digits only: "²" or "፩" are not numbers here
+_TOKEN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class Payload:
+    """A button id of one kind, built and parsed in one place (like aiogram's CallbackData).
+
+        @dataclass(frozen=True)
+        class PickVillage(Payload, prefix="contrib:vil"):
+            index: int
+
+        PickVillage(2).pack() == "contrib:vil:2"; the handler gets ctx.payload == PickVillage(2).
+
+    Fields are int (ASCII digits, at most 18), str (letters, digits, "_.-", at most 64) or a
+    Literal of strings; anything else in a button id is stale or forged and never reaches the
+    handler.
+    """
+
+    prefix: ClassVar[str] = ""
+
+    def __init_subclass__(cls, prefix: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if prefix:
+            cls.prefix = prefix
+
+    def pack(self) -> str:
+        return ":".join([self.prefix, *(str(getattr(self, f.name)) for f in fields(self))])  # type: ignore[arg-type]
+
+    @classmethod
+    def unpack(cls, parts: list[str]) -> Self:
+        """The payload from the parts after the prefix; StalePayload if they do not fit."""
+        declared = fields(cls)  # type: ignore[arg-type]
+        if len(parts) != len(declared):
+            raise StalePayload(f"{cls.prefix}: {len(parts)} parts, {len(declared)} expected")
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for spec, raw in zip(declared, parts, strict=True):
+            kind = hints[spec.name]
+            if kind is int:
+                if not _INT.fullmatch(raw):
+                    raise StalePayload(f"{cls.prefix}: {spec.name}={raw[:30]!r} is not a number")
+                values[spec.name] = int(raw)
+            elif get_origin(kind) is Literal:
+                if raw not in get_args(kind):
+                    raise StalePayload(f"{cls.prefix}: {spec.name}={raw[:30]!r} is not offered")
+                values[spec.name] = raw
+            else:
+                if not _TOKEN.fullmatch(raw):
+                    raise StalePayload(f"{cls.prefix}: {spec.name}={raw[:30]!r} is malformed")
+                values[spec.name] = raw
+        return cls(**values)
+
+
 @dataclass
 class Context:
     """What a handler gets: the event, the user's profile and the services."""
@@ -67,7 +145,10 @@ class Context:
     event: Incoming
     user: UserProfile
     services: Services
-    args: list[str] = field(default_factory=list)  # command arguments or button id parts
+    args: list[str] = field(default_factory=list)  # command arguments
+    payload: Any = None  # the typed payload of the button pressed (see Payload)
+    value: Any = None  # what the step's parser made of the typed text
+    router: Router | None = None  # the root router, for handlers that resume a step
 
     @property
     def text(self) -> str:
@@ -76,7 +157,36 @@ class Context:
 
 Handler = Callable[[Context], Awaitable["Reply | list[Reply]"]]
 H = TypeVar("H", bound=Handler)
-Matcher = Callable[[str, "Context"], bool]  # gets the folded text and the context
+Parser = Callable[[str, "Context"], Any]  # the step's value, None if not an answer, or Unfit
+Recognizer = Callable[["Context"], "float | None"]  # a score for an intent found by code
+
+
+@dataclass(frozen=True)
+class Step:
+    """One question of a conversation, declared in one place.
+
+    `ask` asks it (and asks it again after an error, with its buttons); `buttons` are the
+    button-id prefixes it accepts (a button of another step re-asks this one); typed text goes
+    first to a number or label of a button on offer, then to `yes`/`no` (prefixes of the buttons
+    a yes or no word presses), then to `parse` and `answer`. `keeps`: leaving would lose what
+    the user typed so far (a draft), so words that stop or cancel ask first. `bound`: its
+    buttons are refused outside it (a village's number means nothing without the draft).
+    """
+
+    name: str
+    ask: Handler
+    answer: Handler | None = None
+    parse: Parser | None = None
+    buttons: tuple[str, ...] = ()
+    yes: str | None = None
+    no: str | None = None
+    photos: bool = False
+    keeps: bool = False
+    bound: bool = True  # its buttons mean nothing outside it (False: they work anywhere)
+
+    def accepts(self, button_id: str) -> bool:
+        return any(button_id == p or button_id.startswith(p + ":") for p in self.buttons)
+
 
 _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.S)
 
@@ -106,10 +216,10 @@ class Router:
         self.commands: dict[str, Handler] = {}
         self.command_specs: list[CommandSpec] = []
         self.buttons: dict[str, Handler] = {}
-        self.states: dict[str, Handler] = {}
-        self.photo_states: set[str] = set()  # steps that take a photo
-        self.intents: list[tuple[Matcher, Handler]] = []
-        self.anywhere: list[tuple[Matcher, Handler]] = []  # intents that also end any step
+        self.payloads: dict[str, type[Payload]] = {}
+        self.steps: dict[str, Step] = {}
+        self.intents: dict[str, Handler] = {}  # intent name (content/intents.toml) → handler
+        self.recognizers: list[tuple[str, Recognizer]] = []
 
     def command(self, *names: str, description: str = "", menu: bool = True) -> Callable[[H], H]:
         def register(handler: H) -> H:
@@ -121,56 +231,75 @@ class Router:
 
         return register
 
-    def button(self, prefix: str) -> Callable[[H], H]:
-        """Handle button ids equal to prefix or starting with "prefix:"."""
+    def button(self, kind: str | type[Payload]) -> Callable[[H], H]:
+        """Handle button ids of a payload class (typed: ctx.payload), or equal to a prefix."""
+        prefix = kind if isinstance(kind, str) else kind.prefix
 
         def register(handler: H) -> H:
             self.buttons[prefix] = handler
+            if not isinstance(kind, str):
+                self.payloads[prefix] = kind
             return handler
 
         return register
 
-    def state(self, name: str, photos: bool = False) -> Callable[[H], H]:
-        """Handle free text (and, with photos=True, a photo) while the user is in this step."""
+    def step(self, name: str, ask: Handler, **options: Any) -> Callable[[H], H]:
+        """Declare a step whose typed answers the decorated handler takes (see Step)."""
 
         def register(handler: H) -> H:
-            self.states[name] = handler
-            if photos:
-                self.photo_states.add(name)
+            self.add_step(Step(name, ask, handler, **options))
             return handler
 
         return register
 
-    def intent(self, matcher: Matcher, anywhere: bool = False) -> Callable[[H], H]:
-        """Handle free text the matcher recognises: outside any step, or anywhere at all."""
+    def add_step(self, step: Step) -> Step:
+        if step.name in self.steps:
+            raise ValueError(f"{self.name}: step {step.name} declared twice")
+        self.steps[step.name] = step
+        return step
+
+    def intent(self, name: str, recognize: Recognizer | None = None) -> Callable[[H], H]:
+        """Answer an intent of content/intents.toml; `recognize` finds it by code as well."""
 
         def register(handler: H) -> H:
-            (self.anywhere if anywhere else self.intents).append((matcher, handler))
+            self.intents[name] = handler
+            if recognize is not None:
+                self.recognizers.append((name, recognize))
             return handler
 
         return register
 
     def include(self, *routers: Router) -> Router:
         for router in routers:
-            for table in ("commands", "buttons", "states"):
+            for table in ("commands", "buttons", "steps", "intents", "payloads"):
                 mine: dict[str, Any] = getattr(self, table)
                 clash = mine.keys() & getattr(router, table).keys()
                 if clash:
                     raise ValueError(f"{router.name}: {table} already routed: {sorted(clash)}")
                 mine.update(getattr(router, table))
-            self.photo_states |= router.photo_states
             self.command_specs.extend(router.command_specs)
-            self.intents.extend(router.intents)
-            self.anywhere.extend(router.anywhere)
+            self.recognizers.extend(router.recognizers)
         return self
 
-    def find_button(self, button_id: str) -> tuple[Handler, list[str]] | None:
+    def intent_handler(self, intent: str) -> Handler | None:
+        """The handler of an intent: its own, or its family's ("faq:ntm" → "faq:*")."""
+        handler = self.intents.get(intent)
+        if handler is None and ":" in intent:
+            handler = self.intents.get(intent.split(":", 1)[0] + ":*")
+        return handler
+
+    def find_button(self, button_id: str) -> tuple[str, Handler, list[str]] | None:
         parts = button_id.split(":")
-        for cut in range(len(parts), 0, -1):
-            handler = self.buttons.get(":".join(parts[:cut]))
+        for cut in range(min(len(parts), 4), 0, -1):
+            prefix = ":".join(parts[:cut])
+            handler = self.buttons.get(prefix)
             if handler is not None:
-                return handler, parts[cut:]
+                return prefix, handler, parts[cut:]
         return None
+
+    def step_of(self, button_id: str) -> Step | None:
+        """The step a button belongs to, if it belongs to one."""
+        return next((s for s in self.steps.values() if s.bound and s.accepts(button_id)), None)
 
 
 def as_list(replies: Reply | Iterable[Reply]) -> list[Reply]:

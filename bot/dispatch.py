@@ -8,16 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.core import Context, Handler, Incoming, Reply, Router, StalePayload, as_list, parse_command
+from bot.core import (
+    Context,
+    Handler,
+    Incoming,
+    Reply,
+    Router,
+    StalePayload,
+    Step,
+    Unfit,
+    as_list,
+    parse_command,
+)
 from bot.i18n import _, use_locale
 from bot.services import Services
 from bot.text import fold
+from bot.understanding import Match, Understanding
 
 log = logging.getLogger(__name__)
 Deliver = Callable[[list[Reply]], Awaitable[None]]
@@ -30,6 +45,10 @@ class Fallbacks:
     unknown: Handler  # text not understood, unknown command, forged or stale button
     unsupported: Handler  # sticker, photo, voice …
     too_long: Handler
+    newcomer: Handler  # a first message from someone without a commune (onboarding)
+    ask_first: Handler  # stop or cancel typed inside a step: ctx.value holds the intent
+    not_an_answer: Handler  # text inside a step that fits nothing: ctx.value holds the Step
+    busy: Handler  # an action asked for in the middle of a step that keeps a draft
 
 
 class KeyedLocks:
@@ -56,12 +75,34 @@ class KeyedLocks:
         return len(self._locks)
 
 
-def picked_by_number(event: Incoming, offered: list[str]) -> Incoming:
+_PICK = re.compile(r"[0-9]{1,3}")  # ASCII digits: "²", "፩" and 4,000-digit numbers are text
+
+
+def picked_by_number(event: Incoming, offered: list[list[str]]) -> Incoming:
     """On a channel without buttons, "2" means the second button offered last."""
     text = event.text.strip()
-    if event.numbered and text.isdigit() and 1 <= int(text) <= len(offered):
-        return replace(event, text="", button=offered[int(text) - 1])
+    if event.numbered and _PICK.fullmatch(text) and 1 <= int(text) <= len(offered):
+        return replace(event, text="", button=offered[int(text) - 1][0])
     return event
+
+
+def picked_by_label(
+    understanding: Understanding, text: str, offered: list[list[str]], skip: tuple[str, ...] = ()
+) -> str | None:
+    """The button on offer whose label was typed ("na lang" for “Nà Làng”, small typos too)."""
+    typed = fold(text)
+    if len(typed) < 2:
+        return None
+    near: list[str] = []
+    for button_id, label in offered:
+        key = fold(label)
+        if not key or button_id in skip or not understanding.same_marks(text, label):
+            continue
+        if key == typed:
+            return button_id
+        if len(typed) >= 5 and (OSA.distance(typed, key) <= 1 or fuzz.ratio(typed, key) >= 90):
+            near.append(button_id)  # one typo ("na lamg"), or most of a long label
+    return near[0] if len(near) == 1 else None
 
 
 def apology() -> Reply:
@@ -103,8 +144,7 @@ class Dispatcher:
         with use_locale(user.locale):
             try:
                 replies = as_list(await self._route(Context(event, user, self.services)))
-                if event.numbered:
-                    user.offered = [b.id for r in replies for b in r.all_buttons()]
+                user.offered = [[b.id, b.label] for r in replies for b in r.all_buttons()]
                 await self.services.users.save(before, user)
             except Exception:
                 log.exception(
@@ -118,12 +158,17 @@ class Dispatcher:
 
     async def _route(self, ctx: Context) -> Reply | list[Reply]:
         event, user, router = ctx.event, ctx.user, self.router
+        ctx.router = router
+        step = router.steps.get(user.state or "")
+        if user.state is not None and step is None:
+            log.warning("unknown conversation state %r; leaving it", user.state)
+            user.leave()
         if event.unsupported:
-            if event.photo and user.state in router.photo_states:
-                return await router.states[user.state](ctx)
+            if event.photo and step is not None and step.photos and step.answer is not None:
+                return await step.answer(ctx)
             return await self.fallbacks.unsupported(ctx)
         if event.button is not None:
-            return await self._button(ctx, event.button)
+            return await self._button(ctx, event.button, step)
         if len(event.text) > self.services.settings.max_message_chars:
             return await self.fallbacks.too_long(ctx)
         command = parse_command(event.text)
@@ -133,36 +178,122 @@ class Dispatcher:
             if handler is None:
                 log.info("unknown command /%s", name)
                 return await self.fallbacks.unknown(ctx)
-            user.leave()
+            user.leave()  # an exact command acts at once, whatever the step
             ctx.args = args.split() if args else []
             return await handler(ctx)
-        folded = fold(event.text)
-        for matcher, handler in router.anywhere:
-            if matcher(folded, ctx):
+        if step is not None:
+            return await self._in_step(ctx, step)
+        pressed = picked_by_label(self.services.understanding, event.text, user.offered)
+        if pressed is not None:
+            return await self._button(ctx, pressed, None)
+        return await self._outside(ctx)
+
+    def understand(self, ctx: Context) -> Match | None:
+        """The intent of the typed text: examples from content/intents.toml and recognisers."""
+        understanding = self.services.understanding
+        found = understanding.match(ctx.text)
+        question = None
+        for name, recognize in self.router.recognizers:
+            score = recognize(ctx)
+            if score is None or (found is not None and score <= found.score):
+                continue
+            if understanding.kind(name) in ("action", "destructive"):
+                question = understanding.is_question(ctx.text) if question is None else question
+                if question:
+                    continue
+            found = Match(name, score, name, "recognised")
+        return found
+
+    async def _outside(self, ctx: Context) -> Reply | list[Reply]:
+        found = self.understand(ctx)
+        intent = found.intent if found is not None else None
+        if ctx.user.commune_code is None and intent in (None, "greeting", "thanks", "none"):
+            return await self.fallbacks.newcomer(ctx)
+        handler = self.router.intent_handler(intent or "")
+        if handler is None:
+            return await self.fallbacks.unknown(ctx)
+        return await handler(ctx)
+
+    async def _in_step(self, ctx: Context, step: Step) -> Reply | list[Reply]:
+        """Typed text inside a step: the step's answer first, then anything else, asking
+        before anything that would stop or throw away what the step holds."""
+        user, understanding = ctx.user, self.services.understanding
+        leaving = ("menu:main", "sub:stop")  # typed, these ask first (see below)
+        pressed = picked_by_label(understanding, ctx.text, user.offered, skip=leaving)
+        if pressed is None and (step.yes or step.no):
+            answer = understanding.yes_no(ctx.text)
+            prefix = {"yes": step.yes, "no": step.no}.get(answer or "")
+            pressed = next(
+                (
+                    i
+                    for i, _label in user.offered
+                    if prefix and (i == prefix or i.startswith(prefix + ":"))
+                ),
+                None,
+            )
+        if pressed is not None:
+            return await self._button(ctx, pressed, step)
+        unfit: Unfit | None = None
+        if step.parse is not None and step.answer is not None:
+            try:
+                ctx.value = step.parse(ctx.text, ctx)
+            except Unfit as problem:
+                unfit = problem
+            else:
+                if ctx.value is not None:
+                    return await step.answer(ctx)
+        found = self.understand(ctx)
+        kind = understanding.kind(found.intent) if found is not None else "none"
+        handler = self.router.intent_handler(found.intent) if found is not None else None
+        strong = unfit is not None and not unfit.weak
+        if found is not None and handler is not None and kind != "none":
+            if strong and kind != "destructive":
+                pass  # "20 tỷ" at the amount step is an amount, however else it reads
+            elif kind == "destructive" and (step.keeps or found.intent != "cancel"):
+                ctx.value = found.intent
+                return await self.fallbacks.ask_first(ctx)
+            elif kind in ("action", "destructive"):
+                if step.keeps:
+                    return await self.fallbacks.busy(ctx)
                 user.leave()
                 return await handler(ctx)
-        if user.state is not None:
-            handler = router.states.get(user.state)
-            if handler is not None:
-                return await handler(ctx)
-            log.warning("unknown conversation state %r; leaving it", user.state)
-            user.leave()
-        for matcher, handler in router.intents:
-            if matcher(folded, ctx):
-                return await handler(ctx)
-        return await self.fallbacks.unknown(ctx)
+            else:
+                # A question in the middle of a step: answer it, then ask the step again.
+                state, data = user.state, user.state_data
+                replies = as_list(await handler(ctx))
+                user.enter(state or step.name, **data)
+                return [*replies, *as_list(await step.ask(ctx))]
+        ctx.value = unfit.message if unfit is not None else None
+        replies = as_list(await self.fallbacks.not_an_answer(ctx))
+        return [*replies, *as_list(await step.ask(ctx))]
 
-    async def _button(self, ctx: Context, button_id: str) -> Reply | list[Reply]:
+    async def _button(self, ctx: Context, button_id: str, step: Step | None) -> Reply | list[Reply]:
         found = self.router.find_button(button_id)
         if found is None:
-            log.warning("ignored unknown button %r from %s:%s", button_id, *ctx.event.key)
+            log.warning("ignored unknown button %r from %s:%s", button_id[:80], *ctx.event.key)
             return await self.fallbacks.unknown(ctx)
-        handler, ctx.args = found
+        prefix, handler, parts = found
         user = ctx.user
-        if user.state is not None and user.state.split(":")[0] != button_id.split(":")[0]:
-            user.leave()  # a button from elsewhere ends the current step
+        accepted = step is not None and step.accepts(button_id)
+        owner = None if accepted else self.router.step_of(button_id)
+        if owner is not None and step is not None:
+            # A button of another step (an old message): ask the current step again. Outside
+            # any step the handler decides (a replayed confirmation shows its receipt).
+            log.info("button %r outside its step from %s:%s", button_id[:80], *ctx.event.key)
+            return await step.ask(ctx)
         try:
+            payload_type = self.router.payloads.get(prefix)
+            if payload_type is not None:
+                ctx.payload = payload_type.unpack(parts)
+            elif parts:
+                raise StalePayload(f"{prefix} takes no parts")
+            if step is not None and not accepted:
+                user.leave()  # a button from elsewhere (the menu) ends the current step
             return await handler(ctx)
         except StalePayload as stale:
-            log.warning("ignored stale button %r from %s:%s: %s", button_id, *ctx.event.key, stale)
+            log.warning(
+                "ignored stale button %r from %s:%s: %s", button_id[:80], *ctx.event.key, stale
+            )
+            if step is not None and user.state == step.name:
+                return await step.ask(ctx)
             return await self.fallbacks.unknown(ctx)

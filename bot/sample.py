@@ -39,13 +39,14 @@ def rounds(on: date) -> tuple[date, date]:
 
 
 def sample_table(reference: Reference, on: date) -> RawTable:
-    """Two assessment rounds for every commune of the province, against the set in force."""
+    """Two assessment rounds for every commune (xã) of the province, against the set in force;
+    wards and special zones are not in the NTM programme."""
     cset = reference.set_in_force(on)
     when_rounds = rounds(on)
     numbers = [c.number for c in cset.criteria]
     top = cset.titles[1][0] if len(cset.titles) > 1 else None
     rows: list[tuple[int, list[object]]] = []
-    for code in sorted(reference.communes):
+    for code in sorted(c for c, commune in reference.communes.items() if commune.kind == "xa"):
         rng = random.Random(f"chungsuc-sample-{code}")
         met_later = set(rng.sample(numbers, rng.randint(2, len(numbers))))
         met_earlier = set(rng.sample(sorted(met_later), max(1, len(met_later) - rng.randint(0, 2))))

@@ -10,17 +10,19 @@ from bot.areas import AreaIndex
 from bot.campaign_files import load_campaign_files
 from bot.clock import TZ, Clock
 from bot.faq import Faq
+from bot.i18n import translations
 from bot.news import load_news
 from bot.notify import Notifier
 from bot.reference import Reference, load_reference, sync_reference
 from bot.render import Renderer
-from bot.settings import Settings
+from bot.settings import LOCALES, Settings
 from bot.storage.contributions import CampaignStore, ContributionStore
 from bot.storage.db import Database
 from bot.storage.officials import OfficialStore
 from bot.storage.statuses import StatusStore
 from bot.storage.subscriptions import SubscriptionStore
 from bot.storage.users import UserStore
+from bot.understanding import Understanding
 
 log = logging.getLogger(__name__)
 __all__ = ["TZ", "Services", "build_services", "prepare_database"]
@@ -41,6 +43,7 @@ class Services:
     contributions: ContributionStore
     notifier: Notifier
     subscriptions: SubscriptionStore
+    understanding: Understanding
     clock: Clock = field(default_factory=Clock)
 
     def now(self) -> datetime:
@@ -77,12 +80,13 @@ async def build_services(settings: Settings, db: Database | None = None) -> Serv
     except BaseException:
         await db.close()
         raise
+    faq = Faq.load()
     services = Services(
         settings=settings,
         db=db,
         reference=reference,
         areas=AreaIndex(reference.communes, reference.legacy),
-        faq=Faq.load(),
+        faq=faq,
         renderer=Renderer(),
         users=UserStore(db),
         statuses=StatusStore(db),
@@ -91,6 +95,10 @@ async def build_services(settings: Settings, db: Database | None = None) -> Serv
         contributions=ContributionStore(db),
         notifier=Notifier(db),
         subscriptions=SubscriptionStore(db),
+        understanding=Understanding.load(
+            faq=[(entry.id, entry.keywords) for entry in faq.entries],
+            translators=[translations(locale).gettext for locale in LOCALES if locale != "vi"],
+        ),
     )
     try:
         await load_campaign_files(services.campaigns, set(reference.communes))

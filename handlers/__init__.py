@@ -1,4 +1,5 @@
-"""Feature modules. Each has its own Router; the order here is the order free text is tried."""
+"""Feature modules. Each has its own Router with its commands, buttons, steps and intents;
+free text is matched against the intents' examples in content/intents.toml."""
 
 from __future__ import annotations
 
@@ -32,6 +33,12 @@ def build_router() -> tuple[Router, Fallbacks]:
         faq.router,
     )
     fallbacks = Fallbacks(
-        unknown=menu.not_understood, unsupported=menu.unsupported, too_long=menu.too_long
+        unknown=menu.not_understood,
+        unsupported=menu.unsupported,
+        too_long=menu.too_long,
+        newcomer=onboarding.newcomer,
+        ask_first=menu.ask_first,
+        not_an_answer=menu.not_an_answer,
+        busy=menu.busy,
     )
     return root, fallbacks

@@ -3,23 +3,22 @@ villagers will, picks the scope and the time, confirms; and follows its delivery
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from bot import broadcasts
 from bot.broadcast.outbox import list_broadcasts
-from bot.clock import TZ
-from bot.core import Button, Context, Reply, Router, StalePayload
+from bot.core import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit, as_list
+from bot.dates import parse_moment
 from bot.i18n import N_, _, fmt_datetime, fmt_number
 from bot.markup import to_plain, to_telegram_html
 from handlers.common import example_moment
-from handlers.contributions import parse_when
 from handlers.menu import with_menu
 from handlers.review import my_communes, principal
 
 router = Router("announcements")
 WRITE, SCOPE, WHEN, CONFIRM = "ann:text", "ann:scope", "ann:when", "ann:confirm"
-_TIME = re.compile(r"\b(\d{1,2})[:h](\d{2})?\b")
 
 
 def _scopes(ctx: Context, communes: list[str]) -> list[tuple[str, str, str]]:
@@ -34,21 +33,63 @@ def _scopes(ctx: Context, communes: list[str]) -> list[tuple[str, str, str]]:
     return [("commune", c, reference.communes[c].name) for c in communes[:8]]
 
 
+@dataclass(frozen=True)
+class PickScope(Payload, prefix="ann:scope"):
+    level: Literal["province", "commune"]
+    code: str
+
+
 @router.command("thongbaomoi", "announce", description=N_("Cán bộ: gửi thông báo"))
-async def announce(ctx: Context) -> Reply:
+async def announce(ctx: Context) -> Reply | list[Reply]:
     """Starts an announcement (officials only)."""
     if not await my_communes(ctx):
         return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
     ctx.user.enter(WRITE)
-    return Reply(
-        _(
-            "Gõ nội dung thông báo. Có thể gửi kèm một ảnh (chú thích là nội dung). "
-            "Chữ đậm: **chữ**; liên kết: [tên](https://…)."
+    return await ask(ctx)
+
+
+async def ask(ctx: Context) -> Reply | list[Reply]:
+    """The question of the step the official is at (asked again after an unusable answer)."""
+    state, data = ctx.user.state, ctx.user.state_data
+    if state == WRITE:
+        return Reply(
+            _(
+                "Gõ nội dung thông báo. Có thể gửi kèm một ảnh (chú thích là nội dung). "
+                "Chữ đậm: **chữ**; liên kết: [tên](https://…)."
+            )
         )
+    if state == SCOPE:
+        communes = await my_communes(ctx)
+        buttons = [
+            [Button(PickScope(level, code).pack(), name)]  # type: ignore[arg-type]
+            for level, code, name in _scopes(ctx, communes)
+        ]
+        return Reply(_("Gửi tới đâu?"), [*buttons, [Button("menu:main", _("Hủy"))]])
+    if state == WHEN:
+        return Reply(
+            _("Gửi lúc nào? Bấm “Gửi ngay” hoặc gõ giờ và ngày, ví dụ {example}.").format(
+                example=example_moment(ctx)
+            ),
+            [[Button("ann:now", _("Gửi ngay"))]],
+        )
+    reach = await broadcasts.audience(ctx.services.db, data["level"], data["code"], _topic(data))
+    return Reply(
+        _("Gửi tới {count} người đang nhận tin, lúc {moment}. Gửi chứ?").format(
+            count=fmt_number(reach),
+            moment=fmt_datetime(datetime.fromisoformat(data["send_at"])),
+        ),
+        [[Button("ann:go", _("Gửi")), Button("menu:main", _("Hủy"))]],
     )
 
 
-@router.state(WRITE, photos=True)
+def _topic(data: dict[str, Any]) -> str:
+    return "commune_news" if data["level"] == "commune" else "province_news"
+
+
+OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True}
+
+
+@router.step(WRITE, parse=lambda text, ctx: text.strip() or None, photos=True, **OPTIONS)
 async def written(ctx: Context) -> list[Reply]:
     """The text (and photo): shows the preview, then asks where to send it."""
     data = ctx.user.state_data
@@ -57,89 +98,71 @@ async def written(ctx: Context) -> list[Reply]:
     if not ctx.text:
         return [Reply(_("Đã nhận ảnh. Gõ nội dung thông báo đi kèm."))]
     data["text"] = ctx.text[:3500]
-    ctx.user.enter(SCOPE, **data)
-    communes = await my_communes(ctx)
-    buttons = [
-        [Button(f"ann:scope:{level}:{code}", name)] for level, code, name in _scopes(ctx, communes)
-    ]
+    ctx.user.state = SCOPE
     preview = to_plain(data["text"])
     photo = [_("[kèm 1 ảnh]")] if data.get("photo") else []
     return [
         Reply(_("Xem trước — bà con sẽ nhận được:")),
         Reply("\n".join([*photo, preview])),
-        Reply(_("Gửi tới đâu?"), [*buttons, [Button("menu:main", _("Hủy"))]]),
+        *as_list(await ask(ctx)),
     ]
 
 
-@router.button("ann:scope")
-async def scoped(ctx: Context) -> Reply:
+router.add_step(Step(SCOPE, buttons=("ann:scope",), **OPTIONS))
+
+
+@router.button(PickScope)
+async def scoped(ctx: Context) -> Reply | list[Reply]:
     """Where it goes; asks when."""
     communes = await my_communes(ctx)
     allowed = {(level, code) for level, code, _name in _scopes(ctx, communes)}
-    if ctx.user.state != SCOPE or len(ctx.args) != 2 or tuple(ctx.args) not in allowed:
-        raise StalePayload(f"announcement scope {ctx.args}")
-    ctx.user.enter(WHEN, **ctx.user.state_data, level=ctx.args[0], code=ctx.args[1])
-    return Reply(
-        _("Gửi lúc nào? Bấm “Gửi ngay” hoặc gõ giờ và ngày, ví dụ {example}.").format(
-            example=example_moment(ctx)
-        ),
-        [[Button("ann:now", _("Gửi ngay"))]],
-    )
+    if (ctx.payload.level, ctx.payload.code) not in allowed:
+        raise StalePayload(f"announcement scope {ctx.payload}")
+    ctx.user.enter(WHEN, **ctx.user.state_data, level=ctx.payload.level, code=ctx.payload.code)
+    return await ask(ctx)
 
 
-def parse_moment(text: str, now: datetime) -> datetime | None:
-    """ "18:00 30/11", "30/11 18h", "18:30" (today, or tomorrow if past) in Vietnam's time."""
-    hour = _TIME.search(text)
-    day = parse_when(_TIME.sub(" ", text), now.date()) if re.search(r"\d+/\d+", text) else None
-    if hour is None or int(hour[1]) > 23 or int(hour[2] or 0) > 59:
-        return None
-    local = datetime.combine(day or now.date(), time(int(hour[1]), int(hour[2] or 0)), TZ)
-    if day is None and local <= now:
-        local += timedelta(days=1)
-    return local
-
-
-@router.state(WHEN)
-async def when_typed(ctx: Context) -> Reply:
-    """A time for later."""
+def _moment(text: str, ctx: Context) -> datetime | None:
     now = ctx.services.now()
-    moment = parse_moment(ctx.text, now)
-    if moment is None or moment <= now or moment > now + timedelta(days=60):
-        return Reply(
+    moment = parse_moment(text, now)
+    if moment is None or moment < now - timedelta(minutes=1) or moment > now + timedelta(days=60):
+        raise Unfit(
             _("Mình chưa hiểu thời gian. Ví dụ: {example} (trong vòng 60 ngày).").format(
                 example=example_moment(ctx)
-            )
+            ),
+            weak=moment is None,
         )
-    return await _confirm(ctx, moment)
+    return max(moment, now)
+
+
+@router.step(WHEN, buttons=("ann:now",), parse=_moment, **OPTIONS)
+async def when_typed(ctx: Context) -> Reply | list[Reply]:
+    """A time for later ("18:00 30/11", "8h tối nay", "bây giờ")."""
+    return await _confirm(ctx, ctx.value)
 
 
 @router.button("ann:now")
-async def send_now(ctx: Context) -> Reply:
+async def send_now(ctx: Context) -> Reply | list[Reply]:
     """Now."""
-    if ctx.user.state != WHEN:
-        raise StalePayload("announcement time outside the flow")
     return await _confirm(ctx, ctx.services.now())
 
 
-async def _confirm(ctx: Context, moment: datetime) -> Reply:
-    data = ctx.user.state_data
-    topic = "commune_news" if data["level"] == "commune" else "province_news"
-    reach = await broadcasts.audience(ctx.services.db, data["level"], data["code"], topic)
-    ctx.user.enter(CONFIRM, **data, send_at=moment.isoformat())
-    return Reply(
-        _("Gửi tới {count} người đang nhận tin, lúc {moment}. Gửi chứ?").format(
-            count=fmt_number(reach), moment=fmt_datetime(moment)
-        ),
-        [[Button("ann:go", _("Gửi")), Button("menu:main", _("Hủy"))]],
-    )
+async def _confirm(ctx: Context, moment: datetime) -> Reply | list[Reply]:
+    ctx.user.enter(CONFIRM, **ctx.user.state_data, send_at=moment.isoformat())
+    return await ask(ctx)
+
+
+router.add_step(Step(CONFIRM, buttons=("ann:go",), yes="ann:go", **OPTIONS))
 
 
 @router.button("ann:go")
 async def go(ctx: Context) -> Reply:
-    """Schedules the broadcast (audited); the sender delivers it."""
+    """Schedules the broadcast (audited); the sender delivers it. The grant is checked again."""
     data = ctx.user.state_data
-    if ctx.user.state != CONFIRM:
-        raise StalePayload("announcement confirmation outside the flow")
+    allowed = {(level, code) for level, code, _name in _scopes(ctx, await my_communes(ctx))}
+    if (data["level"], data["code"]) not in allowed:
+        ctx.user.leave()
+        return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
     text = data["text"]
     broadcast_id = await broadcasts.create(
         ctx.services.db,
@@ -151,7 +174,7 @@ async def go(ctx: Context) -> Reply:
         photo=data.get("photo"),
         scope_level=data["level"],
         scope_code=data["code"],
-        topic="commune_news" if data["level"] == "commune" else "province_news",
+        topic=_topic(data),
         send_at=datetime.fromisoformat(data["send_at"]),
     )
     ctx.user.leave()

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import re
+import uuid
+from dataclasses import dataclass
 from datetime import date
+from typing import Any, Literal
 
 from bot.amounts import find_amount
-from bot.core import Button, Context, Reply, Router, StalePayload
+from bot.core import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit
+from bot.dates import parse_when
 from bot.i18n import N_, _, fmt_date, fmt_number
 from bot.quantities import households, kind_name, spell
 from bot.storage.contributions import KINDS, Campaign
 from bot.text import fold
 from handlers.common import ask_commune, example_day
-from handlers.contributions import parse_when
 from handlers.menu import with_menu
 from handlers.review import principal
 
 router = Router("campaigns")
-NEW = "camp:new"
 SKIP_WORDS = {"bo qua", "khong", "skip", "no", "none"}
+
+
+@dataclass(frozen=True)
+class PickTally(Payload, prefix="tally:camp"):
+    id: int
 
 
 def _percent(part: int, whole: int) -> str:
@@ -73,6 +80,7 @@ async def tally_text(ctx: Context, campaign: Campaign) -> str:
 
 @router.command("bangdonggop", "tally", description=N_("Bảng đóng góp của xã"))
 @router.button("tally:list")
+@router.intent("tally")
 async def tallies(ctx: Context) -> Reply | list[Reply]:
     """The campaigns of the user's commune, each with its tally."""
     commune = ctx.services.areas.get(ctx.user.commune_code or "")
@@ -85,7 +93,7 @@ async def tallies(ctx: Context) -> Reply | list[Reply]:
         return await _one(ctx, campaigns[0])
     return Reply(
         _("Bảng đóng góp của {commune}: chọn cuộc vận động.").format(commune=commune.name),
-        [[Button(f"tally:camp:{c.id}", c.name)] for c in campaigns[:10]],
+        [[Button(PickTally(c.id).pack(), c.name)] for c in campaigns[:10]],
     )
 
 
@@ -96,78 +104,70 @@ async def _one(ctx: Context, campaign: Campaign) -> Reply:
     return Reply(await tally_text(ctx, campaign), [buttons])
 
 
-@router.button("tally:camp")
+@router.button(PickTally)
 async def tally_one(ctx: Context) -> Reply:
     """One campaign's tally."""
-    campaign = None
-    if len(ctx.args) == 1 and ctx.args[0].isdigit():
-        campaign = await ctx.services.campaigns.get(int(ctx.args[0]))
+    campaign = await ctx.services.campaigns.get(ctx.payload.id)
     if campaign is None:
-        raise StalePayload(f"no campaign {ctx.args}")
+        raise StalePayload(f"no campaign {ctx.payload.id}")
     return await _one(ctx, campaign)
 
 
 # --- officials open a campaign in chat ------------------------------------------------------
+# Name → kinds → targets → end date → confirm; each a declared step, the answers in its data.
+NAME, CHOOSE, TARGETS = "camp:name", "camp:kinds", "camp:targets"
+END, CONFIRM = "camp:end", "camp:ok"
+
+
+@dataclass(frozen=True)
+class ToggleKind(Payload, prefix="camp:kind"):
+    kind: Literal["workdays", "land", "money", "materials"]
+
+
+async def _official_communes(ctx: Context) -> list[str]:
+    reference = ctx.services.reference
+    return await ctx.services.officials.communes_of(
+        principal(ctx), reference.province_code, list(reference.communes)
+    )
 
 
 @router.command("taophongtrao", "newcampaign", description=N_("Cán bộ: mở cuộc vận động mới"))
 async def new_campaign(ctx: Context) -> Reply:
     """Asks an official for the campaign's name, then kinds, targets and end date."""
-    reference = ctx.services.reference
-    communes = await ctx.services.officials.communes_of(
-        principal(ctx), reference.province_code, list(reference.communes)
-    )
+    communes = await _official_communes(ctx)
     code = ctx.user.commune_code if ctx.user.commune_code in communes else None
     if code is None and len(communes) == 1:
         code = communes[0]
     if code is None:
         return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
-    ctx.user.enter(NEW, commune=code, kinds=[])
-    return Reply(_("Tên cuộc vận động, công trình? Ví dụ: Bê tông hóa đường thôn Nà Làng"))
+    ctx.user.enter(NAME, commune=code, kinds=[], draft=uuid.uuid4().hex[:12])
+    return await ask(ctx)
 
 
 def _kind_buttons(chosen: list[str]) -> list[list[Button]]:
     rows = [
-        [Button(f"camp:kind:{k}", ("✅ " if k in chosen else "") + kind_name(k))] for k in KINDS
+        [Button(ToggleKind(k).pack(), ("✅ " if k in chosen else "") + kind_name(k))]  # type: ignore[arg-type]
+        for k in KINDS
     ]
     return [*rows, [Button("camp:kinds", _("Xong"))]]
 
 
-@router.state(NEW)
-async def new_typed(ctx: Context) -> Reply:
-    """Name, then targets ("200 triệu, 500 ngày công" or "bỏ qua"), then the end date."""
-    data = ctx.user.state_data
-    if "name" not in data:
-        data["name"] = ctx.text[:200]
+async def ask(ctx: Context) -> Reply:
+    """The question of the step the official is at (asked again after an unusable answer)."""
+    data, state = ctx.user.state_data, ctx.user.state
+    if state == NAME:
+        return Reply(_("Tên cuộc vận động, công trình? Ví dụ: Bê tông hóa đường thôn Nà Làng"))
+    if state == CHOOSE:
         return Reply(_("Nhận những gì? Chọn rồi bấm Xong."), _kind_buttons(data["kinds"]))
-    if "targets" not in data:
-        targets: dict[str, int] = {}
-        if fold(ctx.text) not in SKIP_WORDS:
-            for part in re.split(r"[;,\n]| va | and ", ctx.text):
-                amount = find_amount(part)
-                if amount is not None and str(amount.kind) in data["kinds"]:
-                    targets[str(amount.kind)] = amount.value
-            if not targets:
-                return Reply(
-                    _(
-                        "Mình chưa hiểu mục tiêu. Ví dụ: 200 triệu, 500 ngày công — "
-                        "hoặc gõ “bỏ qua”."
-                    )
-                )
-        data["targets"] = targets
+    if state == TARGETS:
+        return Reply(_("Mục tiêu? Ví dụ: 200 triệu, 500 ngày công — hoặc gõ “bỏ qua”."))
+    if state == END:
         return Reply(
             _("Ngày kết thúc? Ví dụ {example}, hoặc gõ “bỏ qua”.").format(
                 example=example_day(ctx, days=90, year=True)
             )
         )
-    ends_on = None if fold(ctx.text) in SKIP_WORDS else parse_when(ctx.text, ctx.services.today())
-    if ends_on is None and fold(ctx.text) not in SKIP_WORDS:
-        return Reply(
-            _("Bạn gõ ngày theo kiểu {example}, hoặc “bỏ qua”.").format(
-                example=example_day(ctx, days=90, year=True)
-            )
-        )
-    data["ends_on"] = ends_on.isoformat() if ends_on else None
+    ends_on = date.fromisoformat(data["ends_on"]) if data.get("ends_on") else None
     commune = ctx.services.reference.communes[data["commune"]]
     targets_text = ", ".join(spell(k, n) for k, n in data["targets"].items()) or "—"
     return Reply(
@@ -184,40 +184,108 @@ async def new_typed(ctx: Context) -> Reply:
     )
 
 
-@router.button("camp:kind")
+def _skip(text: str) -> bool:
+    return fold(text) in SKIP_WORDS
+
+
+def _targets(text: str, ctx: Context) -> dict[str, int] | None:
+    if _skip(text):
+        return {}
+    targets: dict[str, int] = {}
+    for part in re.split(r"[;,\n]| va | và | and ", text):
+        amount = find_amount(part)
+        if amount is not None and str(amount.kind) in ctx.user.state_data["kinds"]:
+            targets[str(amount.kind)] = amount.value
+    if not targets:
+        raise Unfit(
+            _("Mình chưa hiểu mục tiêu. Ví dụ: 200 triệu, 500 ngày công — hoặc gõ “bỏ qua”.")
+        )
+    return targets
+
+
+def _end(text: str, ctx: Context) -> str | None:
+    if _skip(text):
+        return ""
+    ends_on = parse_when(text, ctx.services.today())
+    if ends_on is None or ends_on < ctx.services.today():
+        raise Unfit(
+            _("Bạn gõ ngày theo kiểu {example}, hoặc “bỏ qua”.").format(
+                example=example_day(ctx, days=90, year=True)
+            )
+        )
+    return ends_on.isoformat()
+
+
+OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True}
+
+
+@router.step(NAME, parse=lambda text, ctx: text.strip()[:200] or None, **OPTIONS)
+async def name_typed(ctx: Context) -> Reply:
+    """The campaign's name; then what it accepts."""
+    if not fold(ctx.value):
+        raise Unfit(_("Tên cần có chữ hoặc số, ví dụ: Bê tông hóa đường thôn Nà Làng"))
+    ctx.user.state_data["name"] = ctx.value
+    ctx.user.state = CHOOSE
+    return await ask(ctx)
+
+
+router.add_step(Step(CHOOSE, buttons=("camp:kind", "camp:kinds"), **OPTIONS))
+
+
+@router.step(TARGETS, parse=_targets, **OPTIONS)
+async def targets_typed(ctx: Context) -> Reply:
+    """Targets ("200 triệu, 500 ngày công" or "bỏ qua"); then the end date."""
+    ctx.user.state_data["targets"] = ctx.value
+    ctx.user.state = END
+    return await ask(ctx)
+
+
+@router.step(END, parse=_end, **OPTIONS)
+async def end_typed(ctx: Context) -> Reply:
+    """The end date (or none); then the summary to confirm."""
+    ctx.user.state_data["ends_on"] = ctx.value or None
+    ctx.user.state = CONFIRM
+    return await ask(ctx)
+
+
+router.add_step(Step(CONFIRM, buttons=("camp:ok",), yes="camp:ok", **OPTIONS))
+
+
+@router.button(ToggleKind)
 async def toggle_kind(ctx: Context) -> Reply:
     """Adds or removes a kind the campaign accepts."""
-    if ctx.user.state != NEW or len(ctx.args) != 1 or ctx.args[0] not in KINDS:
-        raise StalePayload(f"campaign kind {ctx.args}")
     kinds: list[str] = ctx.user.state_data["kinds"]
-    if ctx.args[0] in kinds:
-        kinds.remove(ctx.args[0])
+    if ctx.payload.kind in kinds:
+        kinds.remove(ctx.payload.kind)
     else:
-        kinds.append(ctx.args[0])
-    return Reply(_("Nhận những gì? Chọn rồi bấm Xong."), _kind_buttons(kinds))
+        kinds.append(ctx.payload.kind)
+    return await ask(ctx)
 
 
 @router.button("camp:kinds")
 async def kinds_done(ctx: Context) -> Reply:
     """Kinds chosen; asks for targets."""
-    if ctx.user.state != NEW or "name" not in ctx.user.state_data:
-        raise StalePayload("campaign kinds outside the flow")
     if not ctx.user.state_data["kinds"]:
         return Reply(_("Chọn ít nhất một loại."), _kind_buttons([]))
-    return Reply(_("Mục tiêu? Ví dụ: 200 triệu, 500 ngày công — hoặc gõ “bỏ qua”."))
+    ctx.user.state = TARGETS
+    return await ask(ctx)
 
 
 @router.button("camp:ok")
 async def open_campaign(ctx: Context) -> Reply:
-    """Saves the campaign (audited) and opens it to villagers."""
+    """Saves the campaign (audited) and opens it to villagers; the grant is checked again."""
     data = ctx.user.state_data
-    if ctx.user.state != NEW or "ends_on" not in data:
+    if ctx.user.state != CONFIRM:
         raise StalePayload("campaign confirmation outside the flow")
+    if data["commune"] not in await _official_communes(ctx):
+        ctx.user.leave()
+        return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
     today = ctx.services.today()
-    slug = f"{data['commune']}-{today.isoformat()}-{fold(data['name']).replace(' ', '-')}"[:64]
     campaign, _created = await ctx.services.campaigns.save(
         {
-            "slug": slug,
+            # One slug per conversation: a replayed confirmation changes nothing, and no other
+            # campaign can be overwritten by a name that folds alike.
+            "slug": f"chat-{data['commune']}-{data['draft']}",
             "name": data["name"],
             "description": None,
             "commune_code": data["commune"],

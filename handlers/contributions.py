@@ -8,60 +8,89 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from bot.amounts import Amount, AmountError, Kind, find_amount, parse_amount
-from bot.core import Button, Context, Reply, Router, StalePayload
+from bot.core import Button, Context, Payload, Reply, Router, StalePayload, Unfit
+from bot.dates import parse_when
 from bot.i18n import N_, _, fmt_date
 from bot.quantities import kind_name, spell
 from bot.storage.contributions import Campaign, Contribution, NewContribution
 from bot.text import fold
-from handlers.common import ask_commune
+from handlers.common import ask_commune, example_day
 from handlers.menu import with_menu
 
 router = Router("contributions")
 
-STEP = "contrib:step"
-START_WORDS = ("gop", "dong gop", "ung ho", "hien dat", "contribute", "pledge", "donate")
-QUESTION_WORDS = ("la gi", "what is", "nhu the nao", "the nao", "o dau")
+# The steps of a pledge, in the order they are asked; the draft lives in the step's data.
+CAMPAIGN, VILLAGE, KIND, AMOUNT = (
+    "contrib:campaign",
+    "contrib:village",
+    "contrib:kind",
+    "contrib:amount",
+)
+WHEN, PUBLIC, NAME, CONFIRM = "contrib:when", "contrib:public", "contrib:name", "contrib:confirm"
+STEPS = (CAMPAIGN, VILLAGE, KIND, AMOUNT, WHEN, PUBLIC, NAME, CONFIRM)
 EXAMPLES = {
     "money": N_("Ví dụ: 500k, 2 triệu, 1,5 tr, 1.500.000đ"),
     "workdays": N_("Ví dụ: 3 ngày công, 0,5 ngày"),
     "land": N_("Ví dụ: 200 m2, 0,5 ha"),
     "materials": N_("Ví dụ: 5 bao xi măng, 2 xe cát"),
 }
-_DATE = re.compile(r"\b(\d{1,2})\s*[/.-]\s*(\d{1,2})(?:\s*[/.-]\s*(\d{2,4}))?\b")
+# Words for a kind typed at "bạn muốn góp gì?" (folded).
+KIND_WORDS = {
+    "money": {"tien", "tien mat", "money", "cash", "gop tien"},
+    "workdays": {
+        "ngay cong",
+        "cong",
+        "cong lao dong",
+        "suc",
+        "workdays",
+        "labour",
+        "labor",
+        "work",
+    },
+    "land": {"dat", "hien dat", "land"},
+    "materials": {"vat lieu", "vat tu", "xi mang", "cat", "da", "gach", "materials"},
+}
+_NUMBERISH = re.compile(r"[0-9]")
 
 
-def _wants_to_contribute(folded: str, ctx: Context) -> bool:
-    padded = f" {folded} "
-    return any(f" {w} " in padded for w in START_WORDS) and not any(
-        q in folded for q in QUESTION_WORDS
-    )
+@dataclass(frozen=True)
+class PickCampaign(Payload, prefix="contrib:camp"):
+    id: int
 
 
-def parse_when(text: str, today: date) -> date | None:
-    """ "tuần sau", "ngày mai", "15/12" or "15/12/2026" → a date; None if not a date."""
-    folded = fold(text)
-    if "ngay mai" in folded or "tomorrow" in folded:
-        return today + timedelta(days=1)
-    if "tuan sau" in folded or "tuan toi" in folded or "next week" in folded:
-        return today + timedelta(days=7 - today.weekday())  # next Monday
-    if "thang sau" in folded or "thang toi" in folded or "next month" in folded:
-        return date(today.year + today.month // 12, today.month % 12 + 1, 1)
-    match = _DATE.search(text)
-    if not match:
-        return None
-    day, month, year = int(match[1]), int(match[2]), match[3]
-    full_year = int(year) + (2000 if year and len(year) == 2 else 0) if year else today.year
-    try:
-        when = date(full_year, month, day)
-    except ValueError:
-        return None
-    if not year and when < today:
-        when = date(full_year + 1, month, day)
-    return when
+@dataclass(frozen=True)
+class PickVillage(Payload, prefix="contrib:vil"):
+    index: int
+
+
+@dataclass(frozen=True)
+class PickKind(Payload, prefix="contrib:kind"):
+    kind: Literal["workdays", "land", "money", "materials"]
+
+
+@dataclass(frozen=True)
+class PickWhen(Payload, prefix="contrib:when"):
+    when: Literal["now", "week"]
+
+
+@dataclass(frozen=True)
+class PickPublic(Payload, prefix="contrib:public"):
+    show: Literal["no", "yes"]
+
+
+@dataclass(frozen=True)
+class ConfirmDraft(Payload, prefix="contrib:ok"):
+    draft: str
+
+
+def _gives_something(ctx: Context) -> float | None:
+    """ "nhà tôi góp 3 công", "pledge 2 workdays": a sentence with an amount is a pledge."""
+    return 93.0 if find_amount(ctx.text) is not None else None
 
 
 def limit_for(ctx: Context, kind: str) -> int:
@@ -79,6 +108,11 @@ def _draft(ctx: Context) -> dict[str, Any]:
     return draft
 
 
+def _in_range(ctx: Context, when: date) -> bool:
+    today = ctx.services.today()
+    return today <= when <= today + timedelta(days=366)
+
+
 def _fill_from_text(ctx: Context, draft: dict[str, Any], text: str) -> str | None:
     """Take what a sentence says (amount, date); returns a problem message, if any."""
     amount = find_amount(text)
@@ -87,32 +121,37 @@ def _fill_from_text(ctx: Context, draft: dict[str, Any], text: str) -> str | Non
         draft["kind"] = str(amount.kind)
         problem = _accept(ctx, draft, amount)
     when = parse_when(text, ctx.services.today())
-    today = ctx.services.today()
-    if when is not None and today <= when <= today + timedelta(days=366):
+    if when is not None and _in_range(ctx, when):
         draft["due_on"] = when.isoformat()
     return problem
 
 
-def _accept(ctx: Context, draft: dict[str, Any], amount: Amount) -> str | None:
-    """Put the amount in the draft unless it is absurd; returns the problem, if any."""
+def _problem(ctx: Context, amount: Amount) -> str | None:
     if amount.kind == Kind.MATERIALS and not amount.description:
         return _("Bạn góp vật liệu gì? {example}").format(example=_(EXAMPLES["materials"]))
     if amount.value > limit_for(ctx, str(amount.kind)):
         return _("{amount} là quá nhiều cho một lần đăng ký. Bạn kiểm tra lại nhé.").format(
             amount=spell(str(amount.kind), amount.value, amount.quantity_text, amount.description)
         )
-    draft.update(amount=amount.value, unit=amount.quantity_text, description=amount.description)
     return None
+
+
+def _accept(ctx: Context, draft: dict[str, Any], amount: Amount) -> str | None:
+    """Put the amount in the draft unless it is absurd; returns the problem, if any."""
+    problem = _problem(ctx, amount)
+    if problem is None:
+        draft.update(amount=amount.value, unit=amount.quantity_text, description=amount.description)
+    return problem
 
 
 @router.command("dongop", "contribute", description=N_("Đóng góp cho phong trào của xã"))
 @router.button("contrib:start")
-@router.intent(_wants_to_contribute)
+@router.intent("contribute", recognize=_gives_something)
 async def start(ctx: Context) -> Reply | list[Reply]:
     """Starts a contribution; a sentence may already say what and how much."""
     if ctx.services.areas.get(ctx.user.commune_code or "") is None:
         return ask_commune(ctx, then="contrib:start")
-    ctx.user.enter(STEP, draft={"id": uuid.uuid4().hex[:16]})
+    ctx.user.enter(CAMPAIGN, draft={"id": uuid.uuid4().hex[:16]})
     problem = None
     if ctx.event.button is None and not ctx.text.startswith("/"):
         problem = _fill_from_text(ctx, _draft(ctx), ctx.text)
@@ -125,6 +164,10 @@ async def _campaigns(ctx: Context) -> list[Campaign]:
     return await ctx.services.campaigns.open_in(code, ctx.services.today())
 
 
+def _at(ctx: Context, step: str) -> None:
+    ctx.user.state = step  # the draft stays in the step's data
+
+
 async def next_step(ctx: Context) -> list[Reply]:
     """Ask for the first thing the draft still lacks, or show the confirmation screen."""
     draft = _draft(ctx)
@@ -135,12 +178,14 @@ async def next_step(ctx: Context) -> list[Reply]:
             ctx.user.leave()
             return [with_menu(_("Xã của bạn hiện chưa có cuộc vận động nào đang nhận đóng góp."))]
         if len(open_now) > 1:
-            buttons = [[Button(f"contrib:camp:{c.id}", c.name)] for c in open_now[:8]]
+            _at(ctx, CAMPAIGN)
+            buttons = [[Button(PickCampaign(c.id).pack(), c.name)] for c in open_now[:8]]
             return [Reply(_("Bạn muốn góp cho phong trào, công trình nào?"), buttons)]
         campaign = open_now[0]
         draft["campaign"] = campaign.id
     if campaign.villages and "village" not in draft:
-        buttons = [[Button(f"contrib:vil:{i}", v)] for i, v in enumerate(campaign.villages)]
+        _at(ctx, VILLAGE)
+        buttons = [[Button(PickVillage(i).pack(), v)] for i, v in enumerate(campaign.villages)]
         return [
             Reply(_("{campaign}: bạn ở thôn, bản nào?").format(campaign=campaign.name), buttons)
         ]
@@ -148,26 +193,33 @@ async def next_step(ctx: Context) -> list[Reply]:
         draft.pop("kind", None)
         draft.pop("amount", None)
         if len(campaign.kinds) > 1:
-            buttons = [[Button(f"contrib:kind:{k}", kind_name(k))] for k in campaign.kinds]
+            _at(ctx, KIND)
+            draft["kinds"] = list(campaign.kinds)
+            buttons = [[Button(PickKind(k).pack(), kind_name(k))] for k in campaign.kinds]  # type: ignore[arg-type]
             return [
                 Reply(_("{campaign}: bạn muốn góp gì?").format(campaign=campaign.name), buttons)
             ]
         draft["kind"] = campaign.kinds[0]
     if "amount" not in draft:
+        _at(ctx, AMOUNT)
         return [Reply(_("Bạn góp bao nhiêu? {example}").format(example=_(EXAMPLES[draft["kind"]])))]
     if "due_on" not in draft and not draft.get("now"):
+        _at(ctx, WHEN)
         return [
             Reply(
-                _("Khi nào bạn góp? Chọn, hoặc gõ ngày (ví dụ 15/12)."),
+                _("Khi nào bạn góp? Chọn, hoặc gõ ngày (ví dụ {example}).").format(
+                    example=example_day(ctx)
+                ),
                 [
                     [
-                        Button("contrib:when:now", _("Ngay bây giờ")),
-                        Button("contrib:when:week", _("Tuần sau")),
+                        Button(PickWhen("now").pack(), _("Ngay bây giờ")),
+                        Button(PickWhen("week").pack(), _("Tuần sau")),
                     ]
                 ],
             )
         ]
     if "show_name" not in draft:
+        _at(ctx, PUBLIC)
         name = ctx.event.display_name
         return [
             Reply(
@@ -176,10 +228,10 @@ async def next_step(ctx: Context) -> list[Reply]:
                     "Bạn có muốn hiện tên không?"
                 ),
                 [
-                    [Button("contrib:public:no", _("Không, để ẩn danh"))],
+                    [Button(PickPublic("no").pack(), _("Không, để ẩn danh"))],
                     [
                         Button(
-                            "contrib:public:yes",
+                            PickPublic("yes").pack(),
                             _("Hiện tên: {name}").format(name=name) if name else _("Hiện tên tôi"),
                         )
                     ],
@@ -187,7 +239,9 @@ async def next_step(ctx: Context) -> list[Reply]:
             )
         ]
     if draft["show_name"] and not draft.get("name"):
+        _at(ctx, NAME)
         return [Reply(_("Bạn muốn hiện tên là gì?"))]
+    _at(ctx, CONFIRM)
     return [confirmation(campaign, draft)]
 
 
@@ -215,7 +269,7 @@ def confirmation(campaign: Campaign, draft: dict[str, Any]) -> Reply:
     return Reply(
         "\n".join(lines),
         [
-            [Button(f"contrib:ok:{draft['id']}", _("Đúng, ghi nhận"))],
+            [Button(ConfirmDraft(draft["id"]).pack(), _("Đúng, ghi nhận"))],
             [Button("contrib:redo", _("Sửa lại")), Button("menu:main", _("Hủy"))],
         ],
     )
@@ -235,79 +289,172 @@ def amount_problem(code: str, kind: str | None) -> str:
     return "{} {}".format(messages.get(code, _("Mình chưa hiểu số lượng này.")), example)
 
 
-@router.state(STEP)
-async def typed(ctx: Context) -> list[Reply]:
-    """Text during the flow: the amount, a date, or a name, whichever is asked now."""
+def _amount(text: str, ctx: Context) -> Amount | None:
+    """The amount of the kind asked; None when the text is no amount at all (a question)."""
+    kind = Kind(_draft(ctx)["kind"])
+    try:
+        amount = parse_amount(text, expect=kind)
+    except AmountError as error:
+        weak = error.code == "unparseable" and not _NUMBERISH.search(text)
+        raise Unfit(amount_problem(error.code, str(kind)), weak=weak) from None
+    problem = _problem(ctx, amount)
+    if problem is not None:
+        raise Unfit(problem)
+    return amount
+
+
+def _kind(text: str, ctx: Context) -> Amount | str | None:
+    """A kind by name ("tiền"), or an amount that says its kind ("2 triệu") at once."""
+    campaign_kinds = _draft(ctx).get("kinds") or list(KIND_WORDS)
+    folded = fold(text)
+    for kind, words in KIND_WORDS.items():
+        if folded in words:
+            return kind
+    amount = find_amount(text)
+    if amount is not None and str(amount.kind) in campaign_kinds:
+        problem = _problem(ctx, amount)
+        if problem is not None:
+            raise Unfit(problem)
+        return amount
+    return None
+
+
+def _when(text: str, ctx: Context) -> date | None:
+    when = parse_when(text, ctx.services.today())
+    if when is None or not _in_range(ctx, when):
+        raise Unfit(
+            _("Bạn gõ ngày theo kiểu {example}, trong vòng một năm tới.").format(
+                example=example_day(ctx)
+            ),
+            weak=when is None and not _NUMBERISH.search(text),
+        )
+    return when
+
+
+def _name(text: str, ctx: Context) -> str | None:
+    return text.strip()[:60] or None
+
+
+async def ask(ctx: Context) -> list[Reply]:
+    """Any step of the pledge, asked again (with its buttons)."""
+    return await next_step(ctx)
+
+
+STEP_OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True}
+
+
+@router.step(CAMPAIGN, buttons=("contrib:camp",), parse=lambda text, ctx: None, **STEP_OPTIONS)
+async def _campaign_typed(ctx: Context) -> list[Reply]:
+    """Never called: a campaign is chosen by its button, its number or its name."""
+    return await next_step(ctx)
+
+
+@router.step(VILLAGE, buttons=("contrib:vil",), parse=lambda text, ctx: None, **STEP_OPTIONS)
+async def _village_typed(ctx: Context) -> list[Reply]:
+    """Never called: a village is chosen by its button, its number or its name."""
+    return await next_step(ctx)
+
+
+@router.step(KIND, buttons=("contrib:kind",), parse=_kind, **STEP_OPTIONS)
+async def kind_typed(ctx: Context) -> list[Reply]:
+    """A kind by name, or an amount that says its kind."""
     draft = _draft(ctx)
-    if "kind" in draft and "amount" not in draft:
-        try:
-            amount = parse_amount(ctx.text, expect=Kind(draft["kind"]))
-        except AmountError as error:
-            return [Reply(amount_problem(error.code, draft["kind"]))]
-        problem = _accept(ctx, draft, amount)
-        return [Reply(problem)] if problem else await next_step(ctx)
-    if "amount" in draft and "due_on" not in draft and not draft.get("now"):
-        when = parse_when(ctx.text, ctx.services.today())
-        today = ctx.services.today()
-        if when is None or not today <= when <= today + timedelta(days=366):
-            return [
-                Reply(_("Bạn gõ ngày theo kiểu 15/12 hoặc 15/12/2026, trong vòng một năm tới."))
-            ]
-        draft["due_on"] = when.isoformat()
-        return await next_step(ctx)
-    if draft.get("show_name") and not draft.get("name"):
-        draft["name"] = ctx.text[:60]
-        return await next_step(ctx)
-    problem = _fill_from_text(ctx, draft, ctx.text)
-    return [*([Reply(problem)] if problem else []), *(await next_step(ctx))]
+    if isinstance(ctx.value, Amount):
+        draft["kind"] = str(ctx.value.kind)
+        _accept(ctx, draft, ctx.value)
+    else:
+        draft["kind"] = ctx.value
+    return await next_step(ctx)
 
 
-@router.button("contrib:camp")
+@router.step(AMOUNT, parse=_amount, **STEP_OPTIONS)
+async def amount_typed(ctx: Context) -> list[Reply]:
+    """How much: "2 triệu", "hai triệu", "3 ngày công", "1 buổi", "5 bao xi măng"."""
+    _accept(ctx, _draft(ctx), ctx.value)
+    return await next_step(ctx)
+
+
+@router.step(WHEN, buttons=("contrib:when",), parse=_when, **STEP_OPTIONS)
+async def when_typed(ctx: Context) -> list[Reply]:
+    """A day: "15/12", "mai", "thứ bảy"; "hôm nay", "bây giờ" are now."""
+    if ctx.value == ctx.services.today():
+        _draft(ctx)["now"] = True
+    else:
+        _draft(ctx)["due_on"] = ctx.value.isoformat()
+    return await next_step(ctx)
+
+
+@router.step(
+    PUBLIC,
+    buttons=("contrib:public",),
+    yes="contrib:public:yes",
+    no="contrib:public:no",
+    **STEP_OPTIONS,
+)
+async def _public_typed(ctx: Context) -> list[Reply]:
+    """Never called: answered by a button, its number, its label or yes/no."""
+    return await next_step(ctx)
+
+
+@router.step(NAME, parse=_name, **STEP_OPTIONS)
+async def name_typed(ctx: Context) -> list[Reply]:
+    """The name to show: anything typed is the name ("Dũng", "Huy" included)."""
+    _draft(ctx)["name"] = ctx.value
+    return await next_step(ctx)
+
+
+@router.step(
+    CONFIRM,
+    buttons=("contrib:ok", "contrib:redo"),
+    yes="contrib:ok",
+    no="contrib:redo",
+    **STEP_OPTIONS,
+)
+async def _confirm_typed(ctx: Context) -> list[Reply]:
+    """Never called: confirmed by its button, its number, its label or a yes/no word."""
+    return await next_step(ctx)
+
+
+@router.button(PickCampaign)
 async def pick_campaign(ctx: Context) -> list[Reply]:
     """A campaign chosen from the list."""
     open_ids = {c.id for c in await _campaigns(ctx)}
-    if (
-        ctx.user.state != STEP
-        or len(ctx.args) != 1
-        or not ctx.args[0].isdigit()
-        or int(ctx.args[0]) not in open_ids
-    ):
-        raise StalePayload(f"campaign {ctx.args} is not open here")
-    _draft(ctx)["campaign"] = int(ctx.args[0])
+    if ctx.user.state != CAMPAIGN or ctx.payload.id not in open_ids:
+        raise StalePayload(f"campaign {ctx.payload.id} is not open here")
+    _draft(ctx)["campaign"] = ctx.payload.id
     return await next_step(ctx)
 
 
-@router.button("contrib:vil")
+@router.button(PickVillage)
 async def pick_village(ctx: Context) -> list[Reply]:
     """A village chosen from the campaign's list."""
-    draft = _draft(ctx) if ctx.user.state == STEP else {}
+    draft = _draft(ctx) if ctx.user.state == VILLAGE else {}
     campaign = await ctx.services.campaigns.get(draft.get("campaign", -1))
-    index = int(ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else -1
-    if campaign is None or not 0 <= index < len(campaign.villages):
-        raise StalePayload(f"village {ctx.args}")
-    draft["village"] = campaign.villages[index]
+    if campaign is None or not 0 <= ctx.payload.index < len(campaign.villages):
+        raise StalePayload(f"village {ctx.payload}")
+    draft["village"] = campaign.villages[ctx.payload.index]
     return await next_step(ctx)
 
 
-@router.button("contrib:kind")
+@router.button(PickKind)
 async def pick_kind(ctx: Context) -> list[Reply]:
     """What the villager gives: workdays, land, money or materials."""
-    if ctx.user.state != STEP or len(ctx.args) != 1 or ctx.args[0] not in {k.value for k in Kind}:
-        raise StalePayload(f"kind {ctx.args}")
+    if ctx.user.state != KIND:
+        raise StalePayload(f"kind {ctx.payload}")
     draft = _draft(ctx)
     for key in ("amount", "unit", "description"):
         draft.pop(key, None)
-    draft["kind"] = ctx.args[0]
+    draft["kind"] = ctx.payload.kind
     return await next_step(ctx)
 
 
-@router.button("contrib:when")
+@router.button(PickWhen)
 async def pick_when(ctx: Context) -> list[Reply]:
     """Now, or next week (a typed date works too)."""
-    if ctx.user.state != STEP or ctx.args not in (["now"], ["week"]):
-        raise StalePayload(f"when {ctx.args}")
+    if ctx.user.state != WHEN:
+        raise StalePayload(f"when {ctx.payload}")
     draft = _draft(ctx)
-    if ctx.args == ["now"]:
+    if ctx.payload.when == "now":
         draft["now"] = True
     else:
         today = ctx.services.today()
@@ -315,13 +462,13 @@ async def pick_when(ctx: Context) -> list[Reply]:
     return await next_step(ctx)
 
 
-@router.button("contrib:public")
+@router.button(PickPublic)
 async def pick_public(ctx: Context) -> list[Reply]:
     """Anonymous (the default) or with the villager's name."""
-    if ctx.user.state != STEP or ctx.args not in (["no"], ["yes"]):
-        raise StalePayload(f"public {ctx.args}")
+    if ctx.user.state != PUBLIC:
+        raise StalePayload(f"public {ctx.payload}")
     draft = _draft(ctx)
-    draft["show_name"] = ctx.args == ["yes"]
+    draft["show_name"] = ctx.payload.show == "yes"
     if draft["show_name"] and ctx.event.display_name:
         draft["name"] = ctx.event.display_name
     return await next_step(ctx)
@@ -330,22 +477,21 @@ async def pick_public(ctx: Context) -> list[Reply]:
 @router.button("contrib:redo")
 async def redo(ctx: Context) -> list[Reply]:
     """Start the draft again from the campaign."""
-    ctx.user.enter(STEP, draft={"id": uuid.uuid4().hex[:16]})
+    ctx.user.enter(CAMPAIGN, draft={"id": uuid.uuid4().hex[:16]})
     return await next_step(ctx)
 
 
-@router.button("contrib:ok")
+@router.button(ConfirmDraft)
 async def confirm(ctx: Context) -> Reply:
     """Records the confirmed draft once and gives the receipt."""
-    if len(ctx.args) != 1:
-        raise StalePayload(f"confirm {ctx.args}")
-    draft = ctx.user.state_data.get("draft", {}) if ctx.user.state == STEP else {}
-    key = f"draft:{ctx.args[0]}"
-    if draft.get("id") != ctx.args[0] or "show_name" not in draft:
+    draft_id = ctx.payload.draft
+    draft = ctx.user.state_data.get("draft", {}) if ctx.user.state == CONFIRM else {}
+    key = f"draft:{draft_id}"
+    if draft.get("id") != draft_id or "show_name" not in draft:
         # A replayed or late confirmation: the receipt of what was recorded, if anything.
         recorded = await ctx.services.contributions.by_source(*ctx.event.key, key)
         if recorded is None:
-            raise StalePayload(f"no draft {ctx.args}")
+            raise StalePayload(f"no draft {draft_id}")
         return await receipt(ctx, recorded, again=True)
     campaign = await ctx.services.campaigns.get(draft["campaign"])
     if campaign is None or not campaign.is_open(ctx.services.today()):

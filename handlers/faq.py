@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from bot.core import Button, Context, Reply, Router, StalePayload
+from dataclasses import dataclass
+
+from bot.core import Button, Context, Payload, Reply, Router, StalePayload
 from bot.faq import FaqEntry
 from bot.i18n import N_, _
 from bot.reference import localized
-from bot.text import fold
 from handlers.menu import not_understood
 
 router = Router("faq")
+
+
+@dataclass(frozen=True)
+class PickQuestion(Payload, prefix="faq:q"):
+    id: str
 
 
 def _answer(entry: FaqEntry) -> Reply:
@@ -21,26 +27,31 @@ def _answer(entry: FaqEntry) -> Reply:
 
 @router.command("hoidap", "faq", description=N_("Hỏi đáp về nông thôn mới"))
 @router.button("faq:list")
+@router.intent("faq_list")
 async def faq_list(ctx: Context) -> Reply:
     """Lists the questions the bot can answer."""
     entries = ctx.services.faq.entries
     return Reply(
         _("Các câu hỏi thường gặp. Bạn chọn một câu, hoặc gõ câu hỏi của mình:"),
-        [[Button(f"faq:q:{e.id}", localized(e.question))] for e in entries],
+        [[Button(PickQuestion(e.id).pack(), localized(e.question))] for e in entries],
     )
 
 
-@router.button("faq:q")
+@router.button(PickQuestion)
 async def faq_button(ctx: Context) -> Reply:
     """The answer to a question chosen from the list."""
-    entry = ctx.services.faq.get(ctx.args[0]) if len(ctx.args) == 1 else None
+    entry = ctx.services.faq.get(ctx.payload.id)
     if entry is None:
-        raise StalePayload(f"no FAQ entry {ctx.args}")
+        raise StalePayload(f"no FAQ entry {ctx.payload.id}")
     return _answer(entry)
 
 
-@router.intent(lambda folded, ctx: ctx.services.faq.match(folded) is not None)
+# Each FAQ entry is an intent ("faq:ntm") whose phrases are its keywords in content/faq.toml.
+@router.intent("faq:*")
 async def faq_typed(ctx: Context) -> Reply:
     """The answer to a question typed in words."""
-    entry = ctx.services.faq.match(fold(ctx.text))
+    found = ctx.services.understanding.match(ctx.text)
+    entry = None
+    if found is not None and found.intent.startswith("faq:"):
+        entry = ctx.services.faq.get(found.intent.removeprefix("faq:"))
     return _answer(entry) if entry is not None else await not_understood(ctx)

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from bot.core import Button, Context, Reply, Router, StalePayload
+import re
+from dataclasses import dataclass
+
+from bot.core import Button, Context, Payload, Reply, Router, StalePayload
 from bot.i18n import N_, _, fmt_date
 from bot.quantities import spell
 from bot.storage.contributions import Contribution
+from bot.text import fold
 from handlers.menu import main_menu, with_menu
 
 router = Router("ledger")
+_RECEIPT = re.compile(r"\bcs\s*-?\s*\d{2}\s*-?\s*\d{3,6}\b")  # "CS-26-00123", typed any way
+
+
+@dataclass(frozen=True)
+class Withdraw(Payload, prefix="contrib:withdraw"):
+    id: int
+
+
+@dataclass(frozen=True)
+class Withdrawn(Payload, prefix="contrib:withdrawn"):
+    id: int
+
+
+def _names_a_receipt(ctx: Context) -> float | None:
+    """A receipt code typed ("CS-26-00123 sao rồi", "hủy CS-26-00123"): the user's own list."""
+    return 95.0 if _RECEIPT.search(fold(ctx.text)) else None
 
 
 STATUS_NAMES = {
@@ -22,6 +42,7 @@ STATUS_NAMES = {
 
 @router.command("cuatoi", "mine", description=N_("Đóng góp của tôi"))
 @router.button("contrib:mine")
+@router.intent("my_pledges", recognize=_names_a_receipt)
 async def mine(ctx: Context) -> Reply:
     """The villager's contributions with their status; pending ones can be cancelled."""
     items = await ctx.services.contributions.of_user(*ctx.event.key)
@@ -41,21 +62,19 @@ async def mine(ctx: Context) -> Reply:
             line += " " + _("— lý do: {reason}").format(reason=c.reason)
         lines.append(line)
         if c.status == "registered":
-            buttons.append([Button(f"contrib:withdraw:{c.id}", _("Hủy {ref}").format(ref=c.ref))])
+            buttons.append([Button(Withdraw(c.id).pack(), _("Hủy {ref}").format(ref=c.ref))])
     buttons.append([Button("contrib:start", _("Đóng góp")), Button("menu:main", _("Menu"))])
     return Reply("\n".join(lines), buttons)
 
 
 async def _own(ctx: Context) -> Contribution:
-    c = None
-    if len(ctx.args) == 1 and ctx.args[0].isdigit():
-        c = await ctx.services.contributions.get(int(ctx.args[0]))
+    c = await ctx.services.contributions.get(ctx.payload.id)
     if c is None or (c.channel, c.user_id) != ctx.event.key:
-        raise StalePayload(f"not the user's contribution: {ctx.args}")
+        raise StalePayload(f"not the user's contribution: {ctx.payload}")
     return c
 
 
-@router.button("contrib:withdraw")
+@router.button(Withdraw)
 async def withdraw(ctx: Context) -> Reply:
     """Asks before cancelling a contribution not yet confirmed."""
     c = await _own(ctx)
@@ -63,11 +82,11 @@ async def withdraw(ctx: Context) -> Reply:
         _("Hủy đăng ký {ref}: {amount}?").format(
             ref=c.ref, amount=spell(c.kind, c.amount, c.unit, c.description)
         ),
-        [[Button(f"contrib:withdrawn:{c.id}", _("Đúng, hủy")), Button("contrib:mine", _("Không"))]],
+        [[Button(Withdrawn(c.id).pack(), _("Đúng, hủy")), Button("contrib:mine", _("Không"))]],
     )
 
 
-@router.button("contrib:withdrawn")
+@router.button(Withdrawn)
 async def withdrawn(ctx: Context) -> Reply:
     """Cancels it, if no official has confirmed it meanwhile."""
     c = await _own(ctx)

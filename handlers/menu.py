@@ -1,14 +1,13 @@
-"""The main menu, help, cancel, and the answers for anything not understood."""
+"""The main menu, help, small talk, cancel, asking before leaving a step, and the answers for
+anything not understood."""
 
 from __future__ import annotations
 
-from bot.core import Button, Context, Reply, Router
+from bot.core import Button, Context, Reply, Router, Step
 from bot.i18n import N_, _, fmt_number
 
 router = Router("menu")
-
-CANCEL_WORDS = {"huy", "huy bo", "thoi", "thoat", "cancel", "quit", "exit"}
-HELP_WORDS = {"tro giup", "giup", "giup do", "huong dan", "help", "menu", "bat dau lai"}
+ASK_FIRST = "menu:ask_first"  # "Bạn muốn dừng nhận tin? 1. Dừng 2. Tiếp tục"
 
 
 def main_menu() -> list[list[Button]]:
@@ -27,7 +26,7 @@ def with_menu(text: str) -> Reply:
 
 @router.command("trogiup", "help", description=N_("Những gì Chung Sức làm được"))
 @router.button("menu:help")
-@router.intent(lambda folded, _ctx: folded in HELP_WORDS, anywhere=True)
+@router.intent("help")
 async def show_help(ctx: Context) -> Reply:
     """Lists what the bot can do and how to ask."""
     return with_menu(ctx.services.renderer.render("help.txt"))
@@ -40,12 +39,102 @@ async def show_menu(ctx: Context) -> Reply:
     return with_menu(_("Bạn muốn xem gì? Chọn một mục bên dưới."))
 
 
+@router.intent("greeting")
+async def greet(ctx: Context) -> Reply:
+    """Hello back, and what the bot can do."""
+    return with_menu(_("Chào bạn! Mình là Chung Sức. Bạn muốn xem gì? Chọn một mục bên dưới."))
+
+
+@router.intent("thanks")
+async def thanks(ctx: Context) -> Reply:
+    """A short, warm answer to thanks."""
+    return with_menu(_("Không có gì ạ! Cần gì bạn cứ nhắn cho mình nhé."))
+
+
 @router.command("huy", "cancel", description=N_("Thoát bước đang làm"))
-@router.intent(lambda folded, _ctx: folded in CANCEL_WORDS, anywhere=True)
+@router.intent("cancel")
 async def cancel(ctx: Context) -> Reply:
     """Leaves whatever step the user is in."""
     ctx.user.leave()
     return with_menu(_("Đã hủy. Bạn muốn làm gì tiếp?"))
+
+
+# --- asking before a typed word stops or throws something away ------------------------------
+
+QUESTIONS = {
+    "stop": N_("Bạn muốn dừng nhận mọi thông báo?"),
+    "cancel": N_("Bạn muốn hủy việc đang làm? Những gì bạn đã nhập sẽ không được lưu."),
+}
+GO_LABELS = {"stop": N_("Dừng nhận tin"), "cancel": N_("Hủy")}
+
+
+async def ask_first(ctx: Context) -> Reply | list[Reply]:
+    """Stop or cancel typed inside a step: ask, keeping the step to come back to."""
+    user = ctx.user
+    intent = str(ctx.value)
+    paused = {"state": user.state, "data": user.state_data}
+    if user.state == ASK_FIRST:
+        if user.state_data.get("intent") == intent:  # "dừng" typed again: that is a yes
+            return await go_ahead(ctx)
+        paused = user.state_data["paused"]  # keep what was paused the first time
+    user.enter(ASK_FIRST, intent=intent, paused=paused)
+    return _asking(intent)
+
+
+def _asking(intent: str) -> Reply:
+    return Reply(
+        _(QUESTIONS[intent]),
+        [[Button("menu:go", _(GO_LABELS[intent])), Button("menu:back", _("Tiếp tục"))]],
+    )
+
+
+async def _ask_again(ctx: Context) -> Reply:
+    return _asking(str(ctx.user.state_data.get("intent", "cancel")))
+
+
+router.add_step(
+    Step(ASK_FIRST, ask=_ask_again, buttons=("menu:go", "menu:back"), yes="menu:go", no="menu:back")
+)
+
+
+@router.button("menu:go")
+async def go_ahead(ctx: Context) -> Reply | list[Reply]:
+    """Yes: do what was asked (stop receiving, or cancel the step)."""
+    intent = ctx.user.state_data.get("intent")
+    ctx.user.leave()
+    handler = ctx.router.intent_handler(str(intent)) if ctx.router else None
+    if handler is None or intent == "cancel":
+        return await cancel(ctx)
+    return await handler(ctx)
+
+
+@router.button("menu:back")
+async def go_back(ctx: Context) -> Reply | list[Reply]:
+    """No: back to the step, asked again."""
+    paused = ctx.user.state_data.get("paused") or {}
+    step = ctx.router.steps.get(paused.get("state") or "") if ctx.router else None
+    if step is None:
+        ctx.user.leave()
+        return await show_menu(ctx)
+    ctx.user.enter(step.name, **paused.get("data", {}))
+    return await step.ask(ctx)
+
+
+# --- fallbacks -------------------------------------------------------------------------------
+
+
+async def not_an_answer(ctx: Context) -> Reply:
+    """Text inside a step that fits nothing (ctx.value: why, if the step said): the step is
+    asked again right after this, with its buttons."""
+    leave = _("Gõ “hủy” nếu bạn muốn thoát.")
+    if isinstance(ctx.value, str):
+        return Reply(f"{ctx.value}\n{leave}")
+    return Reply("{} {}".format(_("Mình chưa hiểu câu trả lời này."), leave))
+
+
+async def busy(ctx: Context) -> Reply:
+    """An action asked for in the middle of a draft: finish or leave it first."""
+    return Reply(_("Bạn đang làm dở một việc. Trả lời câu hỏi dưới đây, hoặc gõ “hủy” để thoát."))
 
 
 async def not_understood(ctx: Context) -> Reply:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from babel import Locale
 
 from bot.areas import MAX_CHOICES, SearchResult
-from bot.core import Button, Context, Handler, Reply, Router, StalePayload, as_list
+from bot.core import Button, Context, Handler, Payload, Reply, Router, StalePayload, Unfit, as_list
 from bot.i18n import N_, _, use_locale
 from bot.reference import Commune
 from bot.settings import LOCALES
@@ -32,10 +35,32 @@ LANGUAGE_WORDS = {
 }
 
 
+@dataclass(frozen=True)
+class PickLanguage(Payload, prefix="lang"):
+    code: Literal["vi", "en"]
+
+
+@dataclass(frozen=True)
+class PickCommune(Payload, prefix="onb:pick"):
+    code: str
+
+
 def language_buttons() -> list[list[Button]]:
     # Each language is offered in its own name, whatever the current language is.
     names = {code: Locale.parse(code).display_name or code for code in LOCALES}
-    return [[Button(f"lang:{code}", name[0].upper() + name[1:]) for code, name in names.items()]]
+    return [
+        [
+            Button(PickLanguage(code).pack(), name[0].upper() + name[1:])  # type: ignore[arg-type]
+            for code, name in names.items()
+        ]
+    ]
+
+
+async def ask_language(ctx: Context) -> Reply:
+    """The language question (asked again after an answer that fits nothing)."""
+    if ctx.user.state != ASK_LANGUAGE:
+        ctx.user.enter(ASK_LANGUAGE)
+    return Reply(_("Chọn ngôn ngữ / Choose your language:"), language_buttons())
 
 
 @router.command("start", description=N_("Bắt đầu lại từ đầu"), menu=False)
@@ -50,6 +75,16 @@ async def start(ctx: Context) -> list[Reply]:
     return [Reply(greeting), Reply(_("Chọn ngôn ngữ / Choose your language:"), language_buttons())]
 
 
+async def newcomer(ctx: Context) -> Reply | list[Reply]:
+    """A first message from someone without a commune: a commune's name is taken as the
+    answer; anything else ("xin chào", "alo") is greeted and onboarded."""
+    result = ctx.services.areas.search(ctx.text)
+    if result.meant is not None or result.found:
+        ctx.user.enter(ASK_COMMUNE)
+        return await _commune_result(ctx, result)
+    return await start(ctx)
+
+
 @router.command("ngonngu", "language", description=N_("Đổi ngôn ngữ"))
 @router.button("lang:menu")
 async def choose_language(ctx: Context) -> Reply:
@@ -57,12 +92,28 @@ async def choose_language(ctx: Context) -> Reply:
     return Reply(_("Chọn ngôn ngữ / Choose your language:"), language_buttons())
 
 
-@router.button("lang")
+@router.button(PickLanguage)
 async def set_language(ctx: Context) -> Reply:
     """Switches the language; during onboarding, goes on to ask for the commune."""
-    if len(ctx.args) != 1 or ctx.args[0] not in LOCALES:
-        raise StalePayload(f"no such language {ctx.args}")
-    return await _switch_language(ctx, ctx.args[0])
+    return await _switch_language(ctx, ctx.payload.code)
+
+
+@router.intent("language")
+async def language_words(ctx: Context) -> Reply:
+    """ "tiếng Anh", "english please": switches at once; "ngôn ngữ" offers the languages."""
+    wanted = _typed_language(ctx.text)
+    short = len(ctx.services.understanding.words(ctx.text)) <= 3  # "english please", "tieng anh"
+    if wanted is not None and wanted != ctx.user.locale and short:
+        return await _switch_language(ctx, wanted)
+    return await choose_language(ctx)
+
+
+def _typed_language(text: str) -> str | None:
+    padded = f" {fold(text)} "
+    found = {
+        locale for locale, words in LANGUAGE_WORDS.items() for w in words if f" {w} " in padded
+    }
+    return found.pop() if len(found) == 1 else None
 
 
 async def _switch_language(ctx: Context, locale: str) -> Reply:
@@ -77,21 +128,33 @@ async def _switch_language(ctx: Context, locale: str) -> Reply:
         return with_menu(_("Đã chuyển sang tiếng Việt."))
 
 
-@router.state(ASK_LANGUAGE)
-async def language_typed(ctx: Context) -> Reply | list[Reply]:
-    """A typed answer to the language question; anything else is taken as the commune."""
-    folded = fold(ctx.text)
+def _language_or_commune(text: str, ctx: Context) -> tuple[str, object] | None:
+    folded = fold(text)
     for locale, words in LANGUAGE_WORDS.items():
         if folded in words:
-            return await _switch_language(ctx, locale)
-    return await commune_typed(ctx)
+            return ("language", locale)
+    result = ctx.services.areas.search(text)
+    if result.meant is not None or result.found:
+        return ("commune", result)
+    return None
+
+
+@router.step(
+    ASK_LANGUAGE, ask=ask_language, buttons=("lang",), parse=_language_or_commune, bound=False
+)
+async def language_typed(ctx: Context) -> Reply | list[Reply]:
+    """A typed answer to the language question; a commune's name is taken as the commune."""
+    what, value = ctx.value
+    if what == "language":
+        return await _switch_language(ctx, str(value))
+    ctx.user.enter(ASK_COMMUNE)
+    assert isinstance(value, SearchResult)
+    return await _commune_result(ctx, value)
 
 
 @router.command("doixa", "commune", description=N_("Đổi xã của bạn"))
 @router.button("onb:change")
-@router.intent(
-    lambda folded, _ctx: folded in {"doi xa", "chon xa", "doi dia chi", "change commune"}
-)
+@router.intent("change_commune")
 async def change_commune(ctx: Context) -> Reply:
     """Asks for the commune again."""
     return ask_commune(ctx)
@@ -112,14 +175,34 @@ def _merger_lines(result: SearchResult) -> list[str]:
 
 
 def _pick_buttons(communes: list[Commune]) -> list[list[Button]]:
-    buttons = [Button(f"onb:pick:{c.code}", c.name) for c in communes[:MAX_CHOICES]]
+    buttons = [Button(PickCommune(c.code).pack(), c.name) for c in communes[:MAX_CHOICES]]
     return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
-@router.state(ASK_COMMUNE)
+def _commune_search(text: str, ctx: Context) -> SearchResult:
+    result = ctx.services.areas.search(text)
+    if result.meant is None and not result.found and not result.suggestions:
+        raise Unfit(
+            _(
+                "Mình chưa tìm thấy “{query}” ở {province}. Bạn gõ lại tên xã, ví dụ: Chợ Đồn."
+            ).format(query=text[:60], province=ctx.services.reference.province_name)
+        )
+    return result
+
+
+async def _ask_commune_again(ctx: Context) -> Reply:
+    return ask_commune(ctx, then=ctx.user.state_data.get("then"))
+
+
+@router.step(
+    ASK_COMMUNE, ask=_ask_commune_again, buttons=("onb:pick",), parse=_commune_search, bound=False
+)
 async def commune_typed(ctx: Context) -> Reply | list[Reply]:
     """Finds the commune the user typed: today's name, an old name, or a near miss."""
-    result = ctx.services.areas.search(ctx.text)
+    return await _commune_result(ctx, ctx.value)
+
+
+async def _commune_result(ctx: Context, result: SearchResult) -> Reply | list[Reply]:
     province = ctx.services.reference.province_name
     meant = result.meant
     if meant is not None:
@@ -133,27 +216,20 @@ async def commune_typed(ctx: Context) -> Reply | list[Reply]:
     if result.found:
         lines = [*_merger_lines(result), _("Bạn ở xã, phường nào? Hãy chọn:")]
         return Reply("\n".join(lines), _pick_buttons(result.communes))
-    query = ctx.text[:60]
-    if result.suggestions:
-        return Reply(
-            _("Mình chưa tìm thấy “{query}” ở {province}. Có phải bạn muốn chọn:").format(
-                query=query, province=province
-            ),
-            _pick_buttons(result.suggestions),
-        )
     return Reply(
-        _("Mình chưa tìm thấy “{query}” ở {province}. Bạn gõ lại tên xã, ví dụ: Chợ Đồn.").format(
-            query=query, province=province
-        )
+        _("Mình chưa tìm thấy “{query}” ở {province}. Có phải bạn muốn chọn:").format(
+            query=ctx.text[:60], province=province
+        ),
+        _pick_buttons(result.suggestions),
     )
 
 
-@router.button("onb:pick")
+@router.button(PickCommune)
 async def commune_picked(ctx: Context) -> list[Reply]:
     """A commune chosen from the buttons."""
-    commune = ctx.services.areas.get(ctx.args[0]) if len(ctx.args) == 1 else None
+    commune = ctx.services.areas.get(ctx.payload.code)
     if commune is None:
-        raise StalePayload(f"no commune {ctx.args} in this province")
+        raise StalePayload(f"no commune {ctx.payload.code} in this province")
     return await _chosen(ctx, commune, [])
 
 

@@ -4,10 +4,11 @@ the villager is told each time, in their own language."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core import Button, Context, Reply, Router, StalePayload
+from bot.core import Button, Context, Payload, Reply, Router, StalePayload
 from bot.i18n import N_, _, use_locale
 from bot.notify import Notice, enqueue
 from bot.quantities import spell
@@ -22,6 +23,21 @@ NOTICES = {
     DONE: N_("Đóng góp {ref} ({amount}) của bạn đã được ghi nhận là hoàn thành. Cảm ơn bạn!"),
     REJECTED: N_("Đóng góp {ref} ({amount}) của bạn chưa được nhận. Lý do: {reason}"),
 }
+
+
+@dataclass(frozen=True)
+class Approve(Payload, prefix="review:ok"):
+    id: int
+
+
+@dataclass(frozen=True)
+class Refuse(Payload, prefix="review:no"):
+    id: int
+
+
+@dataclass(frozen=True)
+class MarkDone(Payload, prefix="review:done"):
+    id: int
 
 
 def principal(ctx: Context) -> str:
@@ -46,11 +62,11 @@ def _card(c: Contribution, commune_name: str) -> Reply:
         f"{c.ref} · {commune_name}" + (f" · {c.village}" if c.village else ""),
         f"{who}: {spell(c.kind, c.amount, c.unit, c.description)}",
     ]
-    buttons = [Button(f"review:done:{c.id}", _("Đã hoàn thành"))]
+    buttons = [Button(MarkDone(c.id).pack(), _("Đã hoàn thành"))]
     if c.status == "registered":
         buttons = [
-            Button(f"review:ok:{c.id}", _("Xác nhận")),
-            Button(f"review:no:{c.id}", _("Từ chối")),
+            Button(Approve(c.id).pack(), _("Xác nhận")),
+            Button(Refuse(c.id).pack(), _("Từ chối")),
             *buttons,
         ]
     else:
@@ -76,17 +92,10 @@ async def pending(ctx: Context) -> Reply | list[Reply]:
 
 
 async def _target(ctx: Context) -> Contribution:
-    c = await ctx.services.contributions.get(_target_id(ctx))
+    c = await ctx.services.contributions.get(ctx.payload.id)
     if c is None:
-        raise StalePayload(f"no contribution {ctx.args}")
+        raise StalePayload(f"no contribution {ctx.payload.id}")
     return c
-
-
-def _target_id(ctx: Context) -> int:
-    """The contribution id a button carries."""
-    if len(ctx.args) == 1 and ctx.args[0].isdigit():
-        return int(ctx.args[0])
-    raise StalePayload(f"no contribution {ctx.args}")
 
 
 async def _may_review(ctx: Context, c: Contribution) -> bool:
@@ -137,33 +146,41 @@ async def _move(ctx: Context, contribution_id: int, to: str, reason: str | None 
     return Reply(done[to].format(ref=moved.ref), [[Button("review:list", _("Duyệt tiếp"))]])
 
 
-@router.button("review:ok")
+@router.button(Approve)
 async def confirm(ctx: Context) -> Reply:
     """Confirms a registered contribution."""
-    return await _move(ctx, _target_id(ctx), CONFIRMED)
+    return await _move(ctx, ctx.payload.id, CONFIRMED)
 
 
-@router.button("review:done")
+@router.button(MarkDone)
 async def mark_done(ctx: Context) -> Reply:
     """Marks a contribution as given."""
-    return await _move(ctx, _target_id(ctx), DONE)
+    return await _move(ctx, ctx.payload.id, DONE)
 
 
-@router.button("review:no")
+@router.button(Refuse)
 async def reject(ctx: Context) -> Reply:
     """Asks for the reason the villager will read."""
     c = await _target(ctx)
     if not await _may_review(ctx, c):
         return not_allowed(ctx)
-    ctx.user.enter(REASON, id=c.id)
-    return Reply(_("Lý do từ chối {ref}? Người góp sẽ đọc lý do này.").format(ref=c.ref))
+    ctx.user.enter(REASON, id=c.id, ref=c.ref)
+    return _ask_reason(c.ref)
 
 
-@router.state(REASON)
+def _ask_reason(ref: str) -> Reply:
+    return Reply(_("Lý do từ chối {ref}? Người góp sẽ đọc lý do này.").format(ref=ref))
+
+
+async def _ask_reason_again(ctx: Context) -> Reply:
+    return _ask_reason(str(ctx.user.state_data.get("ref", "")))
+
+
+@router.step(REASON, ask=_ask_reason_again, parse=lambda text, ctx: text.strip() or None)
 async def reason_typed(ctx: Context) -> Reply:
     """The rejection reason, then the rejection."""
     contribution_id = int(ctx.user.state_data.get("id", 0))
     ctx.user.leave()
     if await ctx.services.contributions.get(contribution_id) is None:
         return with_menu(_("Không tìm thấy đóng góp này."))
-    return await _move(ctx, contribution_id, REJECTED, ctx.text[:300])
+    return await _move(ctx, contribution_id, REJECTED, str(ctx.value)[:300])

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from bot.core import Button, Context, Reply, Router, StalePayload
+from bot.core import Button, Context, Payload, Reply, Router, StalePayload
 from bot.i18n import N_, _, current_locale
 from bot.quantities import spell
 from bot.reference import CriteriaSet, Criterion, localized
@@ -14,25 +15,10 @@ from handlers.menu import main_menu
 
 router = Router("status")
 
-STATUS_PHRASES = (
-    "bao nhieu tieu chi",
-    "may tieu chi",
-    "tien do",
-    "dat chuan chua",
-    "da dat chuan",
-    "tinh trang",
-    "trang thai",
-    "ket qua nong thon moi",
-    "xa toi",
-    "xa minh",
-    "xa em",
-    "status",
-    "progress",
-    "how many criteria",
-    "my commune",
-)
 CRITERION_WORDS = ("tieu chi", "tieuchi", "chi tieu", "criterion", "criteria")
-_NUMBER = re.compile(r"(?:tieu chi|tieuchi|tc|criterion)\s*(?:so\s*)?(\d{1,2})(?!\d)")
+_NUMBER = re.compile(
+    r"\b(?:tieu chi|tieuchi|tc|criterion|criteria)\s*(?:so\s*|number\s*|no\s*)?(\d{1,2})(?!\d)"
+)
 
 
 def current_set(ctx: Context) -> CriteriaSet:
@@ -58,19 +44,25 @@ def find_criterion(folded: str, cset: CriteriaSet) -> Criterion | None:
     return hits[0][1] if hits else None
 
 
-def _is_status_question(folded: str, ctx: Context) -> bool:
-    return any(phrase in folded for phrase in STATUS_PHRASES)
+@dataclass(frozen=True)
+class PickCriterion(Payload, prefix="status:crit"):
+    number: int
 
 
-def _is_criterion_question(folded: str, ctx: Context) -> bool:
-    return find_criterion(folded, current_set(ctx)) is not None
+def _names_a_criterion(ctx: Context) -> float | None:
+    """ "tiêu chí 2", "tc 3", "tiêu chí giao thông", "criterion 5": one criterion, by code."""
+    folded = fold(ctx.text)
+    criterion = find_criterion(folded, current_set(ctx))
+    if criterion is None:
+        return None
+    return 97.0 if _NUMBER.search(folded) or any(w in folded for w in CRITERION_WORDS) else 88.0
 
 
 def _criterion_buttons(criteria: list[Criterion]) -> list[list[Button]]:
     return [
         [
             Button(
-                f"status:crit:{c.number}",
+                PickCriterion(c.number).pack(),
                 _("Tiêu chí {number}: {name}").format(number=c.number, name=localized(c.name)),
             )
         ]
@@ -80,7 +72,7 @@ def _criterion_buttons(criteria: list[Criterion]) -> list[list[Button]]:
 
 @router.command("tiendo", "status", description=N_("Xem xã đạt bao nhiêu tiêu chí"))
 @router.button("status:card")
-@router.intent(_is_status_question)
+@router.intent("status")
 async def status_card(ctx: Context) -> Reply:
     """The commune's status: criteria met, title, what is missing, how it compares."""
     services = ctx.services
@@ -89,13 +81,19 @@ async def status_card(ctx: Context) -> Reply:
     if commune is None:
         return ask_commune(ctx, then="status:card")
     cset = current_set(ctx)
+    if commune.kind != "xa":
+        # Wards and special zones are not in the NTM programme: no title is ever shown.
+        return Reply(
+            services.renderer.render("status_ward.txt", commune=commune, cset=cset), main_menu()
+        )
     status = await services.statuses.commune(cset.id, commune.code)
     if not status.criteria:
         return Reply(
             services.renderer.render("status_empty.txt", commune=commune, cset=cset),
             main_menu(),
         )
-    counts = await services.statuses.met_counts(cset.id, list(reference.communes))
+    rural = [code for code, c in reference.communes.items() if c.kind == "xa"]
+    counts = await services.statuses.met_counts(cset.id, rural)
     tally = await services.contributions.tally(commune_code=commune.code)
     given = ", ".join(
         spell(kind, tally.totals[kind], compact=True)
@@ -142,6 +140,7 @@ async def status_card(ctx: Context) -> Reply:
 
 
 @router.button("status:list")
+@router.intent("criteria_list")
 async def criteria_list(ctx: Context) -> Reply:
     """Every criterion of the set in force, marked for the user's commune where known."""
     services = ctx.services
@@ -153,18 +152,16 @@ async def criteria_list(ctx: Context) -> Reply:
 
 
 @router.command("tieuchi", "criterion", description=N_("Xem một tiêu chí, ví dụ /tieuchi 2"))
-@router.button("status:crit")
-@router.intent(_is_criterion_question)
+@router.button(PickCriterion)
+@router.intent("criterion", recognize=_names_a_criterion)
 async def criterion_card(ctx: Context) -> Reply:
     """One criterion: met or not for the commune, its indicators and figures where known."""
     services = ctx.services
     cset = current_set(ctx)
-    if ctx.event.button is not None:
-        if len(ctx.args) != 1 or not ctx.args[0].isdigit():
-            raise StalePayload(f"bad criterion {ctx.args}")
-        criterion = cset.criterion(int(ctx.args[0]))
+    if ctx.payload is not None:
+        criterion = cset.criterion(ctx.payload.number)
         if criterion is None:
-            raise StalePayload(f"no criterion {ctx.args[0]} in {cset.id}")
+            raise StalePayload(f"no criterion {ctx.payload.number} in {cset.id}")
     else:
         # "/tieuchi 2" and "/tieuchi giao thong" read as "tieu chi …"; free text as typed.
         query = "tieu chi " + fold(" ".join(ctx.args)) if ctx.args else fold(ctx.text)

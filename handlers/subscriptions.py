@@ -3,14 +3,16 @@ campaign news, pledge reminders, a digest — and "dừng" to stop everything at
 
 from __future__ import annotations
 
-from bot.core import Button, Context, Reply, Router, StalePayload
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.core import Button, Context, Payload, Reply, Router, StalePayload
 from bot.i18n import N_, _
 from bot.storage.subscriptions import DIGESTS, TOPICS
 from handlers.common import ask_commune
 from handlers.menu import with_menu
 
 router = Router("subscriptions")
-STOP_WORDS = {"dung", "dung lai", "stop", "huy dang ky", "unsubscribe", "dung nhan"}
 TOPIC_NAMES = {
     "commune_news": N_("Thông báo của xã"),
     "province_news": N_("Thông báo của tỉnh"),
@@ -24,12 +26,23 @@ DIGEST_NAMES = {
 }
 
 
+@dataclass(frozen=True)
+class ToggleTopic(Payload, prefix="sub:t"):
+    topic: Literal["commune_news", "province_news", "campaign_news", "pledge_reminders"]
+
+
+@dataclass(frozen=True)
+class PickDigest(Payload, prefix="sub:d"):
+    digest: Literal["daily", "weekly", "off"]
+
+
 def subscribed_line() -> str:
     return _("Bạn sẽ nhận thông báo của xã qua đây. Gõ “dừng” bất cứ lúc nào để ngừng nhận.")
 
 
 @router.command("thongbao", "notifications", description=N_("Chọn thông báo muốn nhận"))
 @router.button("sub:menu")
+@router.intent("notifications")
 async def settings(ctx: Context) -> Reply:
     """What the user receives, with a button to switch each on or off."""
     sub = await ctx.services.subscriptions.get(*ctx.event.key)
@@ -45,11 +58,21 @@ async def settings(ctx: Context) -> Reply:
     for topic in TOPICS:
         mark = "✅" if sub.topics[topic] else "⬜"
         lines.append(f"{mark} {_(TOPIC_NAMES[topic])}")
-        buttons.append([Button(f"sub:t:{topic}", f"{mark} {_(TOPIC_NAMES[topic])}")])
+        buttons.append(
+            [
+                Button(
+                    ToggleTopic(topic).pack(),  # type: ignore[arg-type]
+                    f"{mark} {_(TOPIC_NAMES[topic])}",
+                )
+            ]
+        )
     lines.append("📰 " + _(DIGEST_NAMES[sub.digest]))
     buttons.append(
         [
-            Button(f"sub:d:{d}", ("● " if d == sub.digest else "") + _(DIGEST_NAMES[d]))
+            Button(
+                PickDigest(d).pack(),  # type: ignore[arg-type]
+                ("● " if d == sub.digest else "") + _(DIGEST_NAMES[d]),
+            )
             for d in DIGESTS
         ]
     )
@@ -57,31 +80,29 @@ async def settings(ctx: Context) -> Reply:
     return Reply("\n".join(lines), buttons)
 
 
-@router.button("sub:t")
+@router.button(ToggleTopic)
 async def toggle(ctx: Context) -> Reply:
     """Switches one kind of message on or off."""
     sub = await ctx.services.subscriptions.get(*ctx.event.key)
-    if sub is None or len(ctx.args) != 1 or ctx.args[0] not in TOPICS:
-        raise StalePayload(f"subscription topic {ctx.args}")
-    topic = ctx.args[0]
+    if sub is None:
+        raise StalePayload("no subscription")
+    topic = ctx.payload.topic
     await ctx.services.subscriptions.choose(*ctx.event.key, **{topic: not sub.topics[topic]})
     return await settings(ctx)
 
 
-@router.button("sub:d")
+@router.button(PickDigest)
 async def digest(ctx: Context) -> Reply:
     """Daily, weekly or no digest."""
-    if len(ctx.args) != 1 or ctx.args[0] not in DIGESTS:
-        raise StalePayload(f"digest {ctx.args}")
     if await ctx.services.subscriptions.get(*ctx.event.key) is None:
         raise StalePayload("no subscription")
-    await ctx.services.subscriptions.choose(*ctx.event.key, digest=ctx.args[0])
+    await ctx.services.subscriptions.choose(*ctx.event.key, digest=ctx.payload.digest)
     return await settings(ctx)
 
 
 @router.command("dung", "stop", "unsubscribe", description=N_("Dừng nhận mọi thông báo"))
 @router.button("sub:stop")
-@router.intent(lambda folded, _ctx: folded in STOP_WORDS, anywhere=True)
+@router.intent("stop")
 async def stop(ctx: Context) -> Reply:
     """Unsubscribes from everything, with one line saying how to come back."""
     await ctx.services.subscriptions.stop(*ctx.event.key)
@@ -90,6 +111,7 @@ async def stop(ctx: Context) -> Reply:
 
 @router.command("batdau", "resume", description=N_("Nhận lại thông báo"))
 @router.button("sub:resume")
+@router.intent("resume")
 async def resume(ctx: Context) -> Reply:
     """Subscribes again (after "dừng", or after having blocked the bot)."""
     if await ctx.services.subscriptions.get(*ctx.event.key) is None:

@@ -64,17 +64,41 @@ async def test_choose_what_to_receive(chat: Chat, services: Services) -> None:
     assert (sub.province_news, sub.digest) == (False, "daily")
 
 
-@pytest.mark.parametrize("word", ["dừng", "stop", "hủy đăng ký", "/dung"])
+@pytest.mark.parametrize("word", ["dừng", "dung", "stop", "hủy đăng ký", "/dung"])
 async def test_stop_anywhere_unsubscribes_with_one_line(
     chat: Chat, services: Services, word: str
 ) -> None:
     await onboard(chat)
-    await chat.say("/dongop")  # in the middle of a pledge
     answer = await chat.say(word)
     assert answer.startswith("Đã dừng gửi mọi thông báo cho bạn.")
     assert (await row(services, chat)).active is False
     assert "Đã nhận lại thông báo" in await chat.say("/batdau")
     assert (await row(services, chat)).active is True
+
+
+@pytest.mark.parametrize("word", ["dừng", "dung", "stop", "dừng nhận tin"])
+async def test_stop_typed_inside_a_pledge_asks_first_and_keeps_the_draft(
+    chat: Chat, services: Services, word: str
+) -> None:
+    await onboard(chat)
+    await chat.say("/dongop")
+    await chat.press("contrib:vil:0")
+    assert "Bạn muốn dừng nhận mọi thông báo?" in await chat.say(word)
+    assert chat.buttons == ["menu:go", "menu:back"]
+    assert "bạn muốn góp gì?" in await chat.press("menu:back")  # back where the pledge was
+    assert (await row(services, chat)).active is True
+    await chat.say(word)
+    assert (await chat.press("menu:go")).startswith("Đã dừng gửi mọi thông báo cho bạn.")
+    assert (await row(services, chat)).active is False
+
+
+async def test_the_command_stops_at_once_even_inside_a_pledge(
+    chat: Chat, services: Services
+) -> None:
+    await onboard(chat)
+    await chat.say("/dongop")
+    assert (await chat.say("/dung")).startswith("Đã dừng gửi mọi thông báo cho bạn.")
+    assert (await row(services, chat)).active is False
 
 
 async def test_language_follows_into_the_subscription(chat: Chat, services: Services) -> None:
@@ -149,8 +173,10 @@ async def test_only_officials_of_the_scope_may_announce(
     assert "chỉ cán bộ xã phụ trách" in await villager.say("/thongbaomoi")
     await official.say("/thongbaomoi")
     await official.say("Nội dung")
-    assert "chưa hiểu" in await official.press_unoffered("ann:scope:province:19")
-    assert "chưa hiểu" in await official.press_unoffered("ann:scope:commune:02155")
+    # A forged scope asks the question again: only the offered scopes can be chosen.
+    assert "Gửi tới đâu?" in await official.press_unoffered("ann:scope:province:19")
+    assert "Gửi tới đâu?" in await official.press_unoffered("ann:scope:commune:02155")
+    assert official.buttons == ["ann:scope:commune:02020", "menu:main"]
 
 
 # --- news, markup, digests, schedules -------------------------------------------------------

@@ -103,6 +103,7 @@ async def test_every_template_renders_in_every_locale(services: Services, locale
                 "households": 1200,
             },
         }
+        contexts["status_ward.txt"] = {"commune": commune, "cset": cset}
         contexts["digest.txt"] = {
             "commune": commune,
             "since": date(2026, 11, 1),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
+from pydantic import ValidationError
 from sqlalchemy import insert, select, text
 
 from bot.dispatch import KeyedLocks
@@ -152,16 +153,17 @@ def test_a_snapshot_copies_every_field_and_shares_no_step_data() -> None:
         "02020",
         "contrib:amount",
         {"draft": {"kind": "money", "villages": ["Nà Làng"]}},
-        ["contrib:ok:1"],
+        [["contrib:ok:1", "Đúng, ghi nhận"]],
         datetime(2026, 11, 29, 7, tzinfo=UTC),
         is_new=True,
     )
     copy = profile.snapshot()
     assert copy == profile
     copy.state_data["draft"]["villages"].append("Bản Cái")
-    copy.offered.append("menu:main")
+    copy.offered.append(["menu:main", "Menu"])
+    copy.offered[0][1] = "changed"
     assert profile.state_data["draft"]["villages"] == ["Nà Làng"]
-    assert profile.offered == ["contrib:ok:1"]
+    assert profile.offered == [["contrib:ok:1", "Đúng, ghi nhận"]]
 
 
 async def test_grants_are_cached_and_a_revoke_elsewhere_shows_within_the_ttl(
@@ -191,3 +193,32 @@ async def test_a_failed_write_leaves_nothing_and_the_next_write_works(services: 
     async with services.db.read() as conn:
         names = set((await conn.execute(select(schedules.c.name))).scalars())
     assert "whole" in names and "half" not in names
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://[bad", "not a valid URL"),
+        ("http://127.0.0.1:99999/bot", "Port out of range"),
+        ("http://host:abc/bot", "not a valid URL"),
+        ("bot-api.zaloplatforms.com/bot", "must start with http:// or https://"),
+        ("ftp://host/bot", "must start with http:// or https://"),
+        ("http://exa mple.com/bot", "must not contain spaces"),
+        ("http://a..b/bot", "not a valid name"),
+        ("https://bot-api.zaloplatforms.com", "needs a path"),  # the token would be the port
+    ],
+)
+@pytest.mark.parametrize("name", ["telegram_api_url", "zalo_bot_api_url"])
+def test_a_malformed_api_url_is_one_clear_problem(name: str, url: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem) as raised:
+        load_settings(**{name: url})
+    assert [e["loc"] for e in raised.value.errors()] == [(name,)]
+
+
+def test_the_shipped_and_usual_api_urls_are_accepted() -> None:
+    settings = load_settings(
+        telegram_api_url="http://telegram_bot_api:8081/bot",  # a self-hosted Bot API, by name
+        zalo_oa_api_url="https://openapi.zalo.me",  # no path needed: no token appended
+    )
+    assert settings.zalo_bot_api_url == "https://bot-api.zaloplatforms.com/bot"
+    assert load_settings(telegram_api_url="https://api.example.org/bot{token}/test")

@@ -133,7 +133,7 @@ users = Table(
     Column("commune_code", String(8)),
     Column("state", String(64)),
     Column("state_data", JSON, nullable=False, default=dict),
-    # Button ids last offered on a channel without buttons, so a typed number can pick one.
+    # The buttons last offered ([id, label] each), so a typed number or label can press one.
     Column("offered", JSON, nullable=False, default=list),
     Column("last_seen_at", DateTime(timezone=True)),  # Zalo OA may answer only for a while
     Column("created_at", DateTime(timezone=True), nullable=False),

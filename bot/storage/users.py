@@ -22,7 +22,8 @@ class UserProfile:
     commune_code: str | None = None
     state: str | None = None  # the conversation step, e.g. "onboarding:commune"
     state_data: dict[str, Any] = field(default_factory=dict)
-    offered: list[str] = field(default_factory=list)  # see schema.users.offered
+    # The buttons last offered, [id, label] each, so a typed number or label can press one.
+    offered: list[list[str]] = field(default_factory=list)
     last_seen_at: datetime | None = None  # to the hour; see schema.users.last_seen_at
     is_new: bool = False
 
@@ -46,7 +47,7 @@ class UserProfile:
             self.commune_code,
             self.state,
             _copy_json(self.state_data),
-            list(self.offered),
+            [list(pair) for pair in self.offered],
             self.last_seen_at,
             self.is_new,
         )
@@ -107,7 +108,7 @@ class UserStore:
             row.commune_code,
             row.state,
             dict(row.state_data or {}),
-            list(row.offered or []),
+            [[o, ""] if isinstance(o, str) else list(o) for o in row.offered or []],
             as_utc(row.last_seen_at) if row.last_seen_at else None,
         )
         self._remember(profile)

@@ -1,0 +1,317 @@
+"""Inside a step the step's answer comes first: transcripts of what villagers type at each
+question of a pledge, on every channel. Each case was a misfire before the steps were declared:
+"Đúng" at the confirmation unsubscribed, names stopped or cancelled, village names were dates."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core import Incoming
+from bot.services import Services
+from tests.conftest import Chat
+from tests.test_contributions import count, onboard, pledge_money
+
+
+async def subscribed(services: Services, chat: Chat) -> bool:
+    sub = await services.subscriptions.get(chat.channel, chat.user_id)
+    return sub is not None and sub.active
+
+
+async def at_village(chat: Chat) -> str:
+    await onboard(chat)
+    return await chat.say("/dongop")
+
+
+# --- the confirmation -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["Đúng", "đúng rồi", "dung roi", "ok", "có", "co", "dong y", "ừ"])
+async def test_yes_typed_at_the_confirmation_records_the_pledge(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    await onboard(chat)
+    before = await count(services)
+    await pledge_money(chat)
+    assert "Cảm ơn bạn! Đã ghi nhận đăng ký." in await chat.say(typed)
+    assert await count(services) == before + 1
+    assert await subscribed(services, chat)
+
+
+@pytest.mark.parametrize("typed", ["dừng", "Dừng lại", "stop"])
+async def test_stop_at_the_confirmation_asks_and_loses_nothing(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    await onboard(chat)
+    before = await count(services)
+    await pledge_money(chat)
+    assert "Bạn muốn dừng nhận mọi thông báo?" in await chat.say(typed)
+    assert await subscribed(services, chat)
+    back = await chat.say("tiếp tục")  # the label of the button, typed
+    assert back.endswith("Đúng không?") and any(b.startswith("contrib:ok:") for b in chat.buttons)
+    assert "Cảm ơn bạn!" in await chat.say("Đúng")
+    assert await count(services) == before + 1
+
+
+@pytest.mark.parametrize("typed", ["hủy", "huy", "thôi"])
+async def test_cancel_at_the_confirmation_asks_first(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    await onboard(chat)
+    before = await count(services)
+    await pledge_money(chat)
+    assert "Bạn muốn hủy việc đang làm?" in await chat.say(typed)
+    assert "Đã hủy." in await chat.say("có")
+    assert await count(services) == before
+    assert chat.user_id and await subscribed(services, chat)
+
+
+async def test_no_at_the_confirmation_starts_again_and_records_nothing(
+    chat: Chat, services: Services
+) -> None:
+    await onboard(chat)
+    before = await count(services)
+    await pledge_money(chat)
+    assert "bạn ở thôn, bản nào?" in await chat.say("không")
+    assert await count(services) == before
+
+
+# --- names that fold to command words --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Dũng", "Huy", "dung", "Nguyễn Văn Dừng"])
+async def test_a_name_is_a_name(chat: Chat, services: Services, name: str) -> None:
+    await at_village(chat)
+    await chat.press("contrib:vil:0")
+    await chat.press("contrib:kind:money")
+    await chat.say("500k")
+    await chat.press("contrib:when:now")
+    answer = await chat.press("contrib:public:yes")
+    if "Bạn muốn hiện tên là gì?" not in answer:
+        return  # Telegram knows the name; the terminal and Zalo ask
+    assert f"Hiện tên: {name}" in await chat.say(name)
+    await chat.say("đúng")
+    [mine] = await services.contributions.of_user(chat.channel, chat.user_id)
+    assert mine.display_name == name
+    assert await subscribed(services, chat)
+
+
+# --- choices typed in words -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["Nà Làng", "na lang", "NA LANG", "na lamg"])
+async def test_a_village_typed_by_name(chat: Chat, typed: str) -> None:
+    await at_village(chat)
+    assert "bạn muốn góp gì?" in await chat.say(typed)
+
+
+async def test_a_village_by_its_number_on_channels_without_buttons(chat: Chat) -> None:
+    await at_village(chat)
+    if chat.channel == "telegram":
+        return
+    assert "bạn muốn góp gì?" in await chat.say("2")
+
+
+async def test_an_answer_that_fits_nothing_asks_again_with_the_buttons(chat: Chat) -> None:
+    await at_village(chat)
+    answer = await chat.say("qwerty")
+    assert "Gõ “hủy” nếu bạn muốn thoát." in answer
+    assert "bạn ở thôn, bản nào?" in answer
+    assert chat.buttons == ["contrib:vil:0", "contrib:vil:1"]
+    answer = await chat.say("15/12")  # not a date step: never "Bạn gõ ngày theo kiểu"
+    assert "ngày theo kiểu" not in answer and chat.buttons == ["contrib:vil:0", "contrib:vil:1"]
+    if chat.channel != "telegram":
+        assert "bạn muốn góp gì?" in await chat.say("1")  # numbers still work after an error
+
+
+@pytest.mark.parametrize("typed", ["tiền", "tien", "Tiền"])
+async def test_a_kind_typed_by_name(chat: Chat, typed: str) -> None:
+    await at_village(chat)
+    await chat.say("na lang")
+    assert "Bạn góp bao nhiêu?" in await chat.say(typed)
+
+
+@pytest.mark.parametrize(
+    ("typed", "spelled"),
+    [
+        ("hai triệu", "2.000.000 đồng"),
+        ("năm trăm nghìn", "500.000 đồng"),
+        ("hai trieu ruoi", "2.500.000 đồng"),
+        ("2 củ", "2.000.000 đồng"),
+    ],
+)
+async def test_money_in_words(chat: Chat, typed: str, spelled: str) -> None:
+    await at_village(chat)
+    await chat.say("na lang")
+    await chat.say("tiền")
+    await chat.say(typed)
+    await chat.say("bây giờ")
+    confirm = await chat.say("không")  # anonymous
+    assert f"Bạn đăng ký góp {spelled}" in confirm
+
+
+async def test_one_toi_is_a_billion_not_one_dong(chat: Chat) -> None:
+    await at_village(chat)
+    await chat.say("na lang")
+    await chat.say("tiền")
+    answer = await chat.say("1 tỏi")
+    assert "1.000.000.000 đồng là quá nhiều" in answer or "Khi nào bạn góp?" in answer
+    assert "1 đồng" not in answer
+
+
+@pytest.mark.parametrize(
+    ("typed", "spelled"),
+    [("ba ngày công", "3 ngày công"), ("1 buổi", "0,5 ngày công"), ("mười bao xi măng", "10 bao")],
+)
+async def test_workdays_and_materials_in_words(chat: Chat, typed: str, spelled: str) -> None:
+    await at_village(chat)
+    await chat.say("na lang")
+    assert "Khi nào bạn góp?" in await chat.say(typed)  # the amount says its kind
+    await chat.say("hôm nay")
+    assert spelled in await chat.say("không")
+
+
+@pytest.mark.parametrize("typed", ["hôm nay", "bây giờ", "Ngay bây giờ", "mai", "ngày mai"])
+async def test_when_in_words(chat: Chat, typed: str) -> None:
+    await at_village(chat)
+    await chat.say("na lang")
+    await chat.say("tiền")
+    await chat.say("500k")
+    assert "Bạn có muốn hiện tên không?" in await chat.say(typed)
+
+
+async def test_a_decimal_is_never_a_date(chat: Chat) -> None:
+    await onboard(chat)
+    await chat.say("ung ho 2.5 trieu")
+    await chat.say("na lang")
+    assert "Khi nào bạn góp?" in chat.last[-1].text  # no date was taken from "2.5"
+    confirm = await chat.say("bây giờ")
+    confirm = await chat.say("không")
+    assert "2.500.000 đồng" in confirm and "Hẹn ngày" not in confirm
+
+
+@pytest.mark.parametrize(("typed", "shown"), [("co", True), ("không", False)])
+async def test_yes_or_no_to_showing_the_name(chat: Chat, typed: str, shown: bool) -> None:
+    await at_village(chat)
+    await chat.say("na lang")
+    await chat.say("tiền")
+    await chat.say("500k")
+    await chat.say("mai")
+    answer = await chat.say(typed)
+    if shown and "Bạn muốn hiện tên là gì?" in answer:
+        answer = await chat.say("Lan")
+    assert ("Hiện tên:" in answer) is shown
+    assert ("Công khai: ẩn danh" in answer) is not shown
+
+
+# --- questions in the middle of a step ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "answered"),
+    [
+        ("ai đã góp bao nhiêu", "Đã xác nhận"),
+        ("xã tôi đạt bao nhiêu tiêu chí?", "tiêu chí"),
+        ("làm sao để đóng góp", "đóng góp"),
+    ],
+)
+async def test_a_question_is_answered_and_the_step_asked_again(
+    chat: Chat, services: Services, typed: str, answered: str
+) -> None:
+    await at_village(chat)
+    await chat.say("na lang")
+    await chat.say("tiền")
+    answer = await chat.say(typed)
+    assert answered in answer
+    assert answer.rstrip().endswith("Ví dụ: 500k, 2 triệu, 1,5 tr, 1.500.000đ")
+    assert "Khi nào bạn góp?" in await chat.say("2 triệu")  # the draft was kept
+
+
+async def test_a_button_of_an_old_step_asks_the_current_one(chat: Chat) -> None:
+    await at_village(chat)
+    await chat.say("na lang")
+    assert "bạn muốn góp gì?" in await chat.press_unoffered("contrib:vil:1")
+    assert "Bạn góp bao nhiêu?" in await chat.say("tiền")
+
+
+# --- what a newcomer types, and small talk --------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["Xin chào", "chào", "alo", "hello", "👋"])
+async def test_a_first_message_onboards_whatever_it_is(chat: Chat, typed: str) -> None:
+    answer = await chat.say(typed)
+    assert "Xin chào! Mình là Chung Sức" in answer
+    assert chat.buttons == ["lang:vi", "lang:en"]
+
+
+async def test_a_commune_typed_out_of_the_blue_is_taken(chat: Chat) -> None:
+    assert "Đã lưu: bạn ở Xã Chợ Đồn" in await chat.say("cho don")
+
+
+@pytest.mark.parametrize("typed", ["chào", "xin chào ạ", "cảm ơn", "cam on nhieu", "👍", "alo"])
+async def test_small_talk_gets_a_short_friendly_answer(chat: Chat, typed: str) -> None:
+    await onboard(chat)
+    answer = await chat.say(typed)
+    assert "chưa hiểu" not in answer
+    assert "status:card" in chat.buttons
+
+
+@pytest.mark.parametrize(
+    ("typed", "reached"),
+    [
+        ("Đóng góp của tôi", "Bạn chưa đăng ký đóng góp nào."),
+        ("dong gop cua toi", "Bạn chưa đăng ký đóng góp nào."),
+        ("Bảng đóng góp", "Chỉ đóng góp đã được cán bộ xác nhận"),
+        ("ai đã góp bao nhiêu", "Chỉ đóng góp đã được cán bộ xác nhận"),
+        ("tiền góp đi đâu", "Chỉ đóng góp đã được cán bộ xác nhận"),
+        ("thong bao", "Bạn đang nhận:"),
+        ("english", "Switched to English."),
+        ("tro giup", "Chung Sức"),
+    ],
+)
+async def test_labels_and_questions_reach_their_feature(
+    chat: Chat, services: Services, typed: str, reached: str
+) -> None:
+    await onboard(chat)
+    before = await count(services)
+    assert reached in await chat.say(typed)
+    assert await count(services) == before
+    assert chat.dispatcher.services is services
+    assert (await services.users.load(chat.channel, chat.user_id, "vi")).state is None
+
+
+async def test_resume_in_words(chat: Chat, services: Services) -> None:
+    await onboard(chat)
+    await chat.say("dừng")
+    assert not await subscribed(services, chat)
+    assert "Đã nhận lại thông báo" in await chat.say("nhận lại thông báo")
+    assert await subscribed(services, chat)
+
+
+# --- wards ----------------------------------------------------------------------------------
+
+
+async def test_a_ward_gets_no_ntm_title(chat: Chat) -> None:
+    await onboard(chat, "Phường Đức Xuân")
+    card = await chat.say("xã tôi đạt bao nhiêu tiêu chí")
+    assert "phường và đặc khu không xét danh hiệu nông thôn mới" in card
+    assert "Chưa đạt chuẩn" not in card and "Danh hiệu" not in card
+
+
+# --- typed by an attacker -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["²", "፩", "9" * 4301, "٣"])
+async def test_strange_digits_are_text_not_a_crash(chat: Chat, typed: str) -> None:
+    await onboard(chat)
+    answer = await chat.say(typed)
+    assert "sự cố" not in answer  # not the apology: a normal answer
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ["contrib:withdraw:" + "9" * 25, "status:crit:²", "contrib:vil:-1", "lang:xx", "onb:pick:"],
+)
+async def test_forged_payloads_are_stale_not_a_crash(chat: Chat, payload: str) -> None:
+    await onboard(chat)
+    answer = await chat.send(Incoming(chat.channel, chat.user_id, button=payload))
+    assert "sự cố" not in answer
