@@ -49,6 +49,8 @@ CARD = "/10 tiêu chí"  # in every status card
 OURS = "ours: /tiendo, whole path"
 ECHO = "bare PTB echo"
 SAME = "bare PTB, same reply (card text + 8 buttons)"
+TYPED = "ours: the question typed in words, whole path"
+QUESTION = "xa minh dat may tieu chi roi ạ"  # no diacritics, teencode: the intent matcher
 
 
 async def build_ours(folder: Path) -> tuple[App, OfflineRequest, Services]:
@@ -80,9 +82,11 @@ def build_echo(card: tuple[str, InlineKeyboardMarkup] | None = None) -> tuple[Ap
     return app, request
 
 
-async def run(app: App, request: OfflineRequest, n: int, expect: str) -> list[float]:
-    """Send n "/tiendo" updates one after the other; the time each took, in seconds."""
-    updates = [text_update(USER, "/tiendo") for _ in range(n)]
+async def run(
+    app: App, request: OfflineRequest, n: int, expect: str, text: str = "/tiendo"
+) -> list[float]:
+    """Send n updates of `text` one after the other; the time each took, in seconds."""
+    updates = [text_update(USER, text) for _ in range(n)]
     request.clear()
     took = []
     clock = time.perf_counter
@@ -125,21 +129,22 @@ async def main(n: int, rounds: int, profile: bool) -> None:
             echo, echo_request = build_echo()
             same, same_request = build_echo((sent["text"], markup))
             paths = {
-                OURS: (ours, ours_request, CARD),
-                ECHO: (echo, echo_request, "/tiendo"),
-                SAME: (same, same_request, CARD),
+                OURS: (ours, ours_request, CARD, "/tiendo"),
+                TYPED: (ours, ours_request, CARD, QUESTION),
+                ECHO: (echo, echo_request, "/tiendo", "/tiendo"),
+                SAME: (same, same_request, CARD, "/tiendo"),
             }
             async with echo, same:
-                for app, request, expect in paths.values():
-                    await run(app, request, WARMUP, expect)
+                for app, request, expect, text in paths.values():
+                    await run(app, request, WARMUP, expect, text)
                 timings: dict[str, list[list[float]]] = {name: [] for name in paths}
                 names = list(paths)
                 for index in range(rounds):
-                    for name in names[index % 3 :] + names[: index % 3]:
+                    turn = index % len(names)
+                    for name in names[turn:] + names[:turn]:
                         gc.collect()
-                        timings[name].append(
-                            await run(*paths[name][:2], n // rounds, paths[name][2])
-                        )
+                        app, request, expect, text = paths[name]
+                        timings[name].append(await run(app, request, n // rounds, expect, text))
                 if profile:
                     profiler = cProfile.Profile()
                     profiler.enable()
@@ -175,6 +180,10 @@ def report(timings: dict[str, list[list[float]]], rounds: int) -> None:
     verdict = "goal met" if overall <= 2 else "within target" if overall <= 3 else "ABOVE TARGET"
     print(f"\nours ÷ echo (per-update time): {overall:.2f}× (median of rounds {median:.2f}×)")
     print(f"  {verdict}: target ≤ 3×, goal ≤ 2×")
+    typed = rows[TYPED]["mean_us"] / rows[ECHO]["mean_us"]
+    understanding = rows[TYPED]["mean_us"] - rows[OURS]["mean_us"]
+    print(f"typed question ÷ echo: {typed:.2f}× (goal ≤ 2×)")
+    print(f"  understanding the words costs {understanding:,.0f} µs more than the command")
     overall, median = ratio(SAME)
     print(f"ours ÷ PTB sending the same reply: {overall:.2f}× (median of rounds {median:.2f}×)")
 

@@ -96,11 +96,14 @@ def picked_by_label(
     near: list[str] = []
     for button_id, label in offered:
         key = fold(label)
-        if not key or button_id in skip or not understanding.same_marks(text, label):
+        if not key or button_id in skip:
             continue
         if key == typed:
-            return button_id
-        if len(typed) >= 5 and (OSA.distance(typed, key) <= 1 or fuzz.ratio(typed, key) >= 90):
+            if understanding.same_marks(text, label):
+                return button_id
+            continue
+        close = OSA.distance(typed, key) <= 1 or fuzz.ratio(typed, key) >= 90
+        if len(typed) >= 5 and close and understanding.same_marks(text, label):
             near.append(button_id)  # one typo ("na lamg"), or most of a long label
     return near[0] if len(near) == 1 else None
 

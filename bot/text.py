@@ -18,6 +18,7 @@ def clean(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+@lru_cache(maxsize=8192)
 def fold(text: str) -> str:
     """The matching key: case-folded, marks dropped, đ→d, punctuation to single spaces.
 

@@ -186,23 +186,33 @@ class Understanding:
         """Folded words, ambiguous ones with their marks, fillers kept: for short answers."""
         return " ".join(self._normalise(text, correct=False, fillers=False))
 
-    def _normalise(self, text: str, correct: bool = True, fillers: bool = True) -> tuple[str, ...]:
-        words: list[str] = []
-        for raw in _WORD.findall(text):
-            folded = fold(raw)
-            if not folded:
-                continue
-            for part in folded.split():
-                if part in self.ambiguous:
-                    typed = marks(raw)
-                    words.append(f"{part}~{typed}" if typed else part)
-                    continue
+    def _normalise(
+        self, text: str, correct: bool = True, fillers: bool = True
+    ) -> tuple[str, ...]:
+        folded = fold(text).split()
+        if self.ambiguous.isdisjoint(folded):
+            words: list[str] = []
+            for part in folded:
                 words.extend(self.teencode.get(part, (part,)))
+        else:
+            words = self._with_marks(text)
         if fillers:
             words = [w for w in words if w not in self.fillers]
         if correct:
             words = [self._correct(w) for w in words]
         return tuple(words)
+
+    def _with_marks(self, text: str) -> list[str]:
+        """Word by word, keeping the marks of the ambiguous ones ("đúng" → "dung~…")."""
+        words: list[str] = []
+        for raw in _WORD.findall(text):
+            for part in fold(raw).split():
+                if part in self.ambiguous:
+                    typed = marks(raw)
+                    words.append(f"{part}~{typed}" if typed else part)
+                else:
+                    words.extend(self.teencode.get(part, (part,)))
+        return words
 
     def _correct(self, word: str) -> str:
         if word in self._known or len(word) < TYPO_MIN or "~" in word or not word.isalpha():
@@ -346,6 +356,8 @@ class Understanding:
 
     def same_marks(self, typed: str, label: str) -> bool:
         """Whether no ambiguous word of the typed text has other marks than in the label."""
+        if typed.isascii():
+            return True  # typed bare, a word may stand for any of its marks
         return _compatible(
             self._normalise(typed, correct=False, fillers=False),
             self._normalise(label, correct=False, fillers=False),

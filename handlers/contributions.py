@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from bot.amounts import Amount, AmountError, Kind, find_amount, parse_amount
+from bot.amounts import Amount, AmountError, Kind, find_amount, is_amount_word, parse_amount
 from bot.core import Button, Context, Payload, Reply, Router, StalePayload, Unfit
 from bot.dates import parse_when
 from bot.i18n import N_, _, fmt_date
@@ -90,6 +90,8 @@ class ConfirmDraft(Payload, prefix="contrib:ok"):
 
 def _gives_something(ctx: Context) -> float | None:
     """ "nhà tôi góp 3 công", "pledge 2 workdays": a sentence with an amount is a pledge."""
+    if not _NUMBERISH.search(ctx.text) and not any(map(is_amount_word, fold(ctx.text).split())):
+        return None  # no digit, no unit or multiplier: no amount (and no cost to look)
     return 93.0 if find_amount(ctx.text) is not None else None
 
 
