@@ -114,27 +114,35 @@ class Payload:
         return ":".join([self.prefix, *(str(getattr(self, f.name)) for f in fields(self))])  # type: ignore[arg-type]
 
     @classmethod
+    def _spec(cls) -> list[tuple[str, Any]]:
+        """(name, type) of each field, resolved once per class."""
+        spec: list[tuple[str, Any]] | None = cls.__dict__.get("_resolved")
+        if spec is None:
+            hints = get_type_hints(cls)
+            spec = [(f.name, hints[f.name]) for f in fields(cls)]  # type: ignore[arg-type]
+            cls._resolved = spec  # type: ignore[attr-defined]
+        return spec
+
+    @classmethod
     def unpack(cls, parts: list[str]) -> Self:
         """The payload from the parts after the prefix; StalePayload if they do not fit."""
-        declared = fields(cls)  # type: ignore[arg-type]
+        declared = cls._spec()
         if len(parts) != len(declared):
             raise StalePayload(f"{cls.prefix}: {len(parts)} parts, {len(declared)} expected")
-        hints = get_type_hints(cls)
         values: dict[str, Any] = {}
-        for spec, raw in zip(declared, parts, strict=True):
-            kind = hints[spec.name]
+        for (name, kind), raw in zip(declared, parts, strict=True):
             if kind is int:
                 if not _INT.fullmatch(raw):
-                    raise StalePayload(f"{cls.prefix}: {spec.name}={raw[:30]!r} is not a number")
-                values[spec.name] = int(raw)
+                    raise StalePayload(f"{cls.prefix}: {name}={raw[:30]!r} is not a number")
+                values[name] = int(raw)
             elif get_origin(kind) is Literal:
                 if raw not in get_args(kind):
-                    raise StalePayload(f"{cls.prefix}: {spec.name}={raw[:30]!r} is not offered")
-                values[spec.name] = raw
+                    raise StalePayload(f"{cls.prefix}: {name}={raw[:30]!r} is not offered")
+                values[name] = raw
             else:
                 if not _TOKEN.fullmatch(raw):
-                    raise StalePayload(f"{cls.prefix}: {spec.name}={raw[:30]!r} is malformed")
-                values[spec.name] = raw
+                    raise StalePayload(f"{cls.prefix}: {name}={raw[:30]!r} is malformed")
+                values[name] = raw
         return cls(**values)
 
 

@@ -169,8 +169,21 @@ def _safe(year: int, month: int, day: int) -> date | None:
         return None
 
 
+RECENT = 45  # days: a day-month that passed this recently means that past day, not next year
+
+
 def _ahead(today: date, month: int, day: int) -> date | None:
-    """This day of the year, or the next year's when it has passed (or is 29/2 elsewhere)."""
+    """This day of the year, or the next year's when it has passed (or is 29/2 elsewhere).
+
+    A day that passed within RECENT days is that past day ("1/12" typed on 2/12 is yesterday,
+    which the caller can refuse), never silently a year ahead."""
+    just_passed = _safe(today.year, month, day)
+    if just_passed is not None and 0 < (today - just_passed).days <= RECENT:
+        return just_passed
+    if month == 12 and today.month == 1:
+        last_year = _safe(today.year - 1, month, day)
+        if last_year is not None and 0 < (today - last_year).days <= RECENT:
+            return last_year
     for year in range(today.year, today.year + 8):
         found = _safe(year, month, day)
         if found is not None and found >= today:

@@ -75,6 +75,8 @@ class KeyedLocks:
         return len(self._locks)
 
 
+# Commands that end a step at once: they stop, cancel or start over.
+LEAVING_COMMANDS = {"huy", "cancel", "dung", "stop", "unsubscribe", "start", "menu"}
 _PICK = re.compile(r"[0-9]{1,3}")  # ASCII digits: "²", "፩" and 4,000-digit numbers are text
 
 
@@ -89,10 +91,14 @@ def picked_by_number(event: Incoming, offered: list[list[str]]) -> Incoming:
 def picked_by_label(
     understanding: Understanding, text: str, offered: list[list[str]], skip: tuple[str, ...] = ()
 ) -> str | None:
-    """The button on offer whose label was typed ("na lang" for “Nà Làng”, small typos too)."""
+    """The button on offer whose label was typed ("na lang" for “Nà Làng”, small typos too).
+
+    A label on several buttons ("Xác nhận" under each card of a list) names none of them:
+    taking the first would make the words mean whatever the list shows first."""
     typed = fold(text)
     if len(typed) < 2:
         return None
+    exact: set[str] = set()
     near: list[str] = []
     for button_id, label in offered:
         key = fold(label)
@@ -100,12 +106,32 @@ def picked_by_label(
             continue
         if key == typed:
             if understanding.same_marks(text, label):
-                return button_id
+                exact.add(button_id)
             continue
         close = OSA.distance(typed, key) <= 1 or fuzz.ratio(typed, key) >= 90
         if len(typed) >= 5 and close and understanding.same_marks(text, label):
             near.append(button_id)  # one typo ("na lamg"), or most of a long label
-    return near[0] if len(near) == 1 else None
+    if exact:
+        return exact.pop() if len(exact) == 1 else None
+    if near:
+        return near[0] if len(near) == 1 else None
+    # Part of one label only ("kenh muong" for “Làm kênh mương nội đồng”, "an danh").
+    words = typed.split()
+    if len(words) < 2 and len(typed) < 5:
+        return None
+    part = [
+        button_id
+        for button_id, label in offered
+        if button_id not in skip
+        and _within(words, fold(label).split())
+        and understanding.same_marks(text, label)
+    ]
+    return part[0] if len(part) == 1 else None
+
+
+def _within(words: list[str], label: list[str]) -> bool:
+    n = len(words)
+    return n < len(label) and any(label[i : i + n] == words for i in range(len(label) - n + 1))
 
 
 def apology() -> Reply:
@@ -181,9 +207,19 @@ class Dispatcher:
             if handler is None:
                 log.info("unknown command /%s", name)
                 return await self.fallbacks.unknown(ctx)
-            user.leave()  # an exact command acts at once, whatever the step
             ctx.args = args.split() if args else []
-            return await handler(ctx)
+            if step is None or not step.keeps or name in LEAVING_COMMANDS:
+                if name not in ("huy", "cancel"):  # cancelling says what it left
+                    user.leave()  # an exact command acts at once, whatever the step
+                return await handler(ctx)
+            # "/tiendo" in the middle of a pledge: answered, and the pledge goes on, unless
+            # the command itself starts something else.
+            state, data = user.state, user.state_data
+            replies = as_list(await handler(ctx))
+            if user.state != state:
+                return replies
+            user.enter(step.name, **data)
+            return [*replies, *as_list(await step.ask(ctx))]
         if step is not None:
             return await self._in_step(ctx, step)
         pressed = picked_by_label(self.services.understanding, event.text, user.offered)
@@ -213,8 +249,15 @@ class Dispatcher:
         if ctx.user.commune_code is None and intent in (None, "greeting", "thanks", "none"):
             return await self.fallbacks.newcomer(ctx)
         handler = self.router.intent_handler(intent or "")
-        if handler is None:
+        if handler is None or found is None:
             return await self.fallbacks.unknown(ctx)
+        understanding = self.services.understanding
+        if understanding.kind(found.intent) == "destructive" and understanding.bare_ambiguous(
+            ctx.text
+        ):
+            # "dung" typed bare may be "đúng" (yes): ask before unsubscribing anyone.
+            ctx.value = found.intent
+            return await self.fallbacks.ask_first(ctx)
         return await handler(ctx)
 
     async def _in_step(self, ctx: Context, step: Step) -> Reply | list[Reply]:
@@ -257,8 +300,10 @@ class Dispatcher:
                 return await self.fallbacks.ask_first(ctx)
             elif kind in ("action", "destructive"):
                 if step.keeps:
-                    return await self.fallbacks.busy(ctx)
-                user.leave()
+                    busy = as_list(await self.fallbacks.busy(ctx))
+                    return [*busy, *as_list(await step.ask(ctx))]
+                if kind == "action":
+                    user.leave()  # cancelling leaves by itself, and says what it left
                 return await handler(ctx)
             else:
                 # A question in the middle of a step: answer it, then ask the step again.

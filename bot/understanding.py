@@ -35,6 +35,7 @@ from bot.text import fold, is_syllable
 INTENTS_FILE = CONTENT_DIR / "intents.toml"
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 SIMILAR = 84  # ratio from which a whole text is taken for an example
+YES_EMOJI = {"👍", "👌", "✅", "🆗"}
 TYPO_MIN = 5  # words shorter than this are never corrected, nor Vietnamese syllables
 
 
@@ -186,9 +187,7 @@ class Understanding:
         """Folded words, ambiguous ones with their marks, fillers kept: for short answers."""
         return " ".join(self._normalise(text, correct=False, fillers=False))
 
-    def _normalise(
-        self, text: str, correct: bool = True, fillers: bool = True
-    ) -> tuple[str, ...]:
+    def _normalise(self, text: str, correct: bool = True, fillers: bool = True) -> tuple[str, ...]:
         folded = fold(text).split()
         if self.ambiguous.isdisjoint(folded):
             words: list[str] = []
@@ -304,9 +303,11 @@ class Understanding:
         ]
 
     def match(self, text: str, allow: set[str] | None = None) -> Match | None:
-        """The intent a text means, or None. A question never reaches an action."""
+        """The intent a text means, or None. A question never reaches an action, and a
+        destructive intent only a clear request that nothing gentler explains as well."""
         question = self.is_question(text)
-        for found in self.candidates(text):
+        found_all = self.candidates(text)
+        for found in found_all:
             kind = self.intents[found.intent].kind
             if allow is not None and found.intent not in allow:
                 continue
@@ -314,6 +315,13 @@ class Understanding:
                 continue
             if kind == "destructive" and not self._clearly(text, found):
                 continue
+            if kind == "destructive" and any(
+                self.kind(other.intent) not in ("destructive", "none")
+                and other.score >= found.score - 5
+                for other in found_all
+                if other is not found
+            ):
+                continue  # "tắt thông báo tỉnh" is a setting, not "stop everything"
             if kind == "faq" and not question and found.score < 92:
                 continue  # an FAQ answers a question, or a text that is mostly its keyword
             return found
@@ -350,9 +358,16 @@ class Understanding:
 
     def yes_no(self, text: str) -> str | None:
         """ "yes" or "no" when the whole text is one of those answers ("đúng rồi", "ko ạ")."""
+        if text.strip() in YES_EMOJI:
+            return "yes"
         return self.answers.get(self._plain(text)) or self.answers.get(
             " ".join(self._normalise(text, correct=False))
         )
+
+    def bare_ambiguous(self, text: str) -> bool:
+        """Whether the text holds a word typed without the marks that tell its meanings apart
+        ("dung": đúng, dừng or Dũng?)."""
+        return any(w in self.ambiguous for w in self._normalise(text, correct=False))
 
     def same_marks(self, typed: str, label: str) -> bool:
         """Whether no ambiguous word of the typed text has other marks than in the label."""

@@ -125,7 +125,11 @@ async def scoped(ctx: Context) -> Reply | list[Reply]:
 def _moment(text: str, ctx: Context) -> datetime | None:
     now = ctx.services.now()
     moment = parse_moment(text, now)
-    if moment is None or moment < now - timedelta(minutes=1) or moment > now + timedelta(days=60):
+    if moment is not None and moment < now - timedelta(minutes=1):
+        raise Unfit(
+            _("Thời gian này đã qua. Ví dụ: {example}.").format(example=example_moment(ctx))
+        )
+    if moment is None or moment > now + timedelta(days=60):
         raise Unfit(
             _("Mình chưa hiểu thời gian. Ví dụ: {example} (trong vòng 60 ngày).").format(
                 example=example_moment(ctx)

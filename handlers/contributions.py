@@ -56,6 +56,7 @@ KIND_WORDS = {
     "materials": {"vat lieu", "vat tu", "xi mang", "cat", "da", "gach", "materials"},
 }
 _NUMBERISH = re.compile(r"[0-9]")
+_TAKING_BACK = {"huy", "rut", "xoa", "bo", "cancel", "withdraw", "delete", "remove"}
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,11 @@ class ConfirmDraft(Payload, prefix="contrib:ok"):
 
 def _gives_something(ctx: Context) -> float | None:
     """ "nhà tôi góp 3 công", "pledge 2 workdays": a sentence with an amount is a pledge."""
-    if not _NUMBERISH.search(ctx.text) and not any(map(is_amount_word, fold(ctx.text).split())):
+    words = fold(ctx.text).split()
+    if not _NUMBERISH.search(ctx.text) and not any(map(is_amount_word, words)):
         return None  # no digit, no unit or multiplier: no amount (and no cost to look)
+    if _TAKING_BACK & set(words):
+        return None  # "hủy cái 2 triệu rưỡi" takes a pledge back: never a new one
     return 93.0 if find_amount(ctx.text) is not None else None
 
 
@@ -386,15 +390,29 @@ async def when_typed(ctx: Context) -> list[Reply]:
     return await next_step(ctx)
 
 
+def _shown_name(text: str, ctx: Context) -> str | None:
+    """A name typed where the bot asks whether to show one ("Dũng"): show it, as typed."""
+    words = text.split()
+    if not 1 <= len(words) <= 4 or not all(w.isalpha() for w in words):
+        return None
+    if ctx.services.understanding.is_question(text):
+        return None
+    return text.strip()[:60]
+
+
 @router.step(
     PUBLIC,
     buttons=("contrib:public",),
     yes="contrib:public:yes",
     no="contrib:public:no",
+    parse=_shown_name,
     **STEP_OPTIONS,
 )
-async def _public_typed(ctx: Context) -> list[Reply]:
-    """Never called: answered by a button, its number, its label or yes/no."""
+async def public_typed(ctx: Context) -> list[Reply]:
+    """A name typed instead of yes: shown with that name (the confirmation shows it)."""
+    draft = _draft(ctx)
+    draft["show_name"] = True
+    draft["name"] = ctx.value
     return await next_step(ctx)
 
 

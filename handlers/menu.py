@@ -55,6 +55,8 @@ async def thanks(ctx: Context) -> Reply:
 @router.intent("cancel")
 async def cancel(ctx: Context) -> Reply:
     """Leaves whatever step the user is in."""
+    if ctx.user.state is None:
+        return with_menu(_("Không có việc gì đang làm dở. Bạn muốn làm gì?"))
     ctx.user.leave()
     return with_menu(_("Đã hủy. Bạn muốn làm gì tiếp?"))
 
@@ -101,10 +103,10 @@ router.add_step(
 async def go_ahead(ctx: Context) -> Reply | list[Reply]:
     """Yes: do what was asked (stop receiving, or cancel the step)."""
     intent = ctx.user.state_data.get("intent")
-    ctx.user.leave()
     handler = ctx.router.intent_handler(str(intent)) if ctx.router else None
     if handler is None or intent == "cancel":
         return await cancel(ctx)
+    ctx.user.leave()
     return await handler(ctx)
 
 

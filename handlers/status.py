@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.core import Button, Context, Payload, Reply, Router, StalePayload
 from bot.i18n import N_, _, current_locale
 from bot.quantities import spell
-from bot.reference import CriteriaSet, Criterion, localized
+from bot.reference import Commune, CriteriaSet, Criterion, localized
 from bot.text import fold
 from handlers.common import ask_commune
 from handlers.menu import main_menu
@@ -70,14 +70,28 @@ def _criterion_buttons(criteria: list[Criterion]) -> list[list[Button]]:
     ]
 
 
+def _named_commune(ctx: Context) -> Commune | None:
+    """A commune named in the question ("xã Na Rì đạt bao nhiêu tiêu chí"), exactly."""
+    if ctx.event.button is not None or ctx.text.startswith("/"):
+        return None
+    words = fold(ctx.text).split()
+    for size in (4, 3, 2):
+        for start in range(len(words) - size + 1):
+            result = ctx.services.areas.search(" ".join(words[start : start + size]))
+            if result.meant is not None and result.found and result.found[0].exact:
+                return result.meant
+    return None
+
+
 @router.command("tiendo", "status", description=N_("Xem xã đạt bao nhiêu tiêu chí"))
 @router.button("status:card")
 @router.intent("status")
 async def status_card(ctx: Context) -> Reply:
-    """The commune's status: criteria met, title, what is missing, how it compares."""
+    """The commune's status: criteria met, title, what is missing, how it compares. A commune
+    named in the question is shown instead of the user's own (which stays as it is)."""
     services = ctx.services
     reference = services.reference
-    commune = services.areas.get(ctx.user.commune_code or "")
+    commune = _named_commune(ctx) or services.areas.get(ctx.user.commune_code or "")
     if commune is None:
         return ask_commune(ctx, then="status:card")
     cset = current_set(ctx)

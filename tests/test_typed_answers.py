@@ -203,6 +203,35 @@ async def test_yes_or_no_to_showing_the_name(chat: Chat, typed: str, shown: bool
     assert ("Công khai: ẩn danh" in answer) is not shown
 
 
+@pytest.mark.parametrize("typed", ["an danh", "ẩn danh", "de an danh"])
+async def test_part_of_a_label_presses_it(chat: Chat, typed: str) -> None:
+    await at_village(chat)
+    await chat.say("na lang")
+    await chat.say("tiền")
+    await chat.say("500k")
+    await chat.say("mai")
+    assert "Công khai: ẩn danh" in await chat.say(typed)
+
+
+async def test_a_name_typed_where_the_bot_asks_to_show_one_is_shown(chat: Chat) -> None:
+    await at_village(chat)
+    await chat.say("na lang")
+    await chat.say("tiền")
+    await chat.say("500k")
+    await chat.say("mai")
+    assert "Hiện tên: Dũng" in await chat.say("Dũng")
+
+
+@pytest.mark.parametrize("typed", ["huy cai 2 trieu ruoi", "hủy đóng góp", "toi muon huy dang ky"])
+async def test_taking_a_pledge_back_never_starts_a_new_one(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    await onboard(chat)
+    answer = await chat.say(typed)
+    assert "Đóng góp của bạn" in answer or "Bạn chưa đăng ký đóng góp nào." in answer
+    assert (await services.users.load(chat.channel, chat.user_id, "vi")).state is None
+
+
 # --- questions in the middle of a step ------------------------------------------------------
 
 
@@ -224,6 +253,47 @@ async def test_a_question_is_answered_and_the_step_asked_again(
     assert answered in answer
     assert answer.rstrip().endswith("Ví dụ: 500k, 2 triệu, 1,5 tr, 1.500.000đ")
     assert "Khi nào bạn góp?" in await chat.say("2 triệu")  # the draft was kept
+
+
+@pytest.mark.parametrize("typed", ["dong gop", "doi xa", "hai củ"])
+async def test_an_action_in_the_middle_of_a_pledge_asks_the_question_again(
+    chat: Chat, typed: str
+) -> None:
+    await at_village(chat)
+    answer = await chat.say(typed)
+    assert "bạn ở thôn, bản nào?" in answer
+    assert chat.buttons == ["contrib:vil:0", "contrib:vil:1"]
+    assert "bạn muốn góp gì?" in await chat.say("na lang")
+
+
+@pytest.mark.parametrize("command", ["/tiendo", "/bangdonggop", "/hoidap", "/trogiup"])
+async def test_a_command_that_shows_something_keeps_the_pledge(chat: Chat, command: str) -> None:
+    await at_village(chat)
+    await chat.say("na lang")
+    await chat.say("tiền")
+    answer = await chat.say(command)
+    assert answer.rstrip().endswith("Ví dụ: 500k, 2 triệu, 1,5 tr, 1.500.000đ")
+    assert "Khi nào bạn góp?" in await chat.say("500k")
+
+
+async def test_another_commune_named_in_the_question(chat: Chat) -> None:
+    await onboard(chat)
+    card = await chat.say("xa na ri dat bao nhieu tieu chi")
+    assert "Xã Na Rì, Tỉnh Thái Nguyên" in card
+    assert "Xã Chợ Đồn, Tỉnh Thái Nguyên" in await chat.say("/tiendo")  # still Chợ Đồn
+
+
+async def test_cancel_with_nothing_to_cancel_says_so(chat: Chat) -> None:
+    await onboard(chat)
+    assert "Không có việc gì đang làm dở." in await chat.say("hủy")
+
+
+async def test_a_thumbs_up_confirms(chat: Chat, services: Services) -> None:
+    await onboard(chat)
+    before = await count(services)
+    await pledge_money(chat)
+    assert "Cảm ơn bạn!" in await chat.say("👍")
+    assert await count(services) == before + 1
 
 
 async def test_a_button_of_an_old_step_asks_the_current_one(chat: Chat) -> None:

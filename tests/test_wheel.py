@@ -77,6 +77,6 @@ def test_wheel_installs_and_chats_from_anywhere(tmp_path: Path) -> None:
     out = sh(venv / "bin" / "chungsuc", "chat", cwd=work, stdin="/start\n1\ncho don\n/trogiup\n")
 
     assert "Xã Chợ Đồn" in out
-    assert "Chung Sức giúp bạn theo dõi xây dựng nông thôn mới ở xã mình" in out
+    assert "Chung Sức giúp bạn theo dõi và cùng xây dựng nông thôn mới ở xã mình" in out
     assert "/tiendo" in out
     assert (work / "var" / "chungsuc.sqlite3").is_file()

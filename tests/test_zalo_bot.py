@@ -116,6 +116,27 @@ async def test_a_whole_conversation_by_polling_with_numbered_menus(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
+async def test_a_newcomers_first_hello_onboards_and_a_pledge_is_typed_in_words(
+    fake: FakeZaloBot, bot: ZaloBot, services: Services
+) -> None:
+    async with polling(bot):
+        greeting = "\n".join(await say(fake, "Xin chào", until="English"))
+        assert "Xin chào! Mình là Chung Sức" in greeting and "2. English" in greeting
+        assert "Đã lưu: bạn ở Xã Chợ Đồn" in "\n".join(await say(fake, "cho don", until="Đã lưu"))
+        await say(fake, "toi muon gop", until="thôn, bản nào")
+        await say(fake, "na lang", until="góp gì")
+        await say(fake, "tien", until="bao nhiêu")
+        await say(fake, "hai trieu", until="Khi nào")
+        await say(fake, "bay gio", until="hiện tên")
+        confirm = "\n".join(await say(fake, "khong", until="Đúng không?"))
+        assert "2.000.000 đồng" in confirm
+        assert "Cảm ơn bạn!" in "\n".join(await say(fake, "Đúng", until="Cảm ơn"))
+    [mine] = await services.contributions.of_user("zalo", ALICE)
+    assert (mine.kind, mine.amount, mine.village) == ("money", 2_000_000, "Nà Làng")
+    sub = await services.subscriptions.get("zalo", ALICE)
+    assert sub is not None and sub.active  # "Đúng" never stops anything
+
+
 @pytest.mark.parametrize("update", [image_update, sticker_update, voice_update])
 async def test_image_sticker_voice_get_text_please(
     fake: FakeZaloBot, bot: ZaloBot, update: Any
