@@ -15,7 +15,7 @@ from bot import broadcasts
 from bot.core import Button, Reply
 from bot.i18n import _, use_locale
 from bot.news import news_since
-from bot.notify import enqueue
+from bot.notify import REMINDER, enqueue
 from bot.quantities import spell
 from bot.reference import Criterion
 from bot.services import Services
@@ -193,8 +193,9 @@ async def send_pledge_reminders(services: Services, due: date) -> int:
                     row.channel,
                     row.user_id,
                     Reply(text, [[Button("contrib:mine", _("Đóng góp của tôi"))]]),
+                    priority=REMINDER,  # after contribution notices, before broadcasts
                 )
-    await services.notifier.flush()
+    services.notifier.kick()  # here; processes running the other channels find them by polling
     return len(rows)
 
 

@@ -1,4 +1,5 @@
-"""What runs beside a bot: the broadcast sender and the scheduler (digests, reminders)."""
+"""What runs beside a bot: the sender (notices, then broadcasts) and the scheduler (digests,
+reminders)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def _report(task: asyncio.Task[None]) -> None:
 async def background_jobs(
     services: Services, transports: Mapping[str, Transport]
 ) -> AsyncIterator[None]:
-    """Run the sender (on these channels) and the scheduler until the block ends."""
+    """Run the sender — notices on the channels registered with `services.notifier`,
+    broadcasts on these transports — and the scheduler until the block ends."""
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(run_sender(services, transports, stop), name="sender"),

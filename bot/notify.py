@@ -1,201 +1,196 @@
-"""Messages to a person who did not just write: recorded first, then sent by their channel.
+"""Notices: messages to one person who did not just write — a contribution confirmed, rejected
+or done, a pledge reminder — as one-recipient deliveries of the outbox (bot/broadcast/).
 
-A notice is written in the same transaction as the change it reports, so it is never lost;
-`flush` sends what is pending on the channels this process runs, and the rest waits.
+A notice is a `deliveries` row written in the same transaction as the change it reports, so it
+is never lost. The `Notifier` is the notice lane of the sender: it claims due notices (by
+priority, then age) on the channels this process registered, marks them sending under a lease,
+sends them the way the channel sends a reply, and records each outcome as a broadcast's are
+recorded. `kick()` starts it at once (the villager hears right after the official's answer);
+`run()`, beside every bot, looks every second for notices any other process recorded, and for
+claims a killed sender left: they lapse after LEASE_SECONDS and are sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import timedelta
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
 
-from bot.core import Button, Reply
+from bot.broadcast import Blocked, Permanent, RetryLater, outbox
+from bot.broadcast.outbox import NOTICE, REMINDER, Notice, Outcome, utcnow
+from bot.broadcast.sender import LEASE_SECONDS, backoff
+from bot.core import Reply
 from bot.storage.db import Database
-from bot.storage.schema import notifications
+
+__all__ = ["NOTICE", "REMINDER", "Notice", "Notifier", "Undeliverable", "enqueue"]
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
-SCAN_SECONDS = 60.0  # a kick reads all pending notices at most this often
-Sender = Callable[[str, list[Reply]], Awaitable[None]]  # (user id, replies)
+POLL_SECONDS = 1.0  # how often `run` looks for notices recorded elsewhere
+IN_FLIGHT = 16  # notices claimed and not yet recorded: the duplicate bound after a kill
+Send = Callable[[str, list[Reply]], Awaitable[None]]  # (user id, replies)
 
 
-class Undeliverable(Exception):
+class Undeliverable(Blocked):
     """The person cannot be reached on that channel (they blocked the bot): do not retry."""
 
 
-_ENQUEUE = insert(notifications)  # built once, as the statements below
-_MARK = (
-    update(notifications)
-    .where(notifications.c.id == bindparam("n_id"))
-    .values(
-        sent_at=bindparam("sent_at"),
-        attempts=bindparam("attempts"),
-        last_error=bindparam("last_error"),
-    )
-)
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A recorded notice, as the notifier sends it."""
-
-    id: int
-    channel: str
-    user_id: str
-    reply: Reply
-    attempts: int = 0
-
-
-async def enqueue(conn: AsyncConnection, channel: str, user_id: str, reply: Reply) -> Notice:
-    """Record a notice inside the caller's transaction; hand it to `Notifier.kick` once that
-    transaction has committed."""
-    result = await conn.execute(
-        _ENQUEUE,
-        {
-            "channel": channel,
-            "user_id": user_id,
-            "text": reply.text,
-            "buttons": [[[b.id, b.label] for b in row] for row in reply.buttons],
-            "created_at": datetime.now(UTC),
-            "attempts": 0,
-        },
-    )
-    key = result.inserted_primary_key
-    assert key is not None
-    return Notice(int(key[0]), channel, user_id, reply)
+async def enqueue(
+    conn: AsyncConnection, channel: str, user_id: str, reply: Reply, priority: int = NOTICE
+) -> Notice:
+    """Record a notice inside the caller's transaction; `Notifier.kick()` once that
+    transaction has committed sends it at once."""
+    return await outbox.add_notice(conn, channel, user_id, reply, priority, utcnow())
 
 
 class Notifier:
-    """Sends recorded notices on the channels this process runs.
+    """Sends due notices on the channels this process registered, a window at a time."""
 
-    `kick(notice)` sends a notice just recorded, in the background, without reading it back;
-    `flush()` reads every pending notice (older ones, failed ones, those another process
-    recorded) — at a kick at most every SCAN_SECONDS, and whenever a caller asks.
-    """
-
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        in_flight: int = IN_FLIGHT,
+        lease_seconds: float = LEASE_SECONDS,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff_base: float = 1.0,
+    ) -> None:
         self._db = db
-        self._senders: dict[str, Sender] = {}
-        self._only: dict[str, str] = {}  # channel → the one user this process can reach on it
-        self._lock = asyncio.Lock()
+        self.in_flight = in_flight
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self._senders: dict[str, Send] = {}
+        self._reach: dict[str, str | None] = {}  # channel → the one user it reaches, or None
+        self._lock = asyncio.Lock()  # one drain at a time in this process
         self._task: asyncio.Task[None] | None = None
         self._again = False
-        self._known: dict[int, Notice] = {}  # kicked, not yet sent
-        self._next_scan = 0.0  # monotonic time of the next full read at a kick
+        self._halt = False  # a stop: claim nothing more, finish what is in flight
 
-    def register(self, channel: str, sender: Sender, only_user: str | None = None) -> None:
+    def register(self, channel: str, sender: Send, only_user: str | None = None) -> None:
         """A channel this process can send on; with `only_user`, to that one person only (the
         terminal has one person at its keyboard): others' notices wait, untried, for a process
         that reaches them."""
         self._senders[channel] = sender
-        if only_user is None:
-            self._only.pop(channel, None)
-        else:
-            self._only[channel] = only_user
+        self._reach[channel] = only_user
 
-    def _reaches(self, notice: Notice) -> bool:
-        return (
-            notice.channel in self._senders
-            and self._only.get(notice.channel, notice.user_id) == notice.user_id
-        )
+    def kick(self) -> None:
+        """Send what is due soon, in the background (the official who caused a notice gets
+        their answer first). Kicks during a drain make one more drain, not one each."""
+        self._again = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain_until_quiet(), name="notices")
 
-    async def flush(self, limit: int = 100) -> int:
-        """Send pending notices on the registered channels; returns how many were sent."""
+    async def flush(self) -> int:
+        """Send what is due now; how many were sent."""
+        return await self._drain()
+
+    async def settled(self) -> None:
+        """Wait until what was kicked so far has been sent (tests, shutdown)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})
+
+    async def run(self, stop: asyncio.Event, poll: float = POLL_SECONDS) -> None:
+        """Beside a bot: send due notices, whichever process recorded them, until `stop`;
+        then finish the ones in flight and leave the rest for the next start."""
+        self._halt = False
+        try:
+            while not stop.is_set():
+                self.kick()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), poll)
+        finally:
+            self._halt = True
+            await self.settled()
+            self._halt = False
+
+    async def _drain_until_quiet(self) -> None:
+        while self._again:
+            self._again = False
+            try:
+                await self._drain()
+            except Exception:  # the database may be busy; the rows wait for the next look
+                log.exception("sending notices failed")
+
+    async def _drain(self) -> int:
+        """Claim, send and record until nothing is due (or a stop); how many were sent.
+
+        Results and the next claims share a transaction; at any commit at most `in_flight`
+        notices of this process are "sending", and their lease is renewed while they are.
+        """
         if not self._senders:
             return 0
         async with self._lock:
-            self._next_scan = time.monotonic() + SCAN_SECONDS
-            channel, user_id = notifications.c.channel, notifications.c.user_id
-            reach: list[ColumnElement[bool]] = [
-                channel.in_([c for c in self._senders if c not in self._only])
-            ]
-            reach += [and_(channel == c, user_id == u) for c, u in self._only.items()]
+            reach = dict(self._reach)
             async with self._db.read() as conn:
-                rows = (
-                    await conn.execute(
-                        select(notifications)
-                        .where(
-                            notifications.c.sent_at.is_(None),
-                            or_(*reach),
-                            notifications.c.attempts < MAX_ATTEMPTS,
-                        )
-                        .order_by(notifications.c.id)
-                        .limit(limit)
+                if not await outbox.notices_due(conn, reach, utcnow()):
+                    return 0  # the usual answer to a poll: one indexed read
+            sent = 0
+            sending: dict[asyncio.Task[Outcome], Notice] = {}
+            done: list[Outcome] = []
+            renew_every = self.lease_seconds / 3
+            renewed = time.monotonic()
+            try:
+                while True:
+                    now = utcnow()
+                    lease = now + timedelta(seconds=self.lease_seconds)
+                    room = 0 if self._halt else self.in_flight - len(sending)
+                    renew = bool(sending) and time.monotonic() - renewed >= renew_every
+                    claimed: list[Notice] = []
+                    if done or room or renew:
+                        async with self._db.write() as conn:
+                            await outbox.record(conn, done, now)
+                            if renew:
+                                await outbox.renew_notices(
+                                    conn, [n.id for n in sending.values()], lease
+                                )
+                            if room:
+                                await outbox.release_lapsed(conn, reach, now)
+                                claimed = await outbox.claim_notices(conn, reach, now, lease, room)
+                        if renew:
+                            renewed = time.monotonic()
+                    sent += sum(outcome.state == "sent" for outcome in done)
+                    done = []
+                    for notice in claimed:
+                        sending[asyncio.create_task(self._deliver(notice))] = notice
+                    if not sending:
+                        return sent
+                    finished, _ = await asyncio.wait(
+                        sending, timeout=renew_every, return_when=asyncio.FIRST_COMPLETED
                     )
-                ).all()
-            notices = [
-                Notice(
-                    row.id,
-                    row.channel,
-                    row.user_id,
-                    Reply(row.text, [[Button(i, label) for i, label in r] for r in row.buttons]),
-                    row.attempts,
-                )
-                for row in rows
-            ]
-            for notice in notices:
-                self._known.pop(notice.id, None)  # sent here, not again from the kick
-            return await self._send(notices)
+                    for task in finished:
+                        del sending[task]
+                        done.append(task.result())
+            except BaseException:
+                # Killed, or the database failed: what is in flight stays "sending" until its
+                # lease lapses, then any sender sends it again.
+                for task in sending:
+                    task.cancel()
+                raise
 
-    async def _send(self, notices: list[Notice]) -> int:
-        """Send each notice and record the outcome, one at a time (under the lock)."""
-        sent = 0
-        for notice in notices:
-            values: dict[str, object] = {"n_id": notice.id, "sent_at": None, "last_error": None}
-            try:
-                await self._senders[notice.channel](notice.user_id, [notice.reply])
-                values |= {"sent_at": datetime.now(UTC), "attempts": notice.attempts + 1}
-                sent += 1
-            except Undeliverable as error:
-                values |= {"attempts": MAX_ATTEMPTS, "last_error": str(error)[:500]}
-            except Exception as error:  # a failed send is retried by a later flush
-                log.warning(
-                    "notice %s to %s:%s failed: %s",
-                    notice.id,
-                    notice.channel,
-                    notice.user_id,
-                    error,
-                )
-                values |= {"attempts": notice.attempts + 1, "last_error": str(error)[:500]}
-            # One row at a time: a crash repeats at most the notice being sent.
-            async with self._db.write() as conn:
-                await conn.execute(_MARK, values)
-        return sent
-
-    def kick(self, *notices: Notice) -> None:
-        """Send these just-recorded notices soon, in the background: the official who caused
-        them gets their answer first. Kicks during a flush make one more flush, not one each."""
-        for notice in notices:
-            if self._reaches(notice):
-                self._known[notice.id] = notice
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._flush_until_quiet())
-        else:
-            self._again = True
-
-    async def _flush_until_quiet(self) -> None:
-        while True:
-            self._again = False
-            try:
-                if time.monotonic() >= self._next_scan:
-                    await self.flush()  # everything pending, the kicked notices included
-                async with self._lock:
-                    known, self._known = list(self._known.values()), {}
-                    await self._send(known)
-            except Exception:  # the database may be busy; pending notices wait for a flush
-                log.exception("sending notices failed")
-            if not self._again:
-                return
-
-    async def settled(self) -> None:
-        """Wait until the notices kicked so far have been sent (tests, shutdown)."""
-        while self._task is not None and not self._task.done():
-            await asyncio.wait({self._task})
+    async def _deliver(self, notice: Notice) -> Outcome:
+        """Send one notice; what became of it."""
+        attempts = notice.attempts + 1
+        try:
+            await self._senders[notice.channel](notice.user_id, [notice.reply])
+        except RetryLater as error:  # the platform's pace, not the person's fault: no attempt
+            later = utcnow() + timedelta(seconds=error.seconds)
+            return Outcome(notice, "pending", notice.attempts, error=str(error), next_try_at=later)
+        except Blocked as error:
+            return Outcome(notice, "blocked", attempts, error=str(error))
+        except Permanent as error:
+            return Outcome(notice, "failed", attempts, error=str(error))
+        except Exception as error:  # network, 5xx, a channel's error: again, with backoff
+            log.warning(
+                "notice %s to %s:%s failed: %s", notice.id, notice.channel, notice.user_id, error
+            )
+            if attempts >= self.max_attempts:
+                return Outcome(notice, "failed", attempts, error=str(error))
+            later = utcnow() + timedelta(seconds=backoff(self.backoff_base, attempts))
+            return Outcome(notice, "pending", attempts, error=str(error), next_try_at=later)
+        return Outcome(notice, "sent", attempts)

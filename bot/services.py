@@ -93,7 +93,7 @@ async def build_services(settings: Settings, db: Database | None = None) -> Serv
         officials=OfficialStore(db),
         campaigns=CampaignStore(db),
         contributions=ContributionStore(db),
-        notifier=Notifier(db),
+        notifier=Notifier(db, in_flight=settings.broadcast_in_flight),
         subscriptions=SubscriptionStore(db),
         understanding=Understanding.load(
             faq=[(entry.id, entry.keywords) for entry in faq.entries],

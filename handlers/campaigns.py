@@ -219,11 +219,21 @@ def _end(text: str, ctx: Context) -> str | None:
 OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True}
 
 
-@router.step(NAME, parse=lambda text, ctx: text.strip()[:200] or None, **OPTIONS)
+def _name(text: str, ctx: Context) -> str | None:
+    """Any letters or digits make a name, in any script ("中文名称" folds to nothing but is
+    one); punctuation or emoji alone do not. Refused here, in the parser: the dispatcher takes
+    an Unfit only from a parser, and one raised by the answer would end in the apology."""
+    name = text.strip()[:200]
+    if not name:
+        return None
+    if not any(ch.isalnum() for ch in name):
+        raise Unfit(_("Tên cần có chữ hoặc số, ví dụ: Bê tông hóa đường thôn Nà Làng"))
+    return name
+
+
+@router.step(NAME, parse=_name, **OPTIONS)
 async def name_typed(ctx: Context) -> Reply:
     """The campaign's name; then what it accepts."""
-    if not fold(ctx.value):
-        raise Unfit(_("Tên cần có chữ hoặc số, ví dụ: Bê tông hóa đường thôn Nà Làng"))
     ctx.user.state_data["name"] = ctx.value
     ctx.user.state = CHOOSE
     return await ask(ctx)

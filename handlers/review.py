@@ -5,19 +5,28 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Button, Context, Payload, Reply, Router, StalePayload
-from bot.i18n import N_, _, use_locale
-from bot.notify import Notice, enqueue
+from bot.i18n import N_, _, fmt_date, fmt_number, use_locale
+from bot.notify import enqueue
 from bot.quantities import spell
-from bot.storage.contributions import CONFIRMED, DONE, REJECTED, Contribution
+from bot.storage.contributions import (
+    CONFIRMED,
+    DONE,
+    REGISTERED,
+    REJECTED,
+    Campaign,
+    Contribution,
+)
 from handlers.menu import with_menu
 
 log = logging.getLogger(__name__)
 router = Router("review")
 REASON = "review:reason"
+PAGE = 5  # cards per page: a phone screen or two
 NOTICES = {
     CONFIRMED: N_("Đóng góp {ref} ({amount}) của bạn đã được cán bộ xã xác nhận. Cảm ơn bạn!"),
     DONE: N_("Đóng góp {ref} ({amount}) của bạn đã được ghi nhận là hoàn thành. Cảm ơn bạn!"),
@@ -40,6 +49,14 @@ class MarkDone(Payload, prefix="review:done"):
     id: int
 
 
+@dataclass(frozen=True)
+class NextPage(Payload, prefix="review:more"):
+    """The list after the last one shown: its status and id (see ContributionStore.pending_in)."""
+
+    status: Literal["registered", "confirmed"]
+    after: int
+
+
 def principal(ctx: Context) -> str:
     return f"{ctx.event.channel}:{ctx.event.user_id}"
 
@@ -56,12 +73,15 @@ def not_allowed(ctx: Context) -> Reply:
     return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
 
 
-def _card(c: Contribution, commune_name: str) -> Reply:
+def _card(c: Contribution, commune_name: str, campaign: Campaign | None) -> Reply:
+    """One contribution; its buttons carry its id, so they mean it however the list moves."""
     who = c.display_name if c.show_name and c.display_name else _("Một hộ dân")
-    lines = [
-        f"{c.ref} · {commune_name}" + (f" · {c.village}" if c.village else ""),
-        f"{who}: {spell(c.kind, c.amount, c.unit, c.description)}",
-    ]
+    lines = [f"{c.ref} · {commune_name}" + (f" · {c.village}" if c.village else "")]
+    if campaign is not None:
+        lines.append(campaign.name)
+    lines.append(f"{who}: {spell(c.kind, c.amount, c.unit, c.description)}")
+    if c.due_on:
+        lines.append(_("Hẹn ngày: {date}").format(date=fmt_date(c.due_on)))
     buttons = [Button(MarkDone(c.id).pack(), _("Đã hoàn thành"))]
     if c.status == "registered":
         buttons = [
@@ -77,18 +97,40 @@ def _card(c: Contribution, commune_name: str) -> Reply:
 @router.command("duyet", "review", description=N_("Cán bộ: duyệt đóng góp"))
 @router.button("review:list")
 async def pending(ctx: Context) -> Reply | list[Reply]:
-    """The contributions waiting for an official of these communes, oldest first."""
+    """The first page of what waits for an official of these communes: new pledges first."""
+    return await _page(ctx, None)
+
+
+@router.button(NextPage)
+async def next_page(ctx: Context) -> Reply | list[Reply]:
+    """The page after the one shown."""
+    return await _page(ctx, (ctx.payload.status, ctx.payload.after))
+
+
+async def _page(ctx: Context, after: tuple[str, int] | None) -> Reply | list[Reply]:
     communes = await my_communes(ctx)
     if not communes:
         return not_allowed(ctx)
-    items = await ctx.services.contributions.pending_in(communes)
-    if not items:
+    page = await ctx.services.contributions.pending_in(communes, limit=PAGE, after=after)
+    if not page.items:
         return with_menu(_("Không có đóng góp nào đang chờ duyệt."))
-    names = ctx.services.reference.communes
-    return [
-        Reply(_("Đóng góp đang chờ duyệt:")),
-        *(_card(c, names[c.commune_code].name) for c in items),
+    names, campaigns = ctx.services.reference.communes, ctx.services.campaigns
+    cards = [
+        _card(c, names[c.commune_code].name, await campaigns.get(c.campaign_id)) for c in page.items
     ]
+    replies = [Reply(_("Đóng góp đang chờ duyệt:")), *cards]
+    if page.more:
+        last = page.items[-1]
+        status: Literal["registered", "confirmed"] = (
+            "registered" if last.status == REGISTERED else "confirmed"
+        )
+        replies.append(
+            Reply(
+                _("Còn {count} đóng góp nữa.").format(count=fmt_number(page.more)),
+                [[Button(NextPage(status, last.id).pack(), _("Trang sau"))]],
+            )
+        )
+    return replies
 
 
 async def _target(ctx: Context) -> Contribution:
@@ -113,7 +155,6 @@ async def _move(ctx: Context, contribution_id: int, to: str, reason: str | None 
     communes = await my_communes(ctx)
     if not communes:
         return not_allowed(ctx)
-    notices: list[Notice] = []
 
     async def notify(conn: AsyncConnection, changed: Contribution) -> None:
         default_locale = services.settings.default_locale
@@ -125,7 +166,7 @@ async def _move(ctx: Context, contribution_id: int, to: str, reason: str | None 
                 reason=reason or "",
             )
             reply = Reply(text, [[Button("contrib:mine", _("Đóng góp của tôi"))]])
-            notices.append(await enqueue(conn, changed.channel, changed.user_id, reply))
+            await enqueue(conn, changed.channel, changed.user_id, reply)
 
     moved = await services.contributions.move(
         contribution_id, to, principal(ctx), reason, notify, communes=communes
@@ -137,7 +178,7 @@ async def _move(ctx: Context, contribution_id: int, to: str, reason: str | None 
         if c.commune_code not in communes:
             return not_allowed(ctx)
         return with_menu(_("{ref} đã được xử lý rồi, không thay đổi gì thêm.").format(ref=c.ref))
-    services.notifier.kick(*notices)  # the notice goes out right after this answer
+    services.notifier.kick()  # the notice goes out right after this answer
     done = {
         CONFIRMED: _("Đã xác nhận {ref}."),
         DONE: _("Đã ghi hoàn thành {ref}."),

@@ -245,6 +245,36 @@ async def test_a_groups_window_counts_a_message_from_its_answer() -> None:
     await asyncio.wait_for(limiter.acquire(-100, interactive=False), 0.2)
 
 
+async def test_a_notice_takes_the_next_turn_before_waiting_broadcast_messages() -> None:
+    """Broadcast messages wait for the pace, then a notice comes: it goes right after the one
+    already waiting for its slot, before all the others in line."""
+    limiter = Limiter(rate=20, per_chat_interval=0)
+    order: list[str] = []
+
+    async def send(name: str, chat: int, notice: bool = False) -> None:
+        await limiter.acquire(chat, interactive=False, notice=notice)
+        order.append(name)
+
+    queued = [asyncio.create_task(send(f"b{n}", n)) for n in range(1, 9)]
+    await asyncio.sleep(0.01)  # the first went at once (or two: catch-up); one holds the turn
+    gone = len(order)
+    await asyncio.gather(send("notice", 99, notice=True), *queued)
+    assert 1 <= gone <= 2 and order.index("notice") == gone + 1  # after the holder only
+    assert [name for name in order if name != "notice"] == [f"b{n}" for n in range(1, 9)]
+
+
+async def test_a_cancelled_wait_passes_the_turn_on() -> None:
+    """A sender stopped while waiting for its turn holds up nobody behind it."""
+    limiter = Limiter(rate=20, per_chat_interval=0)
+    await limiter.acquire(1, interactive=False)
+    holder = asyncio.create_task(limiter.acquire(2, interactive=False))
+    stopped = asyncio.create_task(limiter.acquire(3, interactive=False, notice=True))
+    await asyncio.sleep(0.01)
+    stopped.cancel()
+    await asyncio.gather(stopped, return_exceptions=True)
+    await asyncio.wait_for(asyncio.gather(holder, limiter.acquire(4, interactive=False)), 1)
+
+
 @PTB_RETRY_AFTER_WARNING
 async def test_429_pauses_every_send_then_retries(services: Services) -> None:
     """A 429 holds every send for retry_after and costs the person no attempt."""

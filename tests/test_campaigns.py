@@ -15,8 +15,10 @@ from bot.campaign_files import CampaignFileError, load_campaign_files, read_camp
 from bot.cli import app
 from bot.dispatch import Dispatcher
 from bot.services import Services
+from bot.storage.contributions import Campaign
 from bot.storage.schema import audit_log
-from tests.conftest import Chat
+from bot.text import fold
+from tests.conftest import TODAY, Chat
 
 GOOD = """
 slug = "cau-treo"
@@ -139,3 +141,155 @@ def test_export_contributions_as_csv_and_xlsx(
     assert later.exit_code == 0 and len(later.stdout.strip().splitlines()) == 1
     bad = runner.invoke(app, ["export", "contributions", "--area", "77777"])
     assert bad.exit_code == 2
+
+
+# --- opening a campaign in chat: what the declared steps must never let through -------------
+
+APOLOGY = "Xin lỗi, hệ thống đang gặp sự cố"
+LONG = "Bê tông hóa đường liên thôn từ trung tâm xã Na Rì đến bản"  # 47+ folded characters
+
+
+@pytest.fixture(params=["terminal", "telegram", "zalo"])
+async def official(
+    services: Services, dispatcher: Dispatcher, request: pytest.FixtureRequest
+) -> Chat:
+    """A commune official of Na Rì on each channel (on terminal and Zalo a press is a number)."""
+    await services.officials.grant(f"{request.param}:cb", "commune_official", "02155", "test")
+    return Chat(dispatcher, request.param, "cb")
+
+
+async def at_kinds(official: Chat, name: str = "Đường liên thôn Na Rì") -> None:
+    assert "Tên cuộc vận động" in await official.say("/taophongtrao")
+    assert "Nhận những gì?" in await official.say(name)
+
+
+async def open_campaign(official: Chat, name: str) -> str:
+    """The whole flow for a campaign of money only, without target or end date."""
+    await at_kinds(official, name)
+    await official.press("camp:kind:money")
+    assert "Mục tiêu?" in await official.press("camp:kinds")
+    assert "Ngày kết thúc?" in await official.say("bỏ qua")
+    assert "Đúng không?" in await official.say("bỏ qua")
+    return await official.press("camp:ok")
+
+
+async def from_chat(services: Services) -> list[Campaign]:
+    return [c for c in await services.campaigns.in_commune("02155") if c.source == "chat"]
+
+
+async def villager_of_na_ri(dispatcher: Dispatcher) -> Chat:
+    villager = Chat(dispatcher, "telegram", "v")
+    await villager.say("/start")
+    await villager.press("lang:vi")
+    await villager.say("Na Rì")
+    return villager
+
+
+async def test_a_campaign_cannot_be_opened_without_kinds(
+    official: Chat, services: Services, dispatcher: Dispatcher
+) -> None:
+    await at_kinds(official)
+    # "bỏ qua" skips a target or an end date; here it is a cancel word, so it asks first.
+    assert "Bạn muốn hủy việc đang làm?" in await official.say("bỏ qua")
+    assert "Nhận những gì?" in await official.press("menu:back")
+    assert "Chọn ít nhất một loại." in await official.press("camp:kinds")
+    await official.press("camp:kind:money")
+    await official.press("camp:kind:money")  # and off again
+    assert "Chọn ít nhất một loại." in await official.press("camp:kinds")
+    assert "Chọn ít nhất một loại." in await official.say("xong")  # the label, typed
+    answer = await official.say("không")
+    assert "Mục tiêu?" not in answer and "Nhận những gì?" in answer
+    assert "camp:kinds" in official.buttons  # still at the kinds, asked again
+    assert await from_chat(services) == []
+    villager = await villager_of_na_ri(dispatcher)
+    for asked in ("/dongop", "/bangdonggop"):
+        assert APOLOGY not in await villager.say(asked)
+
+
+async def test_a_campaign_without_kinds_already_stored_gets_no_villager_an_apology(
+    services: Services, dispatcher: Dispatcher
+) -> None:
+    """One opened before the steps were declared: not open to pledges, and no crash."""
+    await services.campaigns.save(
+        {
+            "slug": "02155-2026-11-01-",
+            "name": "Không nhận gì",
+            "description": None,
+            "commune_code": "02155",
+            "villages": [],
+            "kinds": [],
+            "targets": {},
+            "starts_on": TODAY,
+            "ends_on": None,
+            "status": "open",
+            "source": "chat",
+            "is_sample": False,
+        },
+        actor="telegram:old",
+    )
+    [kindless] = [c for c in await services.campaigns.in_commune("02155") if not c.kinds]
+    villager = await villager_of_na_ri(dispatcher)
+    pledge = await villager.say("/dongop")
+    assert APOLOGY not in pledge and "Không nhận gì" not in pledge
+    assert f"contrib:camp:{kindless.id}" not in villager.buttons
+    assert APOLOGY not in await villager.press_unoffered(f"contrib:camp:{kindless.id}")
+    board = await villager.say("/bangdonggop")
+    assert APOLOGY not in board and f"tally:camp:{kindless.id}" in villager.buttons
+    assert "Không nhận gì" in await villager.press(f"tally:camp:{kindless.id}")
+    assert "contrib:start" not in villager.buttons  # no "Đóng góp" under it
+
+
+async def test_opening_a_campaign_never_overwrites_another(
+    official: Chat, services: Services
+) -> None:
+    # The slug was once the date and the first 47 folded letters of the name.
+    first, second = LONG + " Cuôn", LONG + " Pác Pậu"
+    assert fold(first)[:47] == fold(second)[:47]
+    assert "Đã mở" in await open_campaign(official, first)
+    assert "Đã mở" in await open_campaign(official, second)
+    assert "Đã mở" in await open_campaign(official, first)  # the same name again: a new one
+    assert sorted(c.name for c in await from_chat(services)) == [first, first, second]
+
+
+@pytest.mark.parametrize("name", ["!!!", "...", "🙂🙂"])
+async def test_a_name_without_letters_is_refused_clearly(
+    official: Chat, services: Services, name: str
+) -> None:
+    assert "Tên cuộc vận động" in await official.say("/taophongtrao")
+    answer = await official.say(name)
+    assert APOLOGY not in answer
+    assert "Tên cần có chữ hoặc số" in answer and "Tên cuộc vận động" in answer
+    assert "Nhận những gì?" in await official.say("Nhà văn hóa bản Cuôn")
+    assert await from_chat(services) == []
+
+
+async def test_a_name_in_another_script_is_a_name(official: Chat, services: Services) -> None:
+    """It folds to nothing, so it cannot be matched on; it is still the campaign's name."""
+    assert fold("中文名称") == ""
+    assert "Đã mở “中文名称”" in await open_campaign(official, "中文名称")
+    assert "Đã mở “Quỹ khuyến học”" in await open_campaign(official, "Quỹ khuyến học")
+    assert "Đã mở “中文名称”" in await open_campaign(official, "中文名称")
+    assert sorted(c.name for c in await from_chat(services)) == [
+        "Quỹ khuyến học",
+        *["中文名称"] * 2,
+    ]
+
+
+@pytest.mark.parametrize("confirm", [None, "đúng, mở", "Đúng"])
+async def test_a_revoked_official_cannot_open_the_campaign_at_the_confirmation(
+    official: Chat, services: Services, confirm: str | None
+) -> None:
+    await at_kinds(official)
+    await official.press("camp:kind:money")
+    await official.press("camp:kinds")
+    await official.say("bỏ qua")
+    assert "Đúng không?" in await official.say("bỏ qua")
+    assert await services.officials.revoke(f"{official.channel}:cb", "commune_official", "02155")
+    answer = await official.press("camp:ok") if confirm is None else await official.say(confirm)
+    assert "chỉ cán bộ xã phụ trách" in answer
+    assert await from_chat(services) == []
+    async with services.db.read() as conn:
+        actions = await conn.execute(
+            select(audit_log.c.action).where(audit_log.c.actor == f"{official.channel}:cb")
+        )
+        assert actions.scalars().all() == []

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot.core import Incoming, Reply
 from bot.dispatch import Dispatcher
 from bot.services import Services
-from bot.storage.schema import audit_log, contributions, notifications
+from bot.storage.schema import audit_log, contributions, deliveries
 from tests.conftest import Chat
 
 OFFICIAL = "official-1"
@@ -298,7 +298,9 @@ async def test_a_notice_waits_when_its_channel_is_not_running_here(
         pending = (
             (
                 await conn.execute(
-                    select(notifications.c.user_id).where(notifications.c.sent_at.is_(None))
+                    select(deliveries.c.user_id).where(
+                        deliveries.c.broadcast_id.is_(None), deliveries.c.state == "pending"
+                    )
                 )
             )
             .scalars()

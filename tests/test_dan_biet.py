@@ -12,9 +12,10 @@ from bot.digest import build_digests, send_pledge_reminders
 from bot.dispatch import Dispatcher
 from bot.markup import to_plain, to_telegram_html
 from bot.news import NewsFileError, load_news, read_news
+from bot.notify import REMINDER
 from bot.scheduler import ensure_schedules, next_run, run_due
 from bot.services import TZ, Services
-from bot.storage.schema import audit_log, broadcasts, notifications, schedules, subscriptions
+from bot.storage.schema import audit_log, broadcasts, deliveries, schedules, subscriptions
 from tests.conftest import Chat
 
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=TZ)
@@ -64,7 +65,7 @@ async def test_choose_what_to_receive(chat: Chat, services: Services) -> None:
     assert (sub.province_news, sub.digest) == (False, "daily")
 
 
-@pytest.mark.parametrize("word", ["dừng", "dung", "stop", "hủy đăng ký", "/dung"])
+@pytest.mark.parametrize("word", ["dừng", "stop", "dừng nhận tin", "/dung", "unsubscribe"])
 async def test_stop_anywhere_unsubscribes_with_one_line(
     chat: Chat, services: Services, word: str
 ) -> None:
@@ -73,6 +74,26 @@ async def test_stop_anywhere_unsubscribes_with_one_line(
     assert answer.startswith("Đã dừng gửi mọi thông báo cho bạn.")
     assert (await row(services, chat)).active is False
     assert "Đã nhận lại thông báo" in await chat.say("/batdau")
+    assert (await row(services, chat)).active is True
+
+
+@pytest.mark.parametrize("word", ["dung", "dung lai"])
+async def test_stop_typed_bare_asks_first_it_may_be_dung_for_yes(
+    chat: Chat, services: Services, word: str
+) -> None:
+    await onboard(chat)
+    assert "Bạn muốn dừng nhận mọi thông báo?" in await chat.say(word)
+    assert (await row(services, chat)).active is True
+    assert "Bạn muốn xem gì?" in await chat.press("menu:back")
+    await chat.say(word)
+    assert (await chat.press("menu:go")).startswith("Đã dừng gửi mọi thông báo cho bạn.")
+
+
+async def test_turning_off_one_topic_in_words_is_not_stopping_everything(
+    chat: Chat, services: Services
+) -> None:
+    await onboard(chat)
+    assert "Bạn đang nhận:" in await chat.say("tat thong bao tinh")
     assert (await row(services, chat)).active is True
 
 
@@ -156,6 +177,22 @@ async def test_an_announcement_can_be_scheduled_for_later(official: Chat) -> Non
     assert "Gửi chứ?" in await official.say("18:00 30/11")
 
 
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("8h tối nay", "20:00 29/11/2026"),
+        ("7 giờ sáng mai", "07:00 30/11/2026"),
+        ("3h chiều", "15:00"),
+    ],
+)
+async def test_times_of_day_in_words(official: Chat, typed: str, shown: str) -> None:
+    await official.say("/thongbaomoi")
+    await official.say("Họp thôn")
+    await official.press("ann:scope:commune:02020")
+    confirm = await official.say(typed)
+    assert "Gửi chứ?" in confirm and shown in confirm, confirm
+
+
 async def test_a_photo_with_a_caption_goes_into_the_announcement(official: Chat) -> None:
     from bot.core import Incoming
 
@@ -177,6 +214,23 @@ async def test_only_officials_of_the_scope_may_announce(
     assert "Gửi tới đâu?" in await official.press_unoffered("ann:scope:province:19")
     assert "Gửi tới đâu?" in await official.press_unoffered("ann:scope:commune:02155")
     assert official.buttons == ["ann:scope:commune:02020", "menu:main"]
+
+
+@pytest.mark.parametrize("confirm", [None, "gửi", "đúng"])
+async def test_a_revoked_official_cannot_send_at_the_confirmation(
+    official: Chat, services: Services, confirm: str | None
+) -> None:
+    """The grant is checked again when the announcement is confirmed, not only at the start."""
+    await official.say("/thongbaomoi")
+    await official.say("Họp thôn tối nay")
+    await official.press("ann:scope:commune:02020")
+    assert "Gửi chứ?" in await official.press("ann:now")
+    assert await services.officials.revoke("telegram:cb", "commune_official", "02020")
+    answer = await official.press("ann:go") if confirm is None else await official.say(confirm)
+    assert "chỉ cán bộ xã phụ trách" in answer
+    async with services.db.read() as conn:
+        assert (await conn.execute(select(func.count()).select_from(broadcasts))).scalar() == 0
+    assert "ann:go" not in official.buttons and "Gửi chứ?" not in await official.say("ok")
 
 
 # --- news, markup, digests, schedules -------------------------------------------------------
@@ -253,8 +307,12 @@ async def test_pledge_reminders_reach_those_due_tomorrow(
     await chat.press(next(b for b in chat.buttons if b.startswith("contrib:ok:")))
     assert await send_pledge_reminders(services, date(2026, 11, 30)) == 1
     async with services.db.read() as conn:
-        [notice] = (await conn.execute(select(notifications.c.text))).scalars().all()
+        notices = select(deliveries.c.text, deliveries.c.priority).where(
+            deliveries.c.broadcast_id.is_(None)
+        )
+        [(notice, priority)] = (await conn.execute(notices)).all()
     assert notice == "Nhắc hẹn: ngày mai bạn hẹn góp 2.000.000 đồng. Cảm ơn bạn!"
+    assert priority == REMINDER  # after contribution notices, before broadcasts
     await services.subscriptions.choose("telegram", "p", pledge_reminders=False)
     assert await send_pledge_reminders(services, date(2026, 11, 30)) == 0
 

@@ -14,14 +14,14 @@ from bot.core import Reply
 from bot.dispatch import Dispatcher
 from bot.notify import enqueue
 from bot.services import Services
-from bot.storage.schema import notifications
+from bot.storage.schema import deliveries
 
 
 async def notice(services: Services, user_id: str, text: str) -> None:
     """A notice recorded and kicked, as an official's confirmation records one."""
     async with services.db.write() as conn:
-        recorded = await enqueue(conn, "terminal", user_id, Reply(text))
-    services.notifier.kick(recorded)
+        await enqueue(conn, "terminal", user_id, Reply(text))
+    services.notifier.kick()
     await services.notifier.settled()
 
 
@@ -53,8 +53,8 @@ async def test_notices_reach_the_terminal_user_at_the_keyboard_and_wait_for_the_
     async with services.db.read() as conn:
         waiting = (
             await conn.execute(
-                select(notifications.c.attempts, notifications.c.last_error).where(
-                    notifications.c.user_id == "bob", notifications.c.sent_at.is_(None)
+                select(deliveries.c.attempts, deliveries.c.last_error).where(
+                    deliveries.c.user_id == "bob", deliveries.c.state == "pending"
                 )
             )
         ).all()

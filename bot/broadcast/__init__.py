@@ -1,10 +1,13 @@
-"""Broadcasts: announcements and digests sent to many subscribers, durably and within limits.
+"""The outbox's sender: broadcasts (announcements and digests to many subscribers) and notices
+(one recipient each, bot/notify.py), durably and within limits.
 
-- `outbox`: the queries (materialise recipients in one statement, claim, record, cancel).
+- `outbox`: the queries (materialise recipients in one statement, claim, record, cancel;
+  notices: add, claim by priority under a per-row lease, renew, release lapsed claims).
 - `progress(db, broadcast_id)` (here): counts per state, current rate, ETA — for the CLI and
   for officials in chat.
-- `limiter`: the per-channel pacer shared with interactive replies.
-- `sender`: streams deliveries through the channels' transports; `run_sender` runs beside a bot.
+- `limiter`: the per-channel pacer shared by interactive replies, notices and broadcasts.
+- `sender`: streams deliveries through the channels' transports; `run_sender` runs beside a bot,
+  with the notice lane.
 - `telegram_transport`: the Telegram transport on python-telegram-bot's `Bot`.
 
 A transport is what a channel adds to be broadcast on: an object with `send` and `pause`,

@@ -1,19 +1,22 @@
-"""Send limits shared by broadcasts and interactive replies on one channel.
+"""Send limits shared by interactive replies, notices and broadcasts on one channel.
 
 Telegram's limits: about 30 messages a second overall (1000 with `allow_paid_broadcast`), about
 one a second to one chat, 20 a minute to one group. One `Limiter` per channel and process paces
-every message the process sends there; Telegram's 429 `retry_after` pauses the broadcast part.
+every message the process sends there; Telegram's 429 `retry_after` pauses notices and
+broadcasts.
 
 The overall limit is a GCRA pacer (a token bucket kept as one timestamp): `tat` is the time at
-which the next broadcast message conforms. Broadcast sends wait for it; an interactive reply may
-run ahead of it by the reserve (`broadcast_reply_reserve` of one second's worth of messages),
-so a villager's answer never queues behind the broadcast, and the broadcast then yields exactly
-the capacity the replies used.
+which the next queued message conforms. Notices and broadcasts wait for it, taking turns in
+order — every waiting notice before any waiting broadcast message; an interactive reply may run
+ahead of it by the reserve (`broadcast_reply_reserve` of one second's worth of messages), so a
+villager's answer never queues, and the queue then yields exactly the capacity replies used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -53,6 +56,42 @@ class Pace:
         self.tat = max(self.tat, now - self.lag) + self.interval
 
 
+NOTICE, BROADCAST = 0, 1  # the order of turns under the pace: lower first
+
+
+class Turns:
+    """Whose turn it is to wait for the pace: the lowest priority waiting, then the earliest.
+    A lock whose next holder is chosen by priority; the turn passes straight to it."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap
+        self._arrivals = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        """Wait for this sender's turn."""
+        if not self._held and not self._waiting:
+            self._held = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._arrivals), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed the turn just as it was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        """Hand the turn to the next in line (cancelled waiters are skipped)."""
+        while self._waiting:
+            turn = heapq.heappop(self._waiting)[2]
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._held = False
+
+
 class Limiter:
     """Paces one channel's sends: overall (free and paid), per chat, per group, 429 pauses."""
 
@@ -76,7 +115,7 @@ class Limiter:
         self._group_sends: dict[str, deque[float]] = {}
         self._paused_until = float("-inf")
         self._prune_at = _PRUNE_AT
-        self._turn = asyncio.Lock()  # broadcast sends take their turns in order (FIFO)
+        self._turns = Turns()  # notices, then broadcast sends, each in arrival order
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limiter:
@@ -98,13 +137,18 @@ class Limiter:
         """Seconds the broadcast is still paused for."""
         return max(0.0, self._paused_until - self.clock())
 
-    async def acquire(self, chat_id: ChatId, interactive: bool, paid: bool = False) -> None:
-        """Wait until one message to `chat_id` may be sent, and count it."""
+    async def acquire(
+        self, chat_id: ChatId, interactive: bool, paid: bool = False, notice: bool = False
+    ) -> None:
+        """Wait until one message to `chat_id` may be sent, and count it: a reply at once, a
+        notice before any broadcast message waiting for its turn."""
         key = str(chat_id)
         if interactive:
             await self._acquire_interactive(key)
+        elif notice:
+            await self._acquire_queued(key, self.free, NOTICE)
         else:
-            await self._acquire_broadcast(key, self.paid if paid else self.free)
+            await self._acquire_queued(key, self.paid if paid else self.free, BROADCAST)
 
     def sent(self, chat_id: ChatId) -> None:
         """The send to `chat_id` finished: its next message waits an interval from now.
@@ -138,7 +182,7 @@ class Limiter:
         self.free.take(now)
         self._stamp(key, now)
 
-    async def _acquire_broadcast(self, key: str, pace: Pace) -> None:
+    async def _acquire_queued(self, key: str, pace: Pace, priority: int) -> None:
         """Wait for the chat, then for this message's turn under the overall pace."""
         while True:
             # The per-chat wait happens outside the turn, so one slow chat holds up no other.
@@ -146,7 +190,8 @@ class Limiter:
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
-            async with self._turn:
+            await self._turns.acquire(priority)
+            try:
                 while True:
                     now = self.clock()
                     wait = max(self._paused_until - now, pace.broadcast_wait(now))
@@ -159,6 +204,8 @@ class Limiter:
                 pace.take(now)
                 self._stamp(key, now)
                 return
+            finally:
+                self._turns.release()
 
     def _chat_wait(self, key: str, now: float) -> float:
         """Seconds until a broadcast message may go to this chat (interval, group window)."""

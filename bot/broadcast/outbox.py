@@ -1,11 +1,14 @@
-"""The outbox: broadcasts and their deliveries — materialise, claim, record, progress.
+"""The outbox: deliveries — a broadcast's recipients and notices — materialise, claim, record.
 
-Written in SQLAlchemy Core so the same statements run on SQLite and PostgreSQL.
+A broadcast's rows are claimed under the broadcast's lease (bot/broadcast/sender.py); a notice
+(one recipient, its own text and buttons, no broadcast) is claimed row by row, its row's
+next_try_at the claim's lease. Both are recorded by `record`. Written in SQLAlchemy Core so the
+same statements run on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Select
 
+from bot.core import Button, Reply
 from bot.storage.db import Database, as_utc
 from bot.storage.schema import areas, broadcasts, deliveries, subscriptions, users
 
@@ -36,6 +40,9 @@ OA_CHANNEL = "zalo_oa"
 REMAINING = ("pending", "sending")
 DONE = ("sent", "failed", "blocked")  # a send was tried to the end
 _ERROR_CHARS = 500
+# Lower goes first (BROADCAST is the column's default). Replies are not queued: the dispatcher
+# sends them at once, ahead of everything.
+NOTICE, REMINDER, BROADCAST = 0, 1, 2
 
 
 def utcnow() -> datetime:
@@ -69,6 +76,14 @@ class Delivery:
     channel: str
     user_id: str
     attempts: int
+
+
+@dataclass(frozen=True)
+class Notice(Delivery):
+    """A one-recipient delivery: a notice or a reminder, with its own text and buttons."""
+
+    reply: Reply
+    priority: int = NOTICE
 
 
 @dataclass(frozen=True)
@@ -371,3 +386,105 @@ async def due_broadcasts(db: Database, now: datetime, channels: Sequence[str]) -
     )
     async with db.read() as conn:
         return list((await conn.execute(query)).scalars())
+
+
+# --- notices: one recipient each, claimed row by row -------------------------------------------
+
+Reach = Mapping[str, str | None]  # channel → the one user this process reaches on it, or None
+
+
+def _notices(reach: Reach) -> list[ColumnElement[bool]]:
+    """Notice rows on the channels (and for the users) a process reaches."""
+    d = deliveries
+    everyone = [channel for channel, only in reach.items() if only is None]
+    one = [and_(d.c.channel == c, d.c.user_id == u) for c, u in reach.items() if u is not None]
+    return [d.c.broadcast_id.is_(None), or_(d.c.channel.in_(everyone), *one)]
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    """A pending row not waiting for a retry."""
+    return or_(deliveries.c.next_try_at.is_(None), deliveries.c.next_try_at <= now)
+
+
+def _lapsed(now: datetime) -> ColumnElement[bool]:
+    """A notice claimed by a sender that has not recorded it within its lease."""
+    return and_(deliveries.c.state == "sending", deliveries.c.next_try_at <= now)
+
+
+async def add_notice(
+    conn: AsyncConnection, channel: str, user_id: str, reply: Reply, priority: int, now: datetime
+) -> Notice:
+    """A pending notice, inside the caller's transaction."""
+    buttons = [[[b.id, b.label] for b in row] for row in reply.buttons]
+    values = dict(channel=channel, user_id=user_id, state="pending", attempts=0, updated_at=now)
+    result = await conn.execute(
+        insert(deliveries).values(priority=priority, text=reply.text, buttons=buttons, **values)
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return Notice(int(key[0]), channel, user_id, 0, reply, priority)
+
+
+async def notices_due(conn: AsyncConnection, reach: Reach, now: datetime) -> bool:
+    """Whether a notice this process reaches is due, or its claim has lapsed."""
+    d = deliveries
+    # Two lookups on (state): sent notices, however many, are never read.
+    pending = exists().where(*_notices(reach), d.c.state == "pending", _due(now))
+    lapsed = exists().where(*_notices(reach), _lapsed(now))
+    return bool((await conn.execute(select(or_(pending, lapsed)))).scalar())
+
+
+async def release_lapsed(conn: AsyncConnection, reach: Reach, now: datetime) -> int:
+    """Notices claimed by a sender that has not recorded them within its lease (it was killed)
+    go back to pending, to be sent again."""
+    d = deliveries
+    result = await conn.execute(
+        update(d).where(*_notices(reach), _lapsed(now)).values(state="pending", next_try_at=None)
+    )
+    return result.rowcount or 0
+
+
+async def claim_notices(
+    conn: AsyncConnection, reach: Reach, now: datetime, lease_until: datetime, limit: int
+) -> list[Notice]:
+    """The first due notices by priority, then age, marked sending until `lease_until`."""
+    d = deliveries
+    first = (
+        select(d.c.id)
+        .where(*_notices(reach), d.c.state == "pending", _due(now))
+        .order_by(d.c.priority, d.c.id)
+        .limit(limit)
+    )
+    # The state is checked again by the UPDATE: of two senders, only one claims a row.
+    rows = (
+        await conn.execute(
+            update(d)
+            .where(d.c.id.in_(first.scalar_subquery()), d.c.state == "pending")
+            .values(state="sending", next_try_at=lease_until, updated_at=now)
+            .returning(
+                d.c.id, d.c.channel, d.c.user_id, d.c.attempts, d.c.text, d.c.buttons, d.c.priority
+            )
+        )
+    ).all()
+    notices = [
+        Notice(
+            row.id,
+            row.channel,
+            row.user_id,
+            row.attempts,
+            Reply(row.text, [[Button(i, label) for i, label in r] for r in row.buttons or []]),
+            row.priority,
+        )
+        for row in rows
+    ]
+    return sorted(notices, key=lambda n: (n.priority, n.id))  # RETURNING keeps no order
+
+
+async def renew_notices(conn: AsyncConnection, ids: Sequence[int], lease_until: datetime) -> None:
+    """Extend the lease of notices this process is still sending."""
+    d = deliveries
+    await conn.execute(
+        update(d)
+        .where(d.c.id.in_(list(ids)), d.c.state == "sending")
+        .values(next_try_at=lease_until)
+    )

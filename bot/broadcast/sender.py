@@ -1,5 +1,9 @@
 """The sender: streams a broadcast's deliveries through the channels' transports, durably.
 
+Notices, one recipient each, are the other lane of this sender (bot/notify.py): the same
+deliveries table, states and `outbox.record`, claimed row by row under a per-row lease instead
+of a broadcast's lease, and ahead of broadcasts at the limiter. `run_sender` runs both.
+
 Crash safety rests on one invariant: a delivery is in state "sending" from the transaction that
 claims it to the transaction that records its result, and at most `broadcast_in_flight` rows of
 this process are in that state at any commit. A killed sender's "sending" rows are sent again
@@ -132,15 +136,25 @@ class Sender:
 
     def backoff(self, attempts: int) -> float:
         """Seconds before try number `attempts + 1`: exponential with jitter."""
-        delay = min(BACKOFF_CAP, self.backoff_base * 2 ** (attempts - 1))
-        return delay * random.uniform(0.5, 1.0)  # jitter spreads the retries of a 5xx burst
+        return backoff(self.backoff_base, attempts)
+
+
+def backoff(base: float, attempts: int) -> float:
+    """Seconds before try number `attempts + 1`: exponential with jitter."""
+    delay = min(BACKOFF_CAP, base * 2 ** (attempts - 1))
+    return delay * random.uniform(0.5, 1.0)  # jitter spreads the retries of a 5xx burst
 
 
 async def run_sender(
     services: Services, transports: Mapping[str, Transport], stop: asyncio.Event
 ) -> None:
-    """The long-running sender beside a bot: sends due broadcasts until `stop` is set."""
-    await Sender(services.db, services.settings, transports).run(stop)
+    """The long-running sender beside a bot, until `stop` is set: due notices — recorded by
+    this process or any other — on the channels the process registered, and due broadcasts
+    on `transports`. Both lanes pace through the same limiter, notices first."""
+    await asyncio.gather(
+        services.notifier.run(stop),
+        Sender(services.db, services.settings, transports).run(stop),
+    )
 
 
 # --- lease: one sender per broadcast at a time -------------------------------------------------

@@ -11,11 +11,13 @@ from telegram import (
     BotCommandScopeDefault,
     Update,
 )
-from telegram.error import Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
+from bot.broadcast import Permanent, RetryLater
 from bot.broadcast.limiter import Limiter
+from bot.broadcast.telegram_transport import retry_after_seconds
 from bot.channels.telegram_http import send, telegram_request
 from bot.core import Incoming, Reply
 from bot.dispatch import Dispatcher
@@ -81,9 +83,11 @@ async def send_replies(
     chat_id: int,
     replies: list[Reply],
     limiter: Limiter | None = None,
+    notice: bool = False,
 ) -> list[int]:
     """Send replies, long ones in parts; the message ids. With a limiter shared with
-    broadcasts, each reply takes its turn ahead of them (it almost never waits)."""
+    broadcasts, each reply takes its turn ahead of them (it almost never waits); a `notice`
+    waits for the pace, ahead of broadcast messages."""
     sent = []
     for reply in replies:
         parts = split_message(reply.text, TEXT_LIMIT)
@@ -92,8 +96,12 @@ async def send_replies(
             if index == len(parts) - 1 and (markup := to_markup(reply)) is not None:
                 params["reply_markup"] = markup
             if limiter is not None:
-                await limiter.acquire(chat_id, interactive=True)
-            sent.append(int((await send(app.bot, "sendMessage", params))["message_id"]))
+                await limiter.acquire(chat_id, interactive=not notice, notice=notice)
+            try:
+                sent.append(int((await send(app.bot, "sendMessage", params))["message_id"]))
+            finally:
+                if limiter is not None and notice:
+                    limiter.sent(chat_id)  # as a broadcast's: the chat's interval from the answer
     return sent
 
 
@@ -143,10 +151,19 @@ def build_application(
         log.error("Telegram update failed: %s", context.error, exc_info=context.error)
 
     async def notify(user_id: str, replies: list[Reply]) -> None:
+        """A notice, paced after replies and before broadcasts; Telegram's refusals in the
+        outbox's terms (network errors and 5xx are retried as they are)."""
         try:
-            await send_replies(app, int(user_id), replies, limiter)
+            await send_replies(app, int(user_id), replies, limiter, notice=True)
         except Forbidden as error:  # they blocked the bot
             raise Undeliverable(str(error)) from error
+        except RetryAfter as error:
+            seconds = retry_after_seconds(error)
+            if limiter is not None:
+                limiter.pause(seconds)  # every queued send waits it out, not only this one
+            raise RetryLater(seconds, str(error)) from error
+        except BadRequest as error:  # chat not found, and the like: another try would not help
+            raise Permanent(str(error)) from error
 
     dispatcher.services.notifier.register(CHANNEL, notify)
     app.add_handler(TypeHandler(Update, on_update))

@@ -44,6 +44,19 @@ async def run_terminal(
     if interactive:
         console.print("[dim]Chung Sức — gõ /start để bắt đầu, Ctrl+D để thoát.[/dim]")
     await notifier.flush()  # what came while this user was away
+    stop = asyncio.Event()
+    polling = asyncio.create_task(notifier.run(stop))  # and what another process records now
+    try:
+        await _converse(dispatcher, user_id, stdin, console, interactive)
+    finally:
+        stop.set()
+        await polling
+
+
+async def _converse(
+    dispatcher: Dispatcher, user_id: str, stdin: TextIO, console: Console, interactive: bool
+) -> None:
+    """Read lines until the end of input; print each answer with its numbered buttons."""
     while True:
         if interactive:
             console.print("[bold]›[/bold] ", end="")

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement
 
 from bot.storage.cache import TtlCache
 from bot.storage.db import Database
@@ -50,8 +51,10 @@ class Campaign:
     source: str  # "chat" or the file it came from
 
     def is_open(self, on: date) -> bool:
+        """Taking pledges on that day (one that accepts no kind takes none, whatever it says)."""
         return (
             self.status == "open"
+            and bool(self.kinds)
             and self.starts_on <= on
             and (self.ends_on is None or on <= self.ends_on)
         )
@@ -80,6 +83,14 @@ class Contribution:
     def ref(self) -> str:
         """The receipt code a villager can quote: CS-26-00123."""
         return f"CS-{self.created_at.year % 100:02d}-{self.id:05d}"
+
+
+@dataclass(frozen=True)
+class PendingPage:
+    """One page of what officials still have to act on, and how many come after it."""
+
+    items: list[Contribution]
+    more: int
 
 
 @dataclass(frozen=True)
@@ -346,19 +357,37 @@ class ContributionStore:
             )
             return [_contribution(r) for r in rows]
 
-    async def pending_in(self, commune_codes: Sequence[str], limit: int = 10) -> list[Contribution]:
-        """Contributions an official still has to act on, oldest first."""
+    async def pending_in(
+        self,
+        commune_codes: Sequence[str],
+        limit: int = 5,
+        after: tuple[str, int] | None = None,
+    ) -> PendingPage:
+        """Contributions an official still has to act on: new pledges (registered) first, then
+        the confirmed ones waiting to be done, oldest first in each. `after` is the (status,
+        id) of the last one shown: a page starts where the last one ended, not at an offset,
+        so contributions handled in the meantime do not make the next page skip any."""
+        c = contributions
+        rest: list[ColumnElement[bool]] = [
+            c.c.commune_code.in_(commune_codes),
+            c.c.status.in_((REGISTERED, CONFIRMED)),
+        ]
+        if after is not None:
+            status, last_id = after
+            if status == REGISTERED:
+                rest.append(
+                    or_(and_(c.c.status == REGISTERED, c.c.id > last_id), c.c.status == CONFIRMED)
+                )
+            else:
+                rest.append(and_(c.c.status == CONFIRMED, c.c.id > last_id))
+        new_first = case((c.c.status == REGISTERED, 0), else_=1)
         async with self._db.read() as conn:
             rows = await conn.execute(
-                select(contributions)
-                .where(
-                    contributions.c.commune_code.in_(commune_codes),
-                    contributions.c.status.in_((REGISTERED, CONFIRMED)),
-                )
-                .order_by(contributions.c.id)
-                .limit(limit)
+                select(c).where(*rest).order_by(new_first, c.c.id).limit(limit)
             )
-            return [_contribution(r) for r in rows]
+            items = [_contribution(r) for r in rows]
+            counted = await conn.execute(select(func.count()).select_from(c).where(*rest))
+        return PendingPage(items, int(counted.scalar_one()) - len(items))
 
     async def move(
         self,

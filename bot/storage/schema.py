@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -228,23 +229,6 @@ audit_log = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
-# Messages to one person that are not an answer to their own message (a confirmation, a
-# rejection): sent at once where the channel runs in this process, kept here otherwise.
-notifications = Table(
-    "notifications",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("channel", String(16), nullable=False),
-    Column("user_id", String(64), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("buttons", JSON, nullable=False, default=list),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True)),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text),
-    Index("ix_notifications_pending", "sent_at", "channel"),
-)
-
 # --- channels: webhooks and Zalo Official Account ---------------------------------------------
 
 # Events already handled, so a redelivered update (webhook retry, replayed poll) runs once.
@@ -327,12 +311,17 @@ broadcasts = Table(
     Index("ix_broadcasts_due", "status", "send_at"),
 )
 
-# One row per recipient of a broadcast. pending → sending → sent | failed | blocked | skipped.
+# The outbox: one row per message to someone who did not just write. A broadcast's recipient
+# (broadcast_id set; the text is the broadcast's) or a notice (broadcast_id NULL: a contribution
+# confirmed, rejected or done, a pledge reminder; its own text and buttons). Lower priority goes
+# first: 0 a notice, 1 a reminder, 2 a broadcast. pending → sending → sent | failed | blocked |
+# skipped | cancelled. next_try_at: when a pending row may be tried again (backoff); for a
+# notice being sent, when its claim lapses (a killed sender's notice is sent again after it).
 deliveries = Table(
     "deliveries",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("broadcast_id", ForeignKey("broadcasts.id"), nullable=False),
+    Column("broadcast_id", ForeignKey("broadcasts.id")),  # NULL: a notice
     Column("channel", String(16), nullable=False),
     Column("user_id", String(64), nullable=False),
     Column("state", String(16), nullable=False),
@@ -341,8 +330,20 @@ deliveries = Table(
     Column("message_id", String(64)),
     Column("next_try_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True)),
+    Column("priority", Integer, nullable=False, default=2, server_default="2"),
+    Column("text", Text),  # a notice's
+    Column("buttons", JSON),  # a notice's: rows of [id, label]
     UniqueConstraint("broadcast_id", "channel", "user_id", name="uq_deliveries_recipient"),
     Index("ix_deliveries_work", "broadcast_id", "state", "id"),
+    # Notices only, so a broadcast's hundred thousand rows cost this index nothing.
+    Index(
+        "ix_deliveries_notices",
+        "state",
+        "priority",
+        "id",
+        sqlite_where=text("broadcast_id IS NULL"),
+        postgresql_where=text("broadcast_id IS NULL"),
+    ),
 )
 
 # When each recurring job runs next, so a restart loses none.
