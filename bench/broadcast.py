@@ -43,13 +43,13 @@ from sqlalchemy import func, insert, select
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bot.broadcast import Transport, outbox
-from bot.broadcast.limiter import Limiter
-from bot.broadcast.outbox import Broadcast, utcnow
-from bot.broadcast.sender import Sender
-from bot.broadcast.telegram_transport import telegram_transport
-from bot.services import build_services
-from bot.settings import load_settings
+from bot.app.services import build_services
+from bot.app.settings import load_settings
+from bot.channels.telegram_transport import telegram_transport
+from bot.delivery.limiter import Limiter
+from bot.delivery.outbox import Broadcast, utcnow
+from bot.delivery.sender import Sender
+from bot.delivery.transport import Transport, outbox
 from bot.storage.db import Database
 from bot.storage.schema import areas, broadcasts, deliveries, subscriptions
 from tests.offline_telegram import TOKEN

@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
+from bot.app.services import Services, build_services
+from bot.app.settings import load_settings
 from bot.channels.telegram import build_application
-from bot.clock import FixedClock
-from bot.dispatch import Dispatcher
-from bot.sample import load_sample, load_sample_campaigns
-from bot.services import Services, build_services
-from bot.settings import load_settings
+from bot.content.sample import load_sample, load_sample_campaigns
+from bot.core.dispatch import Dispatcher
+from bot.domain.clock import FixedClock
 from handlers import build_router
 from tests.offline_telegram import TOKEN, OfflineRequest, callback_update, text_update
 

@@ -3,8 +3,8 @@ free text is matched against the intents' examples in content/intents.toml."""
 
 from __future__ import annotations
 
-from bot.core import Router
-from bot.dispatch import Fallbacks
+from bot.core.conversation import Router
+from bot.core.dispatch import Fallbacks
 from handlers import (
     announcements,
     campaigns,

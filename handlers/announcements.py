@@ -7,12 +7,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from bot import broadcasts
-from bot.broadcast.outbox import list_broadcasts
-from bot.core import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit, as_list
-from bot.dates import parse_moment
-from bot.i18n import N_, _, fmt_datetime, fmt_number
-from bot.markup import to_plain, to_telegram_html
+from bot.core.conversation import (
+    Button,
+    Context,
+    Payload,
+    Reply,
+    Router,
+    StalePayload,
+    Step,
+    Unfit,
+    as_list,
+)
+from bot.delivery import broadcasts
+from bot.delivery.outbox import list_broadcasts
+from bot.domain.dates import parse_moment
+from bot.domain.i18n import N_, _, fmt_datetime, fmt_number
+from bot.domain.markup import to_plain, to_telegram_html
 from handlers.common import example_moment
 from handlers.menu import with_menu
 from handlers.review import my_communes, principal

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from bot.amounts import find_amount
-from bot.core import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit
-from bot.dates import parse_when
-from bot.i18n import N_, _, fmt_date, fmt_number
-from bot.quantities import households, kind_name, spell
+from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit
+from bot.domain.amounts import find_amount
+from bot.domain.dates import parse_when
+from bot.domain.i18n import N_, _, fmt_date, fmt_number
+from bot.domain.quantities import households, kind_name, spell
+from bot.domain.text import fold
 from bot.storage.contributions import KINDS, Campaign
-from bot.text import fold
 from handlers.common import ask_commune, example_day
 from handlers.menu import with_menu
 from handlers.review import principal

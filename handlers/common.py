@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.core import Context, Reply
-from bot.i18n import _
+from bot.core.conversation import Context, Reply
+from bot.domain.i18n import _
 
 ASK_COMMUNE = "onb:commune"
 

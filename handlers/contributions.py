@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from bot.amounts import Amount, AmountError, Kind, find_amount, is_amount_word, parse_amount
-from bot.core import Button, Context, Payload, Reply, Router, StalePayload, Unfit
-from bot.dates import parse_when
-from bot.i18n import N_, _, fmt_date
-from bot.quantities import kind_name, spell
+from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Unfit
+from bot.domain.amounts import Amount, AmountError, Kind, find_amount, is_amount_word, parse_amount
+from bot.domain.dates import parse_when
+from bot.domain.i18n import N_, _, fmt_date
+from bot.domain.quantities import kind_name, spell
+from bot.domain.text import fold
 from bot.storage.contributions import Campaign, Contribution, NewContribution
-from bot.text import fold
 from handlers.common import ask_commune, example_day
 from handlers.menu import with_menu
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.core import Button, Context, Payload, Reply, Router, StalePayload
-from bot.faq import FaqEntry
-from bot.i18n import N_, _
-from bot.reference import localized
+from bot.content.faq import FaqEntry
+from bot.content.reference import localized
+from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload
+from bot.domain.i18n import N_, _
 from handlers.menu import not_understood
 
 router = Router("faq")

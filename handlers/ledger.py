@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.core import Button, Context, Payload, Reply, Router, StalePayload
-from bot.i18n import N_, _, fmt_date
-from bot.quantities import spell
+from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload
+from bot.domain.i18n import N_, _, fmt_date
+from bot.domain.quantities import spell
+from bot.domain.text import fold
 from bot.storage.contributions import Contribution
-from bot.text import fold
 from handlers.menu import main_menu, with_menu
 
 router = Router("ledger")

@@ -3,8 +3,8 @@ anything not understood."""
 
 from __future__ import annotations
 
-from bot.core import Button, Context, Reply, Router, Step
-from bot.i18n import N_, _, fmt_number
+from bot.core.conversation import Button, Context, Reply, Router, Step
+from bot.domain.i18n import N_, _, fmt_number
 
 router = Router("menu")
 ASK_FIRST = "menu:ask_first"  # "Bạn muốn dừng nhận tin? 1. Dừng 2. Tiếp tục"

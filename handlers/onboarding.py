@@ -7,12 +7,21 @@ from typing import Literal
 
 from babel import Locale
 
-from bot.areas import MAX_CHOICES, SearchResult
-from bot.core import Button, Context, Handler, Payload, Reply, Router, StalePayload, Unfit, as_list
-from bot.i18n import N_, _, use_locale
-from bot.reference import Commune
-from bot.settings import LOCALES
-from bot.text import fold
+from bot.content.areas import MAX_CHOICES, SearchResult
+from bot.content.reference import Commune
+from bot.core.conversation import (
+    Button,
+    Context,
+    Handler,
+    Payload,
+    Reply,
+    Router,
+    StalePayload,
+    Unfit,
+    as_list,
+)
+from bot.domain.i18n import LOCALES, N_, _, use_locale
+from bot.domain.text import fold
 from handlers.campaigns import tallies
 from handlers.common import ASK_COMMUNE, ask_commune
 from handlers.contributions import start as start_contribution

@@ -9,10 +9,10 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core import Button, Context, Payload, Reply, Router, StalePayload
-from bot.i18n import N_, _, fmt_date, fmt_number, use_locale
-from bot.notify import enqueue
-from bot.quantities import spell
+from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload
+from bot.delivery.notify import enqueue
+from bot.domain.i18n import N_, _, fmt_date, fmt_number, use_locale
+from bot.domain.quantities import spell
 from bot.storage.contributions import (
     CONFIRMED,
     DONE,

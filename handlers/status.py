@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.core import Button, Context, Payload, Reply, Router, StalePayload
-from bot.i18n import N_, _, current_locale
-from bot.quantities import spell
-from bot.reference import Commune, CriteriaSet, Criterion, localized
-from bot.text import fold
+from bot.content.reference import Commune, CriteriaSet, Criterion, localized
+from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload
+from bot.domain.i18n import N_, _, current_locale
+from bot.domain.quantities import spell
+from bot.domain.text import fold
 from handlers.common import ask_commune
 from handlers.menu import main_menu
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.core import Button, Context, Payload, Reply, Router, StalePayload
-from bot.i18n import N_, _
+from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload
+from bot.domain.i18n import N_, _
 from bot.storage.subscriptions import DIGESTS, TOPICS
 from handlers.common import ask_commune
 from handlers.menu import with_menu

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.services import Services, build_services, prepare_database
+from bot.app.settings import Settings, load_settings
 from bot.channels.terminal import to_event as to_terminal_event
-from bot.clock import TZ, FixedClock
-from bot.core import Incoming, Reply
-from bot.dispatch import Dispatcher
-from bot.sample import load_sample, load_sample_campaigns
-from bot.services import Services, build_services, prepare_database
-from bot.settings import Settings, load_settings
+from bot.content.sample import load_sample, load_sample_campaigns
+from bot.core.conversation import Incoming, Reply
+from bot.core.dispatch import Dispatcher
+from bot.domain.clock import TZ, FixedClock
 from handlers import build_router
 
 TODAY = date(2026, 11, 29)

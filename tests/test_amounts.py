@@ -8,8 +8,8 @@ from babel.numbers import format_compact_decimal, format_currency, format_decima
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bot.amounts import Amount, AmountError, Kind, find_amount, parse_amount
-from bot.text import fold
+from bot.domain.amounts import Amount, AmountError, Kind, find_amount, parse_amount
+from bot.domain.text import fold
 
 MONEY, LAND, DAYS, MAT = Kind.MONEY, Kind.LAND, Kind.WORKDAYS, Kind.MATERIALS
 CODES = {"empty", "unparseable", "zero", "negative", "mixed", "too_precise", "no_unit"}

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.amounts import Amount, AmountError, Kind, find_amount, parse_amount
-from bot.dates import parse_moment, parse_when
+from bot.domain.amounts import Amount, AmountError, Kind, find_amount, parse_amount
+from bot.domain.dates import parse_moment, parse_when
 
 CORPUS = tomllib.loads((Path(__file__).parent / "corpus" / "amounts.toml").read_text("utf-8"))
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")

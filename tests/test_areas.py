@@ -4,8 +4,8 @@ import unicodedata
 
 import pytest
 
-from bot.areas import bare
-from bot.services import Services
+from bot.app.services import Services
+from bot.content.areas import bare
 
 CHO_DON = "02020"
 

@@ -23,12 +23,12 @@ import typer
 from sqlalchemy import insert, select, update
 from typer.testing import CliRunner, Result
 
-from bot.broadcast import progress
-from bot.broadcast.outbox import get_broadcast, start, utcnow
-from bot.broadcast.sender import lease_name
-from bot.cli_broadcast import register
-from bot.services import Services
-from bot.settings import Settings
+from bot.app.services import Services
+from bot.app.settings import Settings
+from bot.delivery.outbox import get_broadcast, start, utcnow
+from bot.delivery.sender import lease_name
+from bot.delivery.transport import progress
+from bot.interfaces.cli.broadcast import register
 from bot.storage.schema import deliveries, schedules
 from tests.fake_bot_api import FakeBotApi
 from tests.fake_zalo import eventually
@@ -38,7 +38,7 @@ from tests.test_broadcast_sender import fake_api, new_broadcast, sender_for, sub
 ROOT = Path(__file__).resolve().parents[1]
 # The command as the lead wires it into `chungsuc`: a Typer app with `broadcast` registered.
 CLI = (
-    "import typer; from bot.cli_broadcast import register; "
+    "import typer; from bot.interfaces.cli.broadcast import register; "
     "app = typer.Typer(); register(app); app()"
 )
 IN_FLIGHT = 8
@@ -254,8 +254,8 @@ async def test_a_live_lease_refuses_and_says_until_when_and_what_takeover_does(
     lease_ends = datetime(2026, 11, 29, 4, 30, 15, tzinfo=UTC)  # 11:30 in Vietnam
     frozen = lease_ends - timedelta(seconds=20)
     await crashed_midway(services, broadcast_id, lease_ends)
-    monkeypatch.setattr("bot.broadcast.sender.utcnow", lambda: frozen)
-    monkeypatch.setattr("bot.cli_broadcast.utcnow", lambda: frozen)
+    monkeypatch.setattr("bot.delivery.sender.utcnow", lambda: frozen)
+    monkeypatch.setattr("bot.interfaces.cli.broadcast.utcnow", lambda: frozen)
     async with fake_api() as (fake, url):
         cli_env(monkeypatch, settings, TELEGRAM_TOKEN=TOKEN, TELEGRAM_API_URL=f"{url}/bot")
 

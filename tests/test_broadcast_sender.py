@@ -17,14 +17,14 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import insert, select
 
-from bot.broadcast import progress
-from bot.broadcast.limiter import Limiter
-from bot.broadcast.outbox import cancel as cancel_broadcast
-from bot.broadcast.outbox import get_broadcast, materialise, status_of, utcnow
-from bot.broadcast.sender import Sender, run_sender
-from bot.broadcast.telegram_transport import telegram_transport
-from bot.services import Services
-from bot.settings import Settings
+from bot.app.services import Services
+from bot.app.settings import Settings
+from bot.channels.telegram_transport import telegram_transport
+from bot.delivery.limiter import Limiter
+from bot.delivery.outbox import cancel as cancel_broadcast
+from bot.delivery.outbox import get_broadcast, materialise, status_of, utcnow
+from bot.delivery.sender import Sender, run_sender
+from bot.delivery.transport import progress
 from bot.storage.db import Database
 from bot.storage.schema import broadcasts, deliveries, subscriptions, users
 from tests.fake_bot_api import PTB_RETRY_AFTER_WARNING, FakeBotApi, gaps, max_in_window

@@ -11,13 +11,13 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bot.campaign_files import CampaignFileError, load_campaign_files, read_campaign
-from bot.cli import app
-from bot.dispatch import Dispatcher
-from bot.services import Services
+from bot.app.services import Services
+from bot.content.campaign_files import CampaignFileError, load_campaign_files, read_campaign
+from bot.core.dispatch import Dispatcher
+from bot.domain.text import fold
+from bot.interfaces.cli.main import app
 from bot.storage.contributions import Campaign
 from bot.storage.schema import audit_log
-from bot.text import fold
 from tests.conftest import TODAY, Chat
 
 GOOD = """

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from bot.cli import app
-from bot.services import Services
+from bot.app.services import Services
+from bot.interfaces.cli.main import app
 from tests.live_server import unused_port
 
 PRINCIPAL = "telegram:123456789"

@@ -6,10 +6,10 @@ import re
 from datetime import date, datetime
 from pathlib import Path
 
-from bot.clock import TZ, FixedClock
-from bot.dispatch import Dispatcher
-from bot.sample import load_sample, load_sample_campaigns, rounds
-from bot.services import Services
+from bot.app.services import Services
+from bot.content.sample import load_sample, load_sample_campaigns, rounds
+from bot.core.dispatch import Dispatcher
+from bot.domain.clock import TZ, FixedClock
 from tests.conftest import Chat
 
 ROOT = Path(__file__).resolve().parent.parent

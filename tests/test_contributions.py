@@ -8,9 +8,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from bot.core import Incoming, Reply
-from bot.dispatch import Dispatcher
-from bot.services import Services
+from bot.app.services import Services
+from bot.core.conversation import Incoming, Reply
+from bot.core.dispatch import Dispatcher
 from bot.storage.schema import audit_log, contributions, deliveries
 from tests.conftest import Chat
 

@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
-from bot.core import Incoming
-from bot.dispatch import Dispatcher
-from bot.services import Services
+from bot.app.services import Services
+from bot.core.conversation import Incoming
+from bot.core.dispatch import Dispatcher
 from handlers import build_router
 from tests.conftest import Chat
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from bot.digest import build_digests, send_pledge_reminders
-from bot.dispatch import Dispatcher
-from bot.markup import to_plain, to_telegram_html
-from bot.news import NewsFileError, load_news, read_news
-from bot.notify import REMINDER
-from bot.scheduler import ensure_schedules, next_run, run_due
-from bot.services import TZ, Services
+from bot.app.services import TZ, Services
+from bot.content.news import NewsFileError, load_news, read_news
+from bot.core.dispatch import Dispatcher
+from bot.delivery.digest import build_digests, send_pledge_reminders
+from bot.delivery.notify import REMINDER
+from bot.delivery.scheduler import ensure_schedules, next_run, run_due
+from bot.domain.markup import to_plain, to_telegram_html
 from bot.storage.schema import audit_log, broadcasts, deliveries, schedules, subscriptions
 from tests.conftest import Chat
 
@@ -194,7 +194,7 @@ async def test_times_of_day_in_words(official: Chat, typed: str, shown: str) -> 
 
 
 async def test_a_photo_with_a_caption_goes_into_the_announcement(official: Chat) -> None:
-    from bot.core import Incoming
+    from bot.core.conversation import Incoming
 
     await official.say("/thongbaomoi")
     answer = await official.send(

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.dates import RECENT, parse_moment, parse_when
+from bot.domain.dates import RECENT, parse_moment, parse_when
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 WEDNESDAY = date(2026, 11, 25)

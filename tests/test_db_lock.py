@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from bot.dispatch import Dispatcher
-from bot.services import Services
+from bot.app.services import Services
+from bot.core.dispatch import Dispatcher
 from bot.storage.db import Database
 from bot.storage.schema import schedules, users
 from tests.conftest import Chat

@@ -14,8 +14,8 @@ from openpyxl import load_workbook
 from sqlalchemy import update
 from typer.testing import CliRunner, Result
 
-from bot.cli import app
-from bot.services import Services
+from bot.app.services import Services
+from bot.interfaces.cli.main import app
 from bot.storage.contributions import Contribution, NewContribution
 from bot.storage.schema import contributions
 

@@ -12,9 +12,9 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from bot.i18n import fmt_compact, fmt_date, fmt_number, use_locale
-from bot.paths import LOCALES_DIR, TEMPLATES_DIR
-from bot.services import Services
+from bot.app.services import Services
+from bot.domain.i18n import fmt_compact, fmt_date, fmt_number, use_locale
+from bot.domain.paths import LOCALES_DIR, TEMPLATES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"\{(\w+)\}")

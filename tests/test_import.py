@@ -13,11 +13,11 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.dispatch import Dispatcher
-from bot.i18n import use_locale
-from bot.importer import ImportRejected, StatusImporter, file_digest, read_table
-from bot.services import Services
+from bot.app.services import Services
+from bot.content.importer import ImportRejected, StatusImporter, file_digest, read_table
+from bot.core.dispatch import Dispatcher
+from bot.domain.i18n import use_locale
+from bot.interfaces.cli.main import app
 from bot.storage.schema import status_imports, status_records, title_records
 from bot.storage.statuses import CommuneStatus, ImportBatch
 from handlers import build_router

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from telegram import Bot
 
-from bot.logs import FORMAT, Redactor, setup_logging
-from bot.settings import load_settings
+from bot.app.logs import FORMAT, Redactor, setup_logging
+from bot.app.settings import load_settings
 from tests.conftest import make_settings
 from tests.fake_bot_api import FakeBotApi
 from tests.fake_zalo import BOT_TOKEN
@@ -182,4 +182,4 @@ async def test_the_terminal_chat_logs_to_a_file_not_into_the_conversation(
     assert "Tiếng Việt" in out.decode()  # the conversation
     assert " INFO " not in out.decode() and err.decode() == ""
     log = (tmp_path / "var" / "chungsuc.log").read_text(encoding="utf-8")
-    assert " INFO bot.reference: loaded reference file" in log
+    assert " INFO bot.content.reference: loaded reference file" in log

@@ -21,16 +21,16 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, select, text, update
 
-from bot.broadcast.limiter import Limiter
-from bot.broadcast.outbox import utcnow
-from bot.broadcast.sender import run_sender
+from bot.app.services import Services
+from bot.app.settings import Settings
 from bot.channels.telegram import build_application
-from bot.core import Reply
-from bot.dispatch import Dispatcher
-from bot.notify import NOTICE, REMINDER, Notifier, Undeliverable, enqueue
-from bot.paths import MIGRATIONS_DIR
-from bot.services import Services
-from bot.settings import Settings
+from bot.core.conversation import Reply
+from bot.core.dispatch import Dispatcher
+from bot.delivery.limiter import Limiter
+from bot.delivery.notify import NOTICE, REMINDER, Notifier, Undeliverable, enqueue
+from bot.delivery.outbox import utcnow
+from bot.delivery.sender import run_sender
+from bot.domain.paths import MIGRATIONS_DIR
 from bot.storage.db import Database
 from bot.storage.schema import deliveries
 from tests.fake_bot_api import PTB_RETRY_AFTER_WARNING, FakeBotApi
@@ -304,7 +304,7 @@ IN_FLIGHT = 8
 RATE = 80
 PEOPLE = list(range(20_001, 20_241))
 # `chungsuc serve` as an operator runs it: Telegram by webhook, the sender and scheduler beside.
-SERVE = "import sys; from bot.cli import main; sys.argv[0] = 'chungsuc'; main()"
+SERVE = "import sys; from bot.interfaces.cli.main import main; sys.argv[0] = 'chungsuc'; main()"
 
 
 async def start_bot(env: dict[str, str]) -> asyncio.subprocess.Process:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.dispatch import Dispatcher
-from bot.services import Services
+from bot.app.services import Services
+from bot.core.dispatch import Dispatcher
 from bot.storage.contributions import NewContribution
 from bot.storage.schema import contributions
 from tests.conftest import Chat

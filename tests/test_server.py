@@ -17,10 +17,10 @@ import typer
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner, Result
 
-from bot.cli_channels import register
-from bot.server import create_app, plan_channels
-from bot.services import Services
-from bot.settings import Settings
+from bot.app.services import Services
+from bot.app.settings import Settings
+from bot.interfaces.cli.channels import register
+from bot.interfaces.server import create_app, plan_channels
 from tests.conftest import make_settings
 from tests.fake_zalo import BOT_TOKEN, FakeZaloBot, eventually, text_update
 from tests.live_server import serve
@@ -209,7 +209,7 @@ async def test_set_webhooks_registers_each_channel(
     app = create_app(
         settings, services=services, telegram_request=offline, set_webhooks="https://x.org/"
     )
-    with caplog.at_level(logging.INFO, logger="bot.server"):
+    with caplog.at_level(logging.INFO, logger="bot.interfaces.server"):
         async with serve(app):
             pass
     telegram = offline.params("setWebhook")
@@ -219,7 +219,7 @@ async def test_set_webhooks_registers_each_channel(
     assert fake.params("setWebhook") == [
         {"url": "https://x.org/zalo/bot/webhook", "secret_token": ZALO_SECRET}
     ]
-    lines = [r.getMessage() for r in caplog.records if r.name == "bot.server"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.interfaces.server"]
     assert "Telegram webhook set: https://x.org/telegram/webhook" in lines
     assert "Zalo Bot webhook set: https://x.org/zalo/bot/webhook" in lines
     assert any("https://x.org/zalo/oa/webhook" in line for line in lines)
@@ -316,7 +316,7 @@ async def test_serve_runs_the_sender_and_delivers_an_announcement_on_zalo(
 ) -> None:
     from datetime import UTC, datetime
 
-    from bot import broadcasts
+    from bot.delivery import broadcasts
 
     await services.subscriptions.subscribe("zalo", "z-1", "02020", "vi")
     await broadcasts.create(
@@ -361,7 +361,7 @@ async def test_an_update_ptb_cannot_read_is_200_and_one_line(
     with caplog.at_level(logging.INFO):
         answer = await server.post("/telegram/webhook", json=update, headers={TG_HEADER: TG_SECRET})
     assert answer.status_code == 200  # Telegram would redeliver anything else, forever
-    lines = [r for r in caplog.records if r.name == "bot.server"]
+    lines = [r for r in caplog.records if r.name == "bot.interfaces.server"]
     assert len(lines) == 1 and lines[0].levelno == logging.WARNING
     assert "dropped, PTB cannot read it: " + error in lines[0].getMessage()
     assert not any(r.exc_info for r in caplog.records)
@@ -445,7 +445,7 @@ async def test_a_body_declared_too_large_is_413_before_it_is_read(
         assert await client.closed_by_server()
     finally:
         await client.close()
-    lines = [r.getMessage() for r in caplog.records if r.name == "bot.server"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.interfaces.server"]
     assert lines == [
         f"webhook {path} from 127.0.0.1: Content-Length 10000000 is over the {LIMIT}-byte limit"
     ]

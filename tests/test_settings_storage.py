@@ -11,11 +11,11 @@ from alembic.script import ScriptDirectory
 from pydantic import ValidationError
 from sqlalchemy import insert, select, text
 
-from bot.dispatch import KeyedLocks
-from bot.paths import MIGRATIONS_DIR
-from bot.reference import shipped_files, sync_reference
-from bot.services import Services
-from bot.settings import load_settings
+from bot.app.services import Services
+from bot.app.settings import load_settings
+from bot.content.reference import shipped_files, sync_reference
+from bot.core.dispatch import KeyedLocks
+from bot.domain.paths import MIGRATIONS_DIR
 from bot.storage.db import Database
 from bot.storage.officials import OfficialStore
 from bot.storage.schema import schedules

@@ -12,12 +12,12 @@ import pytest
 from telegram import Update
 from telegram.ext import Application
 
+from bot.app.services import Services
+from bot.app.settings import Settings
 from bot.channels.telegram import TEXT_LIMIT, build_application, register_commands, send_replies
-from bot.core import Reply
-from bot.dispatch import Dispatcher
-from bot.i18n import _, use_locale
-from bot.services import Services
-from bot.settings import Settings
+from bot.core.conversation import Reply
+from bot.core.dispatch import Dispatcher
+from bot.domain.i18n import _, use_locale
 from handlers.menu import main_menu
 from tests.conftest import make_settings
 from tests.offline_telegram import (
@@ -161,7 +161,7 @@ async def test_forged_button_gets_the_menu(
     await alice.onboard()
     answered = len(offline.params("answerCallbackQuery"))
 
-    with caplog.at_level(logging.WARNING, logger="bot.dispatch"):
+    with caplog.at_level(logging.WARNING, logger="bot.core.dispatch"):
         assert "chưa hiểu ý bạn" in await alice.press(forged)
 
     assert alice.buttons == MENU

@@ -9,11 +9,11 @@ import pytest
 from rich.console import Console
 from sqlalchemy import select
 
+from bot.app.services import Services
 from bot.channels.terminal import run_terminal
-from bot.core import Reply
-from bot.dispatch import Dispatcher
-from bot.notify import enqueue
-from bot.services import Services
+from bot.core.conversation import Reply
+from bot.core.dispatch import Dispatcher
+from bot.delivery.notify import enqueue
 from bot.storage.schema import deliveries
 
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.text import clean, fold, split_message, squash
+from bot.domain.text import clean, fold, split_message, squash
 
 
 @pytest.mark.parametrize(

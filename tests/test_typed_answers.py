@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core import Incoming
-from bot.services import Services
+from bot.app.services import Services
+from bot.core.conversation import Incoming
 from tests.conftest import Chat
 from tests.test_contributions import count, onboard, pledge_money
 

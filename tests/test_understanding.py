@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core import Context, Incoming
-from bot.dispatch import Dispatcher
+from bot.core.conversation import Context, Incoming
+from bot.core.dispatch import Dispatcher
 from bot.storage.users import UserProfile
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -19,7 +19,9 @@ SHIPPED = (
     "bot/migrations/versions/0001_foundation.py",
 )
 PRINT_PURELIB = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-PRINT_WHERE = "import bot, bot.paths; print(bot.__file__); print(bot.paths.CONTENT_DIR)"
+PRINT_WHERE = (
+    "import bot, bot.domain.paths; print(bot.__file__); print(bot.domain.paths.CONTENT_DIR)"
+)
 
 
 def offline_env(**extra: str) -> dict[str, str]:

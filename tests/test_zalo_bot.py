@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.app.services import Services
 from bot.channels.zalo_bot import (
     TEXT_LIMIT,
     Backoff,
@@ -19,10 +20,9 @@ from bot.channels.zalo_bot import (
     ZaloBotError,
     to_update,
 )
-from bot.core import Reply
-from bot.dispatch import Dispatcher
-from bot.i18n import use_locale
-from bot.services import Services
+from bot.core.conversation import Reply
+from bot.core.dispatch import Dispatcher
+from bot.domain.i18n import use_locale
 from handlers import build_router
 from handlers.menu import main_menu
 from tests.fake_zalo import (

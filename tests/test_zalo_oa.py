@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.app.services import Services
+from bot.app.settings import Settings
 from bot.channels.zalo_oa import (
     REFRESH_PAUSE,
     OaClient,
@@ -22,9 +24,7 @@ from bot.channels.zalo_oa import (
     signature,
     verify,
 )
-from bot.server import create_app
-from bot.services import Services
-from bot.settings import Settings
+from bot.interfaces.server import create_app
 from bot.storage import oa_tokens
 from bot.storage.oa_tokens import OaTokens
 from tests.conftest import make_settings

@@ -10,10 +10,10 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.core import Incoming, Reply
-from bot.dispatch import Dispatcher
-from bot.i18n import _
-from bot.text import split_message
+from bot.core.conversation import Incoming, Reply
+from bot.core.dispatch import Dispatcher
+from bot.domain.i18n import _
+from bot.domain.text import split_message
 
 log = logging.getLogger(__name__)
 

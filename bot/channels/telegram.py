@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import (
     BotCommand,
@@ -15,16 +15,18 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
-from bot.broadcast import Permanent, RetryLater
-from bot.broadcast.limiter import Limiter
-from bot.broadcast.telegram_transport import retry_after_seconds
 from bot.channels.telegram_http import send, telegram_request
-from bot.core import Incoming, Reply
-from bot.dispatch import Dispatcher
-from bot.i18n import _, use_locale
-from bot.notify import Undeliverable
-from bot.settings import LOCALES, Settings
-from bot.text import clean, split_message
+from bot.channels.telegram_transport import retry_after_seconds
+from bot.core.conversation import Incoming, Reply
+from bot.core.dispatch import Dispatcher
+from bot.delivery.limiter import Limiter
+from bot.delivery.notify import Undeliverable
+from bot.delivery.transport import Permanent, RetryLater
+from bot.domain.i18n import LOCALES, _, use_locale
+from bot.domain.text import clean, split_message
+
+if TYPE_CHECKING:
+    from bot.app.settings import Settings
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"

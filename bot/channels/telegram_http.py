@@ -17,7 +17,7 @@ import re
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from telegram import Bot
@@ -25,7 +25,9 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 from telegram.warnings import PTBUserWarning
 
-from bot.settings import Settings
+if TYPE_CHECKING:
+    from bot.app.settings import Settings
+
 
 # do_api_request asks to use Bot.send_message instead; here its raw answer is the point.
 warnings.filterwarnings("ignore", r"Please use 'Bot\.send", PTBUserWarning)

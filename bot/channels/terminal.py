@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from bot.channels.numbered import render_reply
-from bot.core import Incoming, Reply
-from bot.dispatch import Dispatcher
-from bot.text import clean
+from bot.core.conversation import Incoming, Reply
+from bot.core.dispatch import Dispatcher
+from bot.domain.text import clean
 
 CHANNEL = "terminal"
 

@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 
 from bot.channels.numbered import number_hint, render_parts, user_locale
-from bot.core import Incoming, Reply
-from bot.dispatch import Dispatcher
-from bot.i18n import use_locale
+from bot.core.conversation import Incoming, Reply
+from bot.core.dispatch import Dispatcher
+from bot.domain.i18n import use_locale
+from bot.domain.text import clean
 from bot.storage.events import first_time
-from bot.text import clean
 
 log = logging.getLogger(__name__)
 CHANNEL = "zalo"

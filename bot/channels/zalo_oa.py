@@ -17,22 +17,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels.numbered import number_hint, render_parts, user_locale
 from bot.channels.zalo_bot import Background, as_object
-from bot.core import Incoming, Reply
-from bot.dispatch import Dispatcher
-from bot.i18n import use_locale
-from bot.services import Services
+from bot.core.conversation import Incoming, Reply
+from bot.core.dispatch import Dispatcher
+from bot.domain.i18n import use_locale
+from bot.domain.text import clean
 from bot.storage import oa_tokens
 from bot.storage.db import Database
 from bot.storage.events import first_time
 from bot.storage.oa_tokens import OaTokens
-from bot.text import clean
+
+if TYPE_CHECKING:
+    from bot.app.services import Services
 
 log = logging.getLogger(__name__)
 CHANNEL = "zalo_oa"

@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import AdaptedConnection, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from bot.paths import MIGRATIONS_DIR
+from bot.domain.paths import MIGRATIONS_DIR
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000  # how long one statement waits for another process's lock

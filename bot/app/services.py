@@ -1,0 +1,109 @@
+"""The dependencies handlers use, built once at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from bot.app.settings import Settings
+from bot.content.areas import AreaIndex
+from bot.content.campaign_files import load_campaign_files
+from bot.content.faq import Faq
+from bot.content.news import load_news
+from bot.content.reference import Reference, load_reference, sync_reference
+from bot.content.render import Renderer
+from bot.core.understanding import Understanding
+from bot.delivery.notify import Notifier
+from bot.domain.clock import TZ, Clock
+from bot.domain.i18n import LOCALES, translations
+from bot.storage.contributions import CampaignStore, ContributionStore
+from bot.storage.db import Database
+from bot.storage.officials import OfficialStore
+from bot.storage.statuses import StatusStore
+from bot.storage.subscriptions import SubscriptionStore
+from bot.storage.users import UserStore
+
+log = logging.getLogger(__name__)
+__all__ = ["TZ", "Services", "build_services", "prepare_database"]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    reference: Reference
+    areas: AreaIndex
+    faq: Faq
+    renderer: Renderer
+    users: UserStore
+    statuses: StatusStore
+    officials: OfficialStore
+    campaigns: CampaignStore
+    contributions: ContributionStore
+    notifier: Notifier
+    subscriptions: SubscriptionStore
+    understanding: Understanding
+    clock: Clock = field(default_factory=Clock)
+
+    def now(self) -> datetime:
+        """Now in Vietnam time, from the one clock."""
+        return self.clock.now()
+
+    def today(self) -> date:
+        """Today in Vietnam, from the one clock."""
+        return self.clock.today()
+
+    async def close(self) -> None:
+        await self.notifier.settled()
+        await self.users.close()
+        await self.db.close()
+
+
+async def prepare_database(settings: Settings) -> Database:
+    """Open the database, migrate it and load changed reference files."""
+    db = Database(settings.db_url)
+    try:
+        await db.migrate()
+        await sync_reference(db)
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+async def build_services(settings: Settings, db: Database | None = None) -> Services:
+    """Everything handlers need, ready to use."""
+    db = db or await prepare_database(settings)
+    try:
+        reference = await load_reference(db, settings.province)
+    except BaseException:
+        await db.close()
+        raise
+    faq = Faq.load()
+    services = Services(
+        settings=settings,
+        db=db,
+        reference=reference,
+        areas=AreaIndex(reference.communes, reference.legacy),
+        faq=faq,
+        renderer=Renderer(),
+        users=UserStore(db),
+        statuses=StatusStore(db),
+        officials=OfficialStore(db),
+        campaigns=CampaignStore(db),
+        contributions=ContributionStore(db),
+        notifier=Notifier(db, in_flight=settings.broadcast_in_flight),
+        subscriptions=SubscriptionStore(db),
+        understanding=Understanding.load(
+            faq=[(entry.id, entry.keywords) for entry in faq.entries],
+            translators=[translations(locale).gettext for locale in LOCALES if locale != "vi"],
+        ),
+    )
+    try:
+        await load_campaign_files(services.campaigns, set(reference.communes))
+        await load_news(db)
+    except BaseException:
+        await db.close()
+        raise
+    return services

@@ -1,0 +1,117 @@
+"""Contribution records as CSV or XLSX, the way a commune office files them.
+
+Villagers type the names and descriptions: a cell is written as text, never as a formula a
+spreadsheet would run (`=HYPERLINK(…)`). Dates are Vietnam's.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.content.reference import Reference
+from bot.domain.clock import TZ
+from bot.storage.db import as_utc
+
+COLUMNS = (
+    "ma_bien_nhan",
+    "cuoc_van_dong",
+    "ma_xa",
+    "ten_xa",
+    "thon",
+    "loai",
+    "so_luong",
+    "don_vi",
+    "mo_ta",
+    "hen_ngay",
+    "trang_thai",
+    "ly_do",
+    "cong_khai_ten",
+    "ten_hien_thi",
+    "kenh",
+    "ngay_dang_ky",
+)
+UNITS = {"money": "đồng", "land": "m²", "workdays": "ngày công"}
+# What makes a spreadsheet read a CSV cell as a formula (OWASP's list).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def day_start(day: date) -> datetime:
+    """The instant a day begins in Vietnam: `--since 2026-11-29` means from 00:00 there."""
+    return datetime.combine(day, time(0), TZ)
+
+
+def day_end(day: date) -> datetime:
+    """The instant after a day in Vietnam (`--until` includes the whole day)."""
+    return day_start(day + timedelta(days=1))
+
+
+def _row(r: Any, reference: Reference) -> list[Any]:
+    commune = reference.communes.get(r.commune_code)
+    amount: Any = r.amount / 2 if r.kind == "workdays" else r.amount  # stored in half-days
+    created = as_utc(r.created_at)
+    return [
+        f"CS-{created.year % 100:02d}-{r.id:05d}",  # the receipt the villager got (UTC year)
+        r.campaign_name,
+        r.commune_code,
+        commune.name if commune else "",
+        r.village or "",
+        r.kind,
+        amount,
+        UNITS.get(r.kind, r.unit or ""),
+        r.description or "",
+        r.due_on.isoformat() if r.due_on else "",
+        r.status,
+        r.reason or "",
+        "có" if r.show_name else "không",
+        r.display_name if r.show_name else "",
+        r.channel,
+        created.astimezone(TZ).date().isoformat(),
+    ]
+
+
+def write_contributions(
+    rows: Sequence[Any], reference: Reference, format: str, output: Path | TextIO
+) -> int:
+    """Write the rows; returns how many. Villagers' channel ids are not exported."""
+    table = [_row(r, reference) for r in rows]
+    if format == "xlsx":
+        from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+
+        assert isinstance(output, Path)
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet("dong_gop")
+        sheet.append(list(COLUMNS))
+        for row in table:
+            cells = []
+            for value in row:
+                cell = WriteOnlyCell(sheet, value=value)
+                if isinstance(value, str):
+                    cell.data_type = "s"  # openpyxl makes "=…" a formula otherwise
+                cells.append(cell)
+            sheet.append(cells)
+        workbook.save(output)
+        return len(table)
+    if isinstance(output, Path):
+        with output.open("w", encoding="utf-8-sig", newline="") as handle:
+            _csv(handle, table)
+    else:
+        _csv(output, table)
+    return len(table)
+
+
+def _inert(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as typed: text that would start a formula gets a `'`."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _csv(handle: TextIO, table: list[list[Any]]) -> None:
+    writer = csv.writer(handle)
+    writer.writerow(COLUMNS)
+    writer.writerows([_inert(v) for v in row] for row in table)

@@ -1,0 +1,350 @@
+"""The dispatcher: one update in, replies out. Same path for every channel.
+
+Updates from one user are handled one at a time, in arrival order; different users run
+concurrently. Any failure becomes a short apology in the user's language and a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.core.conversation import (
+    Context,
+    Handler,
+    Incoming,
+    Reply,
+    Router,
+    StalePayload,
+    Step,
+    Unfit,
+    as_list,
+    parse_command,
+)
+from bot.core.understanding import Match, Understanding
+from bot.domain.i18n import _, use_locale
+from bot.domain.text import fold
+
+if TYPE_CHECKING:
+    from bot.app.services import Services
+
+log = logging.getLogger(__name__)
+Deliver = Callable[[list[Reply]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Fallbacks:
+    """What to answer when nothing else applies."""
+
+    unknown: Handler  # text not understood, unknown command, forged or stale button
+    unsupported: Handler  # sticker, photo, voice …
+    too_long: Handler
+    newcomer: Handler  # a first message from someone without a commune (onboarding)
+    ask_first: Handler  # stop or cancel typed inside a step: ctx.value holds the intent
+    not_an_answer: Handler  # text inside a step that fits nothing: ctx.value holds the Step
+    busy: Handler  # an action asked for in the middle of a step that keeps a draft
+
+
+class KeyedLocks:
+    """An asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[object, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: object) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+# Commands that end a step at once: they stop, cancel or start over.
+LEAVING_COMMANDS = {"huy", "cancel", "dung", "stop", "unsubscribe", "start", "menu"}
+_PICK = re.compile(r"[0-9]{1,3}")  # ASCII digits: "²", "፩" and 4,000-digit numbers are text
+
+
+def picked_by_number(event: Incoming, offered: list[list[str]]) -> Incoming:
+    """On a channel without buttons, "2" means the second button offered last."""
+    text = event.text.strip()
+    if event.numbered and _PICK.fullmatch(text) and 1 <= int(text) <= len(offered):
+        return replace(event, text="", button=offered[int(text) - 1][0])
+    return event
+
+
+def picked_by_label(
+    understanding: Understanding, text: str, offered: list[list[str]], skip: tuple[str, ...] = ()
+) -> str | None:
+    """The button on offer whose label was typed ("na lang" for “Nà Làng”, small typos too).
+
+    A label on several buttons ("Xác nhận" under each card of a list) names none of them:
+    taking the first would make the words mean whatever the list shows first."""
+    typed = fold(text)
+    if len(typed) < 2:
+        return None
+    exact: set[str] = set()
+    near: list[str] = []
+    for button_id, label in offered:
+        key = fold(label)
+        if not key or button_id in skip:
+            continue
+        if key == typed:
+            if understanding.same_marks(text, label):
+                exact.add(button_id)
+            continue
+        close = OSA.distance(typed, key) <= 1 or fuzz.ratio(typed, key) >= 90
+        if len(typed) >= 5 and close and understanding.same_marks(text, label):
+            near.append(button_id)  # one typo ("na lamg"), or most of a long label
+    if exact:
+        return exact.pop() if len(exact) == 1 else None
+    if near:
+        return near[0] if len(near) == 1 else None
+    # Part of one label only ("kenh muong" for “Làm kênh mương nội đồng”, "an danh").
+    words = typed.split()
+    if len(words) < 2 and len(typed) < 5:
+        return None
+    part = [
+        button_id
+        for button_id, label in offered
+        if button_id not in skip
+        and _within(words, fold(label).split())
+        and understanding.same_marks(text, label)
+    ]
+    return part[0] if len(part) == 1 else None
+
+
+def _within(words: list[str], label: list[str]) -> bool:
+    n = len(words)
+    return n < len(label) and any(label[i : i + n] == words for i in range(len(label) - n + 1))
+
+
+def apology() -> Reply:
+    return Reply(_("Xin lỗi, hệ thống đang gặp sự cố. Bạn vui lòng thử lại sau ít phút."))
+
+
+class Dispatcher:
+    def __init__(self, services: Services, router: Router, fallbacks: Fallbacks) -> None:
+        self.services = services
+        self.router = router
+        self.fallbacks = fallbacks
+        self.locks = KeyedLocks()
+
+    async def handle(self, event: Incoming, deliver: Deliver | None = None) -> list[Reply]:
+        """Answer one event; never raises for the user's sake.
+
+        `deliver`, when given, sends the replies before the user's lock is released, so a
+        slow send cannot let the answer to a later message overtake this one.
+        """
+        async with self.locks.hold(event.key):
+            replies, locale = await self._answer(event)
+            if deliver is not None:
+                with use_locale(locale):  # what the channel adds (a hint) in the same language
+                    await deliver(replies)
+            return replies
+
+    async def _answer(self, event: Incoming) -> tuple[list[Reply], str]:
+        """The replies, and the language they are in."""
+        default_locale = self.services.settings.default_locale
+        try:
+            user = await self.services.users.load(event.channel, event.user_id, default_locale)
+        except SQLAlchemyError:
+            log.exception("loading user %s:%s failed", event.channel, event.user_id)
+            with use_locale(default_locale):
+                return [apology()], default_locale
+        before = user.snapshot()
+        user.seen(self.services.clock.utcnow())
+        event = picked_by_number(event, user.offered)
+        with use_locale(user.locale):
+            try:
+                replies = as_list(await self._route(Context(event, user, self.services)))
+                user.offered = [[b.id, b.label] for r in replies for b in r.all_buttons()]
+                await self.services.users.save(before, user)
+            except Exception:
+                log.exception(
+                    "handling %s from %s:%s failed",
+                    event.button or event.unsupported or "text",
+                    event.channel,
+                    event.user_id,
+                )
+                return [apology()], user.locale
+        return replies, user.locale
+
+    async def _route(self, ctx: Context) -> Reply | list[Reply]:
+        event, user, router = ctx.event, ctx.user, self.router
+        ctx.router = router
+        step = router.steps.get(user.state or "")
+        if user.state is not None and step is None:
+            log.warning("unknown conversation state %r; leaving it", user.state)
+            user.leave()
+        if event.unsupported:
+            if event.photo and step is not None and step.photos and step.answer is not None:
+                return await step.answer(ctx)
+            return await self.fallbacks.unsupported(ctx)
+        if event.button is not None:
+            return await self._button(ctx, event.button, step)
+        if len(event.text) > self.services.settings.max_message_chars:
+            return await self.fallbacks.too_long(ctx)
+        command = parse_command(event.text)
+        if command is not None:
+            name, args = command
+            handler = router.commands.get(name)
+            if handler is None:
+                log.info("unknown command /%s", name)
+                return await self.fallbacks.unknown(ctx)
+            ctx.args = args.split() if args else []
+            if step is None or not step.keeps or name in LEAVING_COMMANDS:
+                if name not in ("huy", "cancel"):  # cancelling says what it left
+                    user.leave()  # an exact command acts at once, whatever the step
+                return await handler(ctx)
+            # "/tiendo" in the middle of a pledge: answered, and the pledge goes on, unless
+            # the command itself starts something else.
+            state, data = user.state, user.state_data
+            replies = as_list(await handler(ctx))
+            if user.state != state:
+                return replies
+            user.enter(step.name, **data)
+            return [*replies, *as_list(await step.ask(ctx))]
+        if step is not None:
+            return await self._in_step(ctx, step)
+        pressed = picked_by_label(self.services.understanding, event.text, user.offered)
+        if pressed is not None:
+            return await self._button(ctx, pressed, None)
+        return await self._outside(ctx)
+
+    def understand(self, ctx: Context) -> Match | None:
+        """The intent of the typed text: examples from content/intents.toml and recognisers."""
+        understanding = self.services.understanding
+        found = understanding.match(ctx.text)
+        question = None
+        for name, recognize in self.router.recognizers:
+            score = recognize(ctx)
+            if score is None or (found is not None and score <= found.score):
+                continue
+            if understanding.kind(name) in ("action", "destructive"):
+                question = understanding.is_question(ctx.text) if question is None else question
+                if question:
+                    continue
+            found = Match(name, score, name, "recognised")
+        return found
+
+    async def _outside(self, ctx: Context) -> Reply | list[Reply]:
+        found = self.understand(ctx)
+        intent = found.intent if found is not None else None
+        if ctx.user.commune_code is None and intent in (None, "greeting", "thanks", "none"):
+            return await self.fallbacks.newcomer(ctx)
+        handler = self.router.intent_handler(intent or "")
+        if handler is None or found is None:
+            return await self.fallbacks.unknown(ctx)
+        understanding = self.services.understanding
+        if understanding.kind(found.intent) == "destructive" and understanding.bare_ambiguous(
+            ctx.text
+        ):
+            # "dung" typed bare may be "đúng" (yes): ask before unsubscribing anyone.
+            ctx.value = found.intent
+            return await self.fallbacks.ask_first(ctx)
+        return await handler(ctx)
+
+    async def _in_step(self, ctx: Context, step: Step) -> Reply | list[Reply]:
+        """Typed text inside a step: the step's answer first, then anything else, asking
+        before anything that would stop or throw away what the step holds."""
+        user, understanding = ctx.user, self.services.understanding
+        leaving = ("menu:main", "sub:stop")  # typed, these ask first (see below)
+        pressed = picked_by_label(understanding, ctx.text, user.offered, skip=leaving)
+        if pressed is None and (step.yes or step.no):
+            answer = understanding.yes_no(ctx.text)
+            prefix = {"yes": step.yes, "no": step.no}.get(answer or "")
+            pressed = next(
+                (
+                    i
+                    for i, _label in user.offered
+                    if prefix and (i == prefix or i.startswith(prefix + ":"))
+                ),
+                None,
+            )
+        if pressed is not None:
+            return await self._button(ctx, pressed, step)
+        unfit: Unfit | None = None
+        if step.parse is not None and step.answer is not None:
+            try:
+                ctx.value = step.parse(ctx.text, ctx)
+            except Unfit as problem:
+                unfit = problem
+            else:
+                if ctx.value is not None:
+                    return await step.answer(ctx)
+        found = self.understand(ctx)
+        kind = understanding.kind(found.intent) if found is not None else "none"
+        handler = self.router.intent_handler(found.intent) if found is not None else None
+        strong = unfit is not None and not unfit.weak
+        if found is not None and handler is not None and kind != "none":
+            if strong and kind != "destructive":
+                pass  # "20 tỷ" at the amount step is an amount, however else it reads
+            elif kind == "destructive" and (step.keeps or found.intent != "cancel"):
+                ctx.value = found.intent
+                return await self.fallbacks.ask_first(ctx)
+            elif kind in ("action", "destructive"):
+                if step.keeps:
+                    busy = as_list(await self.fallbacks.busy(ctx))
+                    return [*busy, *as_list(await step.ask(ctx))]
+                if kind == "action":
+                    user.leave()  # cancelling leaves by itself, and says what it left
+                return await handler(ctx)
+            else:
+                # A question in the middle of a step: answer it, then ask the step again.
+                state, data = user.state, user.state_data
+                replies = as_list(await handler(ctx))
+                user.enter(state or step.name, **data)
+                return [*replies, *as_list(await step.ask(ctx))]
+        ctx.value = unfit.message if unfit is not None else None
+        replies = as_list(await self.fallbacks.not_an_answer(ctx))
+        return [*replies, *as_list(await step.ask(ctx))]
+
+    async def _button(self, ctx: Context, button_id: str, step: Step | None) -> Reply | list[Reply]:
+        found = self.router.find_button(button_id)
+        if found is None:
+            log.warning("ignored unknown button %r from %s:%s", button_id[:80], *ctx.event.key)
+            return await self.fallbacks.unknown(ctx)
+        prefix, handler, parts = found
+        user = ctx.user
+        accepted = step is not None and step.accepts(button_id)
+        owner = None if accepted else self.router.step_of(button_id)
+        if owner is not None and step is not None:
+            # A button of another step (an old message): ask the current step again. Outside
+            # any step the handler decides (a replayed confirmation shows its receipt).
+            log.info("button %r outside its step from %s:%s", button_id[:80], *ctx.event.key)
+            return await step.ask(ctx)
+        try:
+            payload_type = self.router.payloads.get(prefix)
+            if payload_type is not None:
+                ctx.payload = payload_type.unpack(parts)
+            elif parts:
+                raise StalePayload(f"{prefix} takes no parts")
+            if step is not None and not accepted:
+                user.leave()  # a button from elsewhere (the menu) ends the current step
+            return await handler(ctx)
+        except StalePayload as stale:
+            log.warning(
+                "ignored stale button %r from %s:%s: %s", button_id[:80], *ctx.event.key, stale
+            )
+            if step is not None and user.state == step.name:
+                return await step.ask(ctx)
+            return await self.fallbacks.unknown(ctx)

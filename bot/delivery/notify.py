@@ -1,0 +1,197 @@
+"""Notices: messages to one person who did not just write — a contribution confirmed, rejected
+or done, a pledge reminder — as one-recipient deliveries of the outbox (bot/broadcast/).
+
+A notice is a `deliveries` row written in the same transaction as the change it reports, so it
+is never lost. The `Notifier` is the notice lane of the sender: it claims due notices (by
+priority, then age) on the channels this process registered, marks them sending under a lease,
+sends them the way the channel sends a reply, and records each outcome as a broadcast's are
+recorded. `kick()` starts it at once (the villager hears right after the official's answer);
+`run()`, beside every bot, looks every second for notices any other process recorded, and for
+claims a killed sender left: they lapse after LEASE_SECONDS and are sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.core.conversation import Reply
+from bot.delivery import outbox
+from bot.delivery.outbox import NOTICE, REMINDER, Notice, Outcome, utcnow
+from bot.delivery.sender import LEASE_SECONDS, backoff
+from bot.delivery.transport import Blocked, Permanent, RetryLater
+from bot.storage.db import Database
+
+__all__ = ["NOTICE", "REMINDER", "Notice", "Notifier", "Undeliverable", "enqueue"]
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+POLL_SECONDS = 1.0  # how often `run` looks for notices recorded elsewhere
+IN_FLIGHT = 16  # notices claimed and not yet recorded: the duplicate bound after a kill
+Send = Callable[[str, list[Reply]], Awaitable[None]]  # (user id, replies)
+
+
+class Undeliverable(Blocked):
+    """The person cannot be reached on that channel (they blocked the bot): do not retry."""
+
+
+async def enqueue(
+    conn: AsyncConnection, channel: str, user_id: str, reply: Reply, priority: int = NOTICE
+) -> Notice:
+    """Record a notice inside the caller's transaction; `Notifier.kick()` once that
+    transaction has committed sends it at once."""
+    return await outbox.add_notice(conn, channel, user_id, reply, priority, utcnow())
+
+
+class Notifier:
+    """Sends due notices on the channels this process registered, a window at a time."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        in_flight: int = IN_FLIGHT,
+        lease_seconds: float = LEASE_SECONDS,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff_base: float = 1.0,
+    ) -> None:
+        self._db = db
+        self.in_flight = in_flight
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self._senders: dict[str, Send] = {}
+        self._reach: dict[str, str | None] = {}  # channel → the one user it reaches, or None
+        self._lock = asyncio.Lock()  # one drain at a time in this process
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+        self._halt = False  # a stop: claim nothing more, finish what is in flight
+
+    def register(self, channel: str, sender: Send, only_user: str | None = None) -> None:
+        """A channel this process can send on; with `only_user`, to that one person only (the
+        terminal has one person at its keyboard): others' notices wait, untried, for a process
+        that reaches them."""
+        self._senders[channel] = sender
+        self._reach[channel] = only_user
+
+    def kick(self) -> None:
+        """Send what is due soon, in the background (the official who caused a notice gets
+        their answer first). Kicks during a drain make one more drain, not one each."""
+        self._again = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain_until_quiet(), name="notices")
+
+    async def flush(self) -> int:
+        """Send what is due now; how many were sent."""
+        return await self._drain()
+
+    async def settled(self) -> None:
+        """Wait until what was kicked so far has been sent (tests, shutdown)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})
+
+    async def run(self, stop: asyncio.Event, poll: float = POLL_SECONDS) -> None:
+        """Beside a bot: send due notices, whichever process recorded them, until `stop`;
+        then finish the ones in flight and leave the rest for the next start."""
+        self._halt = False
+        try:
+            while not stop.is_set():
+                self.kick()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), poll)
+        finally:
+            self._halt = True
+            await self.settled()
+            self._halt = False
+
+    async def _drain_until_quiet(self) -> None:
+        while self._again:
+            self._again = False
+            try:
+                await self._drain()
+            except Exception:  # the database may be busy; the rows wait for the next look
+                log.exception("sending notices failed")
+
+    async def _drain(self) -> int:
+        """Claim, send and record until nothing is due (or a stop); how many were sent.
+
+        Results and the next claims share a transaction; at any commit at most `in_flight`
+        notices of this process are "sending", and their lease is renewed while they are.
+        """
+        if not self._senders:
+            return 0
+        async with self._lock:
+            reach = dict(self._reach)
+            async with self._db.read() as conn:
+                if not await outbox.notices_due(conn, reach, utcnow()):
+                    return 0  # the usual answer to a poll: one indexed read
+            sent = 0
+            sending: dict[asyncio.Task[Outcome], Notice] = {}
+            done: list[Outcome] = []
+            renew_every = self.lease_seconds / 3
+            renewed = time.monotonic()
+            try:
+                while True:
+                    now = utcnow()
+                    lease = now + timedelta(seconds=self.lease_seconds)
+                    room = 0 if self._halt else self.in_flight - len(sending)
+                    renew = bool(sending) and time.monotonic() - renewed >= renew_every
+                    claimed: list[Notice] = []
+                    if done or room or renew:
+                        async with self._db.write() as conn:
+                            await outbox.record(conn, done, now)
+                            if renew:
+                                await outbox.renew_notices(
+                                    conn, [n.id for n in sending.values()], lease
+                                )
+                            if room:
+                                await outbox.release_lapsed(conn, reach, now)
+                                claimed = await outbox.claim_notices(conn, reach, now, lease, room)
+                        if renew:
+                            renewed = time.monotonic()
+                    sent += sum(outcome.state == "sent" for outcome in done)
+                    done = []
+                    for notice in claimed:
+                        sending[asyncio.create_task(self._deliver(notice))] = notice
+                    if not sending:
+                        return sent
+                    finished, _ = await asyncio.wait(
+                        sending, timeout=renew_every, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in finished:
+                        del sending[task]
+                        done.append(task.result())
+            except BaseException:
+                # Killed, or the database failed: what is in flight stays "sending" until its
+                # lease lapses, then any sender sends it again.
+                for task in sending:
+                    task.cancel()
+                raise
+
+    async def _deliver(self, notice: Notice) -> Outcome:
+        """Send one notice; what became of it."""
+        attempts = notice.attempts + 1
+        try:
+            await self._senders[notice.channel](notice.user_id, [notice.reply])
+        except RetryLater as error:  # the platform's pace, not the person's fault: no attempt
+            later = utcnow() + timedelta(seconds=error.seconds)
+            return Outcome(notice, "pending", notice.attempts, error=str(error), next_try_at=later)
+        except Blocked as error:
+            return Outcome(notice, "blocked", attempts, error=str(error))
+        except Permanent as error:
+            return Outcome(notice, "failed", attempts, error=str(error))
+        except Exception as error:  # network, 5xx, a channel's error: again, with backoff
+            log.warning(
+                "notice %s to %s:%s failed: %s", notice.id, notice.channel, notice.user_id, error
+            )
+            if attempts >= self.max_attempts:
+                return Outcome(notice, "failed", attempts, error=str(error))
+            later = utcnow() + timedelta(seconds=backoff(self.backoff_base, attempts))
+            return Outcome(notice, "pending", attempts, error=str(error), next_try_at=later)
+        return Outcome(notice, "sent", attempts)

@@ -1,0 +1,109 @@
+"""Recurring jobs — daily and weekly digests, pledge reminders — on times kept in the database
+(Asia/Ho_Chi_Minh), so a restart loses none and two processes never run the same one twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import insert, select, update
+
+from bot.delivery.digest import build_digests, digest_window, send_pledge_reminders
+from bot.domain.clock import TZ
+from bot.storage.db import as_utc
+from bot.storage.schema import schedules
+
+if TYPE_CHECKING:
+    from bot.app.services import Services
+
+log = logging.getLogger(__name__)
+JOB_NAMES = ("digest:daily", "digest:weekly", "reminders:daily")
+
+
+def next_run(name: str, after: datetime, hour: int, weekday: int) -> datetime:
+    """The first run of a job strictly after `after`."""
+    local = after.astimezone(TZ)
+    candidate = datetime.combine(local.date(), time(hour), TZ)
+    while candidate <= local or (name == "digest:weekly" and candidate.weekday() != weekday):
+        candidate += timedelta(days=1)
+    return candidate
+
+
+def _jobs(services: Services) -> dict[str, Callable[[datetime], Awaitable[object]]]:
+    async def daily(now: datetime) -> object:
+        return await build_digests(
+            services, "daily", await digest_window(services, "daily", now), now
+        )
+
+    async def weekly(now: datetime) -> object:
+        return await build_digests(
+            services, "weekly", await digest_window(services, "weekly", now), now
+        )
+
+    async def reminders(now: datetime) -> object:
+        return await send_pledge_reminders(services, now.astimezone(TZ).date() + timedelta(days=1))
+
+    return {"digest:daily": daily, "digest:weekly": weekly, "reminders:daily": reminders}
+
+
+async def ensure_schedules(services: Services, now: datetime) -> None:
+    """Create the rows of jobs that have none yet."""
+    settings = services.settings
+    async with services.db.write() as conn:
+        known = set((await conn.execute(select(schedules.c.name))).scalars())
+        for name in JOB_NAMES:
+            if name not in known:
+                await conn.execute(
+                    insert(schedules).values(
+                        name=name,
+                        next_run_at=as_utc(
+                            next_run(name, now, settings.digest_hour, settings.digest_weekday)
+                        ),
+                    )
+                )
+
+
+async def run_due(services: Services, now: datetime) -> list[str]:
+    """Run every job whose time has come; returns their names."""
+    settings = services.settings
+    async with services.db.read() as conn:
+        rows = (await conn.execute(select(schedules))).all()
+    ran = []
+    jobs = _jobs(services)
+    for row in rows:
+        if as_utc(row.next_run_at) > now or row.name not in jobs:
+            continue
+        following = as_utc(next_run(row.name, now, settings.digest_hour, settings.digest_weekday))
+        async with services.db.write() as conn:
+            claimed = await conn.execute(
+                update(schedules)
+                .where(schedules.c.name == row.name, schedules.c.next_run_at == row.next_run_at)
+                .values(next_run_at=following, last_run_at=now)
+            )
+        if not claimed.rowcount:
+            continue  # another process took it
+        try:
+            await jobs[row.name](now)
+            ran.append(row.name)
+        except Exception:
+            log.exception("scheduled job %s failed; next run %s", row.name, following)
+    return ran
+
+
+async def run_scheduler(
+    services: Services,
+    stop: asyncio.Event,
+    interval: float = 30.0,
+    clock: Callable[[], datetime] | None = None,
+) -> None:
+    """Run due jobs until `stop` is set, checking every `interval` seconds."""
+    now = clock or services.now
+    await ensure_schedules(services, now())
+    while not stop.is_set():
+        await run_due(services, now())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -1,0 +1,1 @@
+"""The `chungsuc` command: `main` wires the commands; `common` is what they share."""
