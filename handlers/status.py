@@ -74,13 +74,7 @@ def _named_commune(ctx: Context) -> Commune | None:
     """A commune named in the question ("xã Na Rì đạt bao nhiêu tiêu chí"), exactly."""
     if ctx.event.button is not None or ctx.text.startswith("/"):
         return None
-    words = fold(ctx.text).split()
-    for size in (4, 3, 2):
-        for start in range(len(words) - size + 1):
-            result = ctx.services.areas.search(" ".join(words[start : start + size]))
-            if result.meant is not None and result.found and result.found[0].exact:
-                return result.meant
-    return None
+    return ctx.services.areas.named_in(ctx.text)
 
 
 @router.command("tiendo", "status", description=N_("Xem xã đạt bao nhiêu tiêu chí"))

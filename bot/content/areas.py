@@ -270,6 +270,29 @@ class AreaIndex:
         near = process.extract(key, choices, scorer=OSA.distance, score_cutoff=1, limit=None)
         return [name for name, _, _ in near]
 
+    def exact(self, query: str) -> SearchResult:
+        """Only a name as it is (any case and marks, with or without "xã"): no typo, no guess.
+        Cheap enough to try on every few words of a sentence."""
+        keys = {squash(bare(query)), squash(query)} - {""}
+        result = SearchResult()
+        named = self._named((k for k in keys if k in self._names), query)
+        result.found = [self._found(item, True) for item in named]
+        return result
+
+    def named_in(self, text: str, longest: int = 4) -> Commune | None:
+        """The one commune a sentence names exactly ("xã Na Rì đạt bao nhiêu tiêu chí"): runs of
+        up to `longest` words looked up as keys, the few that hit checked by `exact`."""
+        words = fold(text).split()
+        for size in range(min(longest, len(words)), 1, -1):
+            for start in range(len(words) - size + 1):
+                if "".join(words[start : start + size]) in self._names:
+                    meant = self.exact(" ".join(text.split()[start : start + size])).meant
+                    if meant is None:
+                        meant = self.exact(" ".join(words[start : start + size])).meant
+                    if meant is not None:
+                        return meant
+        return None
+
     def search(self, query: str) -> SearchResult:
         bare_key, whole_key = squash(bare(query)), squash(query)
         keys = {bare_key, whole_key} - {""}
