@@ -10,7 +10,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload
-from bot.delivery.notify import enqueue
+from bot.delivery.notify import Notice, enqueue
 from bot.domain.i18n import N_, _, fmt_date, fmt_number, use_locale
 from bot.domain.quantities import spell
 from bot.storage.contributions import (
@@ -156,6 +156,8 @@ async def _move(ctx: Context, contribution_id: int, to: str, reason: str | None 
     if not communes:
         return not_allowed(ctx)
 
+    notices: list[Notice] = []
+
     async def notify(conn: AsyncConnection, changed: Contribution) -> None:
         default_locale = services.settings.default_locale
         villager = await services.users.load(changed.channel, changed.user_id, default_locale)
@@ -166,7 +168,10 @@ async def _move(ctx: Context, contribution_id: int, to: str, reason: str | None 
                 reason=reason or "",
             )
             reply = Reply(text, [[Button("contrib:mine", _("Đóng góp của tôi"))]])
-            await enqueue(conn, changed.channel, changed.user_id, reply)
+            claim = services.notifier.claim_until(changed.channel, changed.user_id)
+            notices.append(
+                await enqueue(conn, changed.channel, changed.user_id, reply, claim_until=claim)
+            )
 
     moved = await services.contributions.move(
         contribution_id, to, principal(ctx), reason, notify, communes=communes
@@ -178,7 +183,7 @@ async def _move(ctx: Context, contribution_id: int, to: str, reason: str | None 
         if c.commune_code not in communes:
             return not_allowed(ctx)
         return with_menu(_("{ref} đã được xử lý rồi, không thay đổi gì thêm.").format(ref=c.ref))
-    services.notifier.kick()  # the notice goes out right after this answer
+    services.notifier.kick(*notices)  # the notice goes out right after this answer
     done = {
         CONFIRMED: _("Đã xác nhận {ref}."),
         DONE: _("Đã ghi hoàn thành {ref}."),

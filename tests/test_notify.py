@@ -443,3 +443,38 @@ async def test_the_old_notifications_become_deliveries_and_back(tmp_path: Path) 
             assert sorted(back.all()) == [("gave-up", 0, 5), ("sent", 1, 1), ("waiting", 0, 2)]
     finally:
         await db.close()
+
+
+async def test_a_notice_recorded_claimed_is_sent_by_its_kick_without_a_claim_of_its_own(
+    services: Services,
+) -> None:
+    delivered: Delivered = []
+    notifier = notifier_with(services.db, delivered)
+    claim = notifier.claim_until("telegram", "7")
+    assert claim is not None and notifier.claim_until("zalo", "7") is None  # zalo: not here
+    async with services.db.write() as conn:
+        notice = await enqueue(conn, "telegram", "7", Reply("Đã xác nhận"), claim_until=claim)
+    assert (await rows(services.db))["7"].state == "sending"
+    notifier.kick(notice)
+    await notifier.settled()
+    assert delivered == [("7", "Đã xác nhận")]
+    assert (await rows(services.db))["7"].state == "sent"
+
+
+async def test_a_claimed_notice_whose_process_died_before_sending_is_sent_by_another(
+    services: Services,
+) -> None:
+    """Recorded claimed, then the process was killed before its kick: nothing is lost."""
+    first = notifier_with(services.db, [])
+    async with services.db.write() as conn:
+        await enqueue(
+            conn, "telegram", "8", Reply("Cảm ơn"), claim_until=first.claim_until("telegram", "8")
+        )
+    delivered: Delivered = []
+    second = notifier_with(services.db, delivered)
+    assert await second.flush() == 0  # the claim is the first process's until it lapses
+    async with services.db.write() as conn:  # … and it lapses
+        await conn.execute(update(deliveries).values(next_try_at=utcnow() - timedelta(seconds=1)))
+    assert await second.flush() == 1
+    assert delivered == [("8", "Cảm ơn")]
+    assert await second.flush() == 0  # once

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,11 +42,18 @@ class Undeliverable(Blocked):
 
 
 async def enqueue(
-    conn: AsyncConnection, channel: str, user_id: str, reply: Reply, priority: int = NOTICE
+    conn: AsyncConnection,
+    channel: str,
+    user_id: str,
+    reply: Reply,
+    priority: int = NOTICE,
+    claim_until: datetime | None = None,
 ) -> Notice:
-    """Record a notice inside the caller's transaction; `Notifier.kick()` once that
-    transaction has committed sends it at once."""
-    return await outbox.add_notice(conn, channel, user_id, reply, priority, utcnow())
+    """Record a notice inside the caller's transaction; `Notifier.kick(notice)` once that
+    transaction has committed sends it at once. With `claim_until` (`Notifier.claim_until`)
+    it is recorded claimed by this process, which saves the claim's own write: a killed process
+    leaves it to lapse and be sent by another, as with any claim."""
+    return await outbox.add_notice(conn, channel, user_id, reply, priority, utcnow(), claim_until)
 
 
 class Notifier:
@@ -71,6 +78,8 @@ class Notifier:
         self._lock = asyncio.Lock()  # one drain at a time in this process
         self._task: asyncio.Task[None] | None = None
         self._again = False
+        self._release = True  # the first drain, every poll and every flush give back lapsed claims
+        self._claimed: list[Notice] = []  # recorded claimed by this process, to send first
         self._halt = False  # a stop: claim nothing more, finish what is in flight
 
     def register(self, channel: str, sender: Send, only_user: str | None = None) -> None:
@@ -80,15 +89,25 @@ class Notifier:
         self._senders[channel] = sender
         self._reach[channel] = only_user
 
-    def kick(self) -> None:
+    def claim_until(self, channel: str, user_id: str) -> datetime | None:
+        """The lease for a notice this process will send itself, or None if it cannot reach
+        the person (another process will find it pending)."""
+        if channel not in self._senders or self._reach.get(channel) not in (None, user_id):
+            return None
+        return utcnow() + timedelta(seconds=self.lease_seconds)
+
+    def kick(self, *recorded: Notice) -> None:
         """Send what is due soon, in the background (the official who caused a notice gets
-        their answer first). Kicks during a drain make one more drain, not one each."""
+        their answer first), starting with `recorded` notices claimed when they were recorded
+        (their transaction has committed). Kicks during a drain make one more drain."""
+        self._claimed.extend(n for n in recorded if n.claimed)
         self._again = True
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain_until_quiet(), name="notices")
 
     async def flush(self) -> int:
-        """Send what is due now; how many were sent."""
+        """Send what is due now (lapsed claims included); how many were sent."""
+        self._release = True
         return await self._drain()
 
     async def settled(self) -> None:
@@ -102,6 +121,7 @@ class Notifier:
         self._halt = False
         try:
             while not stop.is_set():
+                self._release = True  # the poll also gives back lapsed claims
                 self.kick()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), poll)
@@ -128,31 +148,46 @@ class Notifier:
             return 0
         async with self._lock:
             reach = dict(self._reach)
+            claimed_already, self._claimed = self._claimed, []
             async with self._db.read() as conn:
-                if not await outbox.notices_due(conn, reach, utcnow()):
-                    return 0  # the usual answer to a poll: one indexed read
+                due = await outbox.notices_due(conn, reach, utcnow())
+            if not due and not claimed_already:
+                return 0  # the usual answer to a poll: one indexed read
             sent = 0
-            sending: dict[asyncio.Task[Outcome], Notice] = {}
+            sending: dict[asyncio.Task[Outcome], Notice] = {
+                asyncio.create_task(self._deliver(n)): n for n in claimed_already
+            }
             done: list[Outcome] = []
             renew_every = self.lease_seconds / 3
             renewed = time.monotonic()
+            # Lapsed claims (a killed sender's) are released by the poll, not by every kick; and
+            # once a claim comes back short, nothing more is due until the next kick. Each
+            # statement here holds SQLite's one writer while other villagers' saves wait.
+            release, self._release = self._release, False
+            exhausted = not due and not release
             try:
                 while True:
                     now = utcnow()
                     lease = now + timedelta(seconds=self.lease_seconds)
-                    room = 0 if self._halt else self.in_flight - len(sending)
+                    if self._again:
+                        exhausted = False
+                    room = 0 if self._halt or exhausted else self.in_flight - len(sending)
                     renew = bool(sending) and time.monotonic() - renewed >= renew_every
                     claimed: list[Notice] = []
                     if done or room or renew:
                         async with self._db.write() as conn:
-                            await outbox.record(conn, done, now)
+                            if done:
+                                await outbox.record(conn, done, now)
                             if renew:
                                 await outbox.renew_notices(
                                     conn, [n.id for n in sending.values()], lease
                                 )
                             if room:
-                                await outbox.release_lapsed(conn, reach, now)
+                                if release:
+                                    await outbox.release_lapsed(conn, reach, now)
+                                    release = False
                                 claimed = await outbox.claim_notices(conn, reach, now, lease, room)
+                                exhausted = len(claimed) < room
                         if renew:
                             renewed = time.monotonic()
                     sent += sum(outcome.state == "sent" for outcome in done)

@@ -84,6 +84,7 @@ class Notice(Delivery):
 
     reply: Reply
     priority: int = NOTICE
+    claimed: bool = False  # recorded already claimed by the process that will send it
 
 
 @dataclass(frozen=True)
@@ -412,17 +413,27 @@ def _lapsed(now: datetime) -> ColumnElement[bool]:
 
 
 async def add_notice(
-    conn: AsyncConnection, channel: str, user_id: str, reply: Reply, priority: int, now: datetime
+    conn: AsyncConnection,
+    channel: str,
+    user_id: str,
+    reply: Reply,
+    priority: int,
+    now: datetime,
+    claim_until: datetime | None = None,
 ) -> Notice:
-    """A pending notice, inside the caller's transaction."""
+    """A notice inside the caller's transaction: pending, or already claimed until
+    `claim_until` by the process that records it (and will send it: no claim of its own)."""
     buttons = [[[b.id, b.label] for b in row] for row in reply.buttons]
-    values = dict(channel=channel, user_id=user_id, state="pending", attempts=0, updated_at=now)
+    state = "pending" if claim_until is None else "sending"
+    values = dict(channel=channel, user_id=user_id, state=state, attempts=0, updated_at=now)
+    if claim_until is not None:
+        values["next_try_at"] = claim_until
     result = await conn.execute(
         insert(deliveries).values(priority=priority, text=reply.text, buttons=buttons, **values)
     )
     key = result.inserted_primary_key
     assert key is not None
-    return Notice(int(key[0]), channel, user_id, 0, reply, priority)
+    return Notice(int(key[0]), channel, user_id, 0, reply, priority, claim_until is not None)
 
 
 async def notices_due(conn: AsyncConnection, reach: Reach, now: datetime) -> bool:
