@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Unfit
+from bot.core.conversation import (
+    Button,
+    Context,
+    Payload,
+    Reply,
+    Router,
+    StalePayload,
+    Step,
+    Unfit,
+)
 from bot.domain.amounts import Amount, AmountError, Kind, find_amount, is_amount_word, parse_amount
 from bot.domain.dates import parse_when
 from bot.domain.i18n import N_, _, fmt_date
@@ -32,7 +41,6 @@ CAMPAIGN, VILLAGE, KIND, AMOUNT = (
     "contrib:amount",
 )
 WHEN, PUBLIC, NAME, CONFIRM = "contrib:when", "contrib:public", "contrib:name", "contrib:confirm"
-STEPS = (CAMPAIGN, VILLAGE, KIND, AMOUNT, WHEN, PUBLIC, NAME, CONFIRM)
 EXAMPLES = {
     "money": N_("Ví dụ: 500k, 2 triệu, 1,5 tr, 1.500.000đ"),
     "workdays": N_("Ví dụ: 3 ngày công, 0,5 ngày"),
@@ -349,16 +357,9 @@ async def ask(ctx: Context) -> list[Reply]:
 STEP_OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True}
 
 
-@router.step(CAMPAIGN, buttons=("contrib:camp",), parse=lambda text, ctx: None, **STEP_OPTIONS)
-async def _campaign_typed(ctx: Context) -> list[Reply]:
-    """Never called: a campaign is chosen by its button, its number or its name."""
-    return await next_step(ctx)
-
-
-@router.step(VILLAGE, buttons=("contrib:vil",), parse=lambda text, ctx: None, **STEP_OPTIONS)
-async def _village_typed(ctx: Context) -> list[Reply]:
-    """Never called: a village is chosen by its button, its number or its name."""
-    return await next_step(ctx)
+# A campaign and a village are chosen by their button, its number or its name typed.
+router.add_step(Step(CAMPAIGN, buttons=("contrib:camp",), **STEP_OPTIONS))
+router.add_step(Step(VILLAGE, buttons=("contrib:vil",), **STEP_OPTIONS))
 
 
 @router.step(KIND, buttons=("contrib:kind",), parse=_kind, **STEP_OPTIONS)
@@ -423,16 +424,16 @@ async def name_typed(ctx: Context) -> list[Reply]:
     return await next_step(ctx)
 
 
-@router.step(
-    CONFIRM,
-    buttons=("contrib:ok", "contrib:redo"),
-    yes="contrib:ok",
-    no="contrib:redo",
-    **STEP_OPTIONS,
+# Confirmed by its button, its number, its label or a yes/no word ("đúng", "ok", "không").
+router.add_step(
+    Step(
+        CONFIRM,
+        buttons=("contrib:ok", "contrib:redo"),
+        yes="contrib:ok",
+        no="contrib:redo",
+        **STEP_OPTIONS,
+    )
 )
-async def _confirm_typed(ctx: Context) -> list[Reply]:
-    """Never called: confirmed by its button, its number, its label or a yes/no word."""
-    return await next_step(ctx)
 
 
 @router.button(PickCampaign)

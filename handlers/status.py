@@ -49,10 +49,19 @@ class PickCriterion(Payload, prefix="status:crit"):
     number: int
 
 
+def _as_read(ctx: Context) -> str:
+    """The text as the matcher reads it: folded, teencode expanded ("tc 3", "tieu chj")."""
+    return " ".join(ctx.services.understanding.words(ctx.text))
+
+
 def _names_a_criterion(ctx: Context) -> float | None:
     """ "tiêu chí 2", "tc 3", "tiêu chí giao thông", "criterion 5": one criterion, by code."""
+    cset = current_set(ctx)
     folded = fold(ctx.text)
-    criterion = find_criterion(folded, current_set(ctx))
+    criterion = find_criterion(folded, cset)
+    if criterion is None:  # "tieu chj moi truong": as the matcher reads it
+        folded = _as_read(ctx)
+        criterion = find_criterion(folded, cset)
     if criterion is None:
         return None
     return 97.0 if _NUMBER.search(folded) or any(w in folded for w in CRITERION_WORDS) else 88.0
@@ -173,7 +182,7 @@ async def criterion_card(ctx: Context) -> Reply:
     else:
         # "/tieuchi 2" and "/tieuchi giao thong" read as "tieu chi …"; free text as typed.
         query = "tieu chi " + fold(" ".join(ctx.args)) if ctx.args else fold(ctx.text)
-        criterion = find_criterion(query, cset)
+        criterion = find_criterion(query, cset) or find_criterion(_as_read(ctx), cset)
         if criterion is None:
             return await criteria_list(ctx)
     commune = services.areas.get(ctx.user.commune_code or "")

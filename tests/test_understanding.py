@@ -92,6 +92,8 @@ def test_phrasings_never_seen_while_tuning(dispatcher: Dispatcher) -> None:
         ("Đóng góp của tôi", "my_pledges"),
         ("Bảng đóng góp", "tally"),
         ("hai triệu", "contribute"),
+        ("tieu chj moi truong", "criterion"),  # "j" for "i", as phones type it
+        ("tc 3", "criterion"),
     ],
 )
 def test_the_words_the_issue_names(dispatcher: Dispatcher, text: str, intent: str) -> None:

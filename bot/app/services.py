@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from bot.app.settings import Settings
@@ -44,7 +44,15 @@ class Services:
     notifier: Notifier
     subscriptions: SubscriptionStore
     understanding: Understanding
-    clock: Clock = field(default_factory=Clock)
+
+    @property
+    def clock(self) -> Clock:
+        """The one clock: the database's, so handlers and stores agree on the time."""
+        return self.db.clock
+
+    @clock.setter
+    def clock(self, value: Clock) -> None:
+        self.db.clock = value
 
     def now(self) -> datetime:
         """Now in Vietnam time, from the one clock."""

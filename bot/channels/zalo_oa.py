@@ -13,10 +13,9 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -26,6 +25,7 @@ from bot.channels.numbered import number_hint, render_parts, user_locale
 from bot.channels.zalo_bot import Background, as_object
 from bot.core.conversation import Incoming, Reply
 from bot.core.dispatch import Dispatcher
+from bot.domain.clock import WALL
 from bot.domain.i18n import use_locale
 from bot.domain.text import clean
 from bot.storage import oa_tokens
@@ -47,7 +47,7 @@ Clock = Callable[[], datetime]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(UTC)
+    return WALL.utcnow()
 
 
 class ZaloOaError(Exception):
@@ -87,7 +87,7 @@ def verify(
         sent = int(timestamp) / 1000  # milliseconds
     except ValueError:
         raise Rejected(f"timestamp {timestamp!r} is not a number") from None
-    skew = (time.time() if now is None else now) - sent
+    skew = (WALL.now().timestamp() if now is None else now) - sent
     if abs(skew) > max_skew:
         # A signed but old event is a replay, or a clock far off: either way, not handled.
         raise Rejected(f"timestamp is {skew:+.0f} s off (at most {max_skew:.0f} s allowed)")

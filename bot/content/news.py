@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import tomllib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select
@@ -91,7 +91,7 @@ async def load_news(db: Database, folder: Path = NEWS_DIR) -> int:
                     "scope_code": i.scope_code,
                     "topics": list(i.topics),
                     "body": i.body,
-                    "loaded_at": datetime.now(UTC),
+                    "loaded_at": db.clock.utcnow(),
                 }
                 for i in items
             ],

@@ -8,7 +8,7 @@ import json
 import logging
 import tomllib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -275,7 +275,7 @@ async def sync_reference(db: Database, files: list[tuple[Path, Any]] | None = No
             await conn.execute(delete(t.content_versions).where(t.content_versions.c.name == name))
             await conn.execute(
                 insert(t.content_versions).values(
-                    name=name, sha256=digest, loaded_at=datetime.now(UTC)
+                    name=name, sha256=digest, loaded_at=db.clock.utcnow()
                 )
             )
         log.info("loaded reference file %s", name)

@@ -302,15 +302,13 @@ class Understanding:
             )
         ]
 
-    def match(self, text: str, allow: set[str] | None = None) -> Match | None:
+    def match(self, text: str) -> Match | None:
         """The intent a text means, or None. A question never reaches an action, and a
         destructive intent only a clear request that nothing gentler explains as well."""
         question = self.is_question(text)
         found_all = self.candidates(text)
         for found in found_all:
             kind = self.intents[found.intent].kind
-            if allow is not None and found.intent not in allow:
-                continue
             if question and kind in ("action", "destructive"):
                 continue
             if kind == "destructive" and not self._clearly(text, found):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select
@@ -29,7 +29,7 @@ async def audience(db: Database, level: str, code: str, topic: str) -> int:
 
 async def create(db: Database, actor: str, **values: Any) -> int:
     """A scheduled broadcast, audited; the sender picks it up at send_at."""
-    now = datetime.now(UTC)
+    now = db.clock.utcnow()
     row: dict[str, Any] = {
         "paid": False,
         "status": "scheduled",
@@ -59,5 +59,6 @@ async def create(db: Database, actor: str, **values: Any) -> int:
                 if k not in ("text", "html")
             }
             | {"text": row["text"][:500]},
+            now,
         )
     return broadcast_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Select
 
 from bot.core.conversation import Button, Reply
+from bot.domain.clock import WALL
 from bot.storage.db import Database, as_utc
 from bot.storage.schema import areas, broadcasts, deliveries, subscriptions, users
 
@@ -46,8 +47,9 @@ NOTICE, REMINDER, BROADCAST = 0, 1, 2
 
 
 def utcnow() -> datetime:
-    """Now, in UTC: every time the outbox stores is UTC."""
-    return datetime.now(UTC)
+    """Now, in UTC, by the wall clock (leases and retries are real seconds): every time the
+    outbox stores is UTC."""
+    return WALL.utcnow()
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,12 @@ class Clock:
         return self.now().astimezone(UTC)
 
 
+# The machine's time, for what must follow it whatever a test sets: the outbox's leases and
+# retries (a platform's rate limits are real seconds) and checks of a platform's signed
+# timestamps. Everything a villager or official sees reads `Services.clock` instead.
+WALL = Clock()
+
+
 class FixedClock(Clock):
     """A clock that says what it is told: for tests, benchmarks and reproducible demos."""
 

@@ -202,6 +202,7 @@ async def audit(
     entity_id: object,
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
+    at: datetime,
 ) -> None:
     await conn.execute(
         _AUDIT,
@@ -212,7 +213,7 @@ async def audit(
             "entity_id": str(entity_id),
             "before": before,
             "after": after,
-            "at": datetime.now(UTC),
+            "at": at,
         },
     )
 
@@ -257,12 +258,19 @@ class CampaignStore:
             if old is None:
                 result = await conn.execute(
                     insert(campaigns)
-                    .values(**values, created_by=actor, created_at=datetime.now(UTC))
+                    .values(**values, created_by=actor, created_at=self._db.clock.utcnow())
                     .returning(campaigns.c.id)
                 )
                 campaign_id = int(result.scalar_one())
                 await audit(
-                    conn, actor, "campaign.create", "campaign", campaign_id, None, _jsonable(values)
+                    conn,
+                    actor,
+                    "campaign.create",
+                    "campaign",
+                    campaign_id,
+                    None,
+                    _jsonable(values),
+                    self._db.clock.utcnow(),
                 )
             else:
                 campaign_id = old.id
@@ -280,6 +288,7 @@ class CampaignStore:
                     campaign_id,
                     _jsonable(before),
                     _jsonable(values),
+                    self._db.clock.utcnow(),
                 )
             row = (await conn.execute(select(campaigns).where(campaigns.c.id == campaign_id))).one()
         self._cache.clear()  # read again on next use
@@ -296,7 +305,7 @@ class ContributionStore:
 
     async def add(self, new: NewContribution) -> tuple[Contribution, bool]:
         """Record a confirmed pledge once: a replay returns the first one and False."""
-        now = datetime.now(UTC)
+        now = self._db.clock.utcnow()
         try:
             async with self._db.write() as conn:
                 result = await conn.execute(
@@ -409,7 +418,7 @@ class ContributionStore:
             "allowed": list(allowed),
             "to": to,
             "why": reason,
-            "now": datetime.now(UTC),
+            "now": self._db.clock.utcnow(),
         }
         async with self._db.write() as conn:
             # RETURNING gives the row as changed, and a subquery in it sees the new row too, so
@@ -438,6 +447,7 @@ class ContributionStore:
                 contribution_id,
                 before,
                 {"status": to, "reason": reason},
+                params["now"],
             )
             if notify is not None:
                 await notify(conn, changed)

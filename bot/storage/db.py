@@ -18,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import AdaptedConnection, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot.domain.clock import Clock
 from bot.domain.paths import MIGRATIONS_DIR
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,9 @@ class Database:
         lock_wait: float = LOCK_WAIT_SECONDS,
     ) -> None:
         parsed = make_url(url)
+        # The one clock (Vietnam time) every store stamps rows with; Services.clock is this one,
+        # so a test that sets it sets the time of everything written.
+        self.clock: Clock = Clock()
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ instead of answering it twice, which is the better failure for a chat.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +32,7 @@ async def first_time(db: Database, channel: str, key: str) -> bool:
         async with db.write() as conn:
             await conn.execute(
                 insert(processed_events).values(
-                    channel=channel, event_key=_key(key), seen_at=datetime.now(UTC)
+                    channel=channel, event_key=_key(key), seen_at=db.clock.utcnow()
                 )
             )
     except IntegrityError:
@@ -44,6 +44,6 @@ async def prune(db: Database, keep: timedelta = KEEP) -> int:
     """Forget events older than `keep`; returns how many rows went."""
     async with db.write() as conn:
         result = await conn.execute(
-            delete(processed_events).where(processed_events.c.seen_at < datetime.now(UTC) - keep)
+            delete(processed_events).where(processed_events.c.seen_at < db.clock.utcnow() - keep)
         )
     return result.rowcount or 0

@@ -50,7 +50,7 @@ async def save(db: Database, app_id: str, configured_refresh_token: str, tokens:
         "refresh_token": tokens.refresh_token,
         "expires_at": tokens.expires_at,
         "seed": seed_digest(configured_refresh_token),
-        "updated_at": datetime.now(UTC),
+        "updated_at": db.clock.utcnow(),
     }
     async with db.write() as conn:
         changed = await conn.execute(

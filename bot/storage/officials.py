@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select
@@ -73,7 +73,7 @@ class OfficialStore:
                         role=role,
                         area_code=area_code,
                         granted_by=granted_by,
-                        granted_at=datetime.now(UTC),
+                        granted_at=self._db.clock.utcnow(),
                     )
                 )
         except IntegrityError:

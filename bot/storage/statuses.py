@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import case, func, insert, select
@@ -186,7 +186,7 @@ class StatusStore:
     async def record(self, batch: ImportBatch) -> int:
         """Write one import and its rows atomically; returns the import id."""
         async with self._db.write() as conn:
-            import_id = await _insert_import(conn, batch)
+            import_id = await _insert_import(conn, batch, self._db.clock.utcnow())
             if batch.statuses:
                 await conn.execute(
                     insert(status_records), [dict(s, import_id=import_id) for s in batch.statuses]
@@ -232,7 +232,7 @@ class StatusStore:
         ]
 
 
-async def _insert_import(conn: AsyncConnection, batch: ImportBatch) -> int:
+async def _insert_import(conn: AsyncConnection, batch: ImportBatch, at: datetime) -> int:
     result = await conn.execute(
         insert(status_imports)
         .values(
@@ -240,7 +240,7 @@ async def _insert_import(conn: AsyncConnection, batch: ImportBatch) -> int:
             sha256=batch.sha256,
             rows=len(batch.statuses) + len(batch.titles),
             imported_by=batch.imported_by,
-            imported_at=datetime.now(UTC),
+            imported_at=at,
             is_sample=batch.is_sample,
         )
         .returning(status_imports.c.id)

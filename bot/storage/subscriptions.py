@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -44,7 +43,7 @@ class SubscriptionStore:
         self, channel: str, user_id: str, commune_code: str | None, locale: str
     ) -> bool:
         """Subscribe with the defaults (everything, weekly digest); False if already there."""
-        now = datetime.now(UTC)
+        now = self._db.clock.utcnow()
         try:
             async with self._db.write() as conn:
                 await conn.execute(
@@ -86,5 +85,5 @@ class SubscriptionStore:
             await conn.execute(
                 update(subscriptions)
                 .where(subscriptions.c.channel == channel, subscriptions.c.user_id == user_id)
-                .values(**values, updated_at=datetime.now(UTC))
+                .values(**values, updated_at=self._db.clock.utcnow())
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -118,7 +118,7 @@ class UserStore:
         """Write the profile if anything changed since `before`; returns once it is stored."""
         if not after.is_new and all(getattr(before, f) == getattr(after, f) for f in _FIELDS):
             return
-        now = datetime.now(UTC)
+        now = self._db.clock.utcnow()
         values = {f: getattr(after, f) for f in _FIELDS} | {"updated_at": now}
         if after.is_new:
             await self._insert(after, values, now)
