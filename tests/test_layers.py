@@ -1,7 +1,7 @@
 """The layout shows the design: packages in layers, and every import points down.
 
     interfaces  the chungsuc command, the webhook server
-    app         settings, services, the jobs beside a bot
+    app         settings, services, the runtime (channels and jobs of a process)
     handlers    the features (they know no messenger)
     channels    Telegram, Zalo, the terminal: adapters and their transports
     delivery    the one outbox: notices and broadcasts, sender, limiter, digests, scheduler

@@ -17,10 +17,11 @@ import typer
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner, Result
 
+from bot.app.runtime import webhook_channels
 from bot.app.services import Services
 from bot.app.settings import Settings
 from bot.interfaces.cli.channels import register
-from bot.interfaces.server import create_app, plan_channels
+from bot.interfaces.server import create_app
 from tests.conftest import make_settings
 from tests.fake_zalo import BOT_TOKEN, FakeZaloBot, eventually, text_update
 from tests.live_server import serve
@@ -107,7 +108,7 @@ async def test_only_channels_with_credentials_are_mounted(
     tmp_path: Path, services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = make_settings(tmp_path, telegram_token=TOKEN, zalo_bot_token="z")
-    assert plan_channels(settings)[0] == []
+    assert webhook_channels(settings)[0] == []
     async with serve(create_app(settings, services=services)) as url, httpx.AsyncClient() as http:
         assert (await http.get(f"{url}/healthz")).json()["channels"] == []
         for path in ("/telegram/webhook", "/zalo/bot/webhook", "/zalo/oa/webhook"):
@@ -209,7 +210,7 @@ async def test_set_webhooks_registers_each_channel(
     app = create_app(
         settings, services=services, telegram_request=offline, set_webhooks="https://x.org/"
     )
-    with caplog.at_level(logging.INFO, logger="bot.interfaces.server"):
+    with caplog.at_level(logging.INFO, logger="bot.app.runtime"):
         async with serve(app):
             pass
     telegram = offline.params("setWebhook")
@@ -219,7 +220,7 @@ async def test_set_webhooks_registers_each_channel(
     assert fake.params("setWebhook") == [
         {"url": "https://x.org/zalo/bot/webhook", "secret_token": ZALO_SECRET}
     ]
-    lines = [r.getMessage() for r in caplog.records if r.name == "bot.interfaces.server"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.app.runtime"]
     assert "Telegram webhook set: https://x.org/telegram/webhook" in lines
     assert "Zalo Bot webhook set: https://x.org/zalo/bot/webhook" in lines
     assert any("https://x.org/zalo/oa/webhook" in line for line in lines)

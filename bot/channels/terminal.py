@@ -24,33 +24,49 @@ def to_event(line: str, user_id: str) -> Incoming | None:
     return Incoming(CHANNEL, user_id, text=text, numbered=True) if text else None
 
 
+class Terminal:
+    """One person at the keyboard: their lines in, answers and their own notices out.
+
+    Created, it takes this user's notices (another terminal user's wait until they open the
+    chat); `run` converses until the input ends. What another process records meanwhile comes
+    through the notifier's poll, which the runtime runs beside it (bot/app/runtime.py).
+    """
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        user_id: str = "local",
+        stdin: TextIO | None = None,
+        console: Console | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.user_id = user_id
+        self.stdin = stdin or sys.stdin
+        self.console = console or Console(highlight=False, soft_wrap=True)
+        dispatcher.services.notifier.register(CHANNEL, self.notify, only_user=user_id)
+
+    async def notify(self, to: str, replies: list[Reply]) -> None:
+        """A notice, marked with a bell between the answers."""
+        for reply in replies:
+            self.console.print(escape("🔔 " + render_reply(reply)))
+
+    async def run(self) -> None:
+        """Greet, print what came while this user was away, then converse until end of input."""
+        interactive = self.stdin.isatty()
+        if interactive:
+            self.console.print("[dim]Chung Sức — gõ /start để bắt đầu, Ctrl+D để thoát.[/dim]")
+        await self.dispatcher.services.notifier.flush()
+        await _converse(self.dispatcher, self.user_id, self.stdin, self.console, interactive)
+
+
 async def run_terminal(
     dispatcher: Dispatcher,
     user_id: str = "local",
     stdin: TextIO | None = None,
     console: Console | None = None,
 ) -> None:
-    stdin = stdin or sys.stdin
-    console = console or Console(highlight=False, soft_wrap=True)
-    interactive = stdin.isatty()
-
-    async def notify(to: str, replies: list[Reply]) -> None:
-        for reply in replies:
-            console.print(escape("🔔 " + render_reply(reply)))
-
-    # Only this user's notices: another terminal user's wait until they open the chat.
-    notifier = dispatcher.services.notifier
-    notifier.register(CHANNEL, notify, only_user=user_id)
-    if interactive:
-        console.print("[dim]Chung Sức — gõ /start để bắt đầu, Ctrl+D để thoát.[/dim]")
-    await notifier.flush()  # what came while this user was away
-    stop = asyncio.Event()
-    polling = asyncio.create_task(notifier.run(stop))  # and what another process records now
-    try:
-        await _converse(dispatcher, user_id, stdin, console, interactive)
-    finally:
-        stop.set()
-        await polling
+    """A conversation at this terminal, without the runtime (tests)."""
+    await Terminal(dispatcher, user_id, stdin, console).run()
 
 
 async def _converse(

@@ -14,7 +14,6 @@ from rich.console import Console
 from bot.app.logs import setup_logging
 from bot.app.services import Services, build_services
 from bot.app.settings import Settings, load_settings
-from bot.core.dispatch import Dispatcher
 
 # No markup: file names, cells and principals are printed as given. Messages are not wrapped
 # at 80 columns when stderr is not a terminal (logs, systemd, pipes): one message, one line.
@@ -54,10 +53,3 @@ def _with_services(
             await services.close()
 
     return asyncio.run(main())
-
-
-def _dispatcher(services: Services) -> Dispatcher:
-    from handlers import build_router
-
-    router, fallbacks = build_router()
-    return Dispatcher(services, router, fallbacks)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 from datetime import date
 from pathlib import Path
@@ -17,7 +16,7 @@ from bot.app.services import Services, prepare_database
 from bot.domain.i18n import _
 from bot.interfaces.cli.broadcast import register as register_broadcast_commands
 from bot.interfaces.cli.channels import register as register_channel_commands
-from bot.interfaces.cli.common import CHAT_LOG, _dispatcher, _settings, _with_services, err, out
+from bot.interfaces.cli.common import CHAT_LOG, _settings, _with_services, err, out
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help=__doc__
@@ -37,77 +36,14 @@ def chat(
     user: Annotated[str, typer.Option(help="Who you are in the conversation.")] = "local",
 ) -> None:
     """Talk to the bot in this terminal (buttons are numbered; piped stdin works too)."""
-    from bot.channels.terminal import run_terminal
+    from bot.app.runtime import Runtime
 
     async def work(services: Services) -> None:
-        await run_terminal(_dispatcher(services), user_id=user)
+        async with Runtime.start(services.settings, services, "chat", terminal_user=user) as rt:
+            await rt.wait()  # the end of input (Ctrl+D)
 
     with contextlib.suppress(KeyboardInterrupt):
         _with_services(work, quiet=True, log_file=CHAT_LOG)  # not into the conversation
-
-
-@run_app.command("telegram")
-def run_telegram() -> None:
-    """Poll Telegram for updates (needs CHUNGSUC_TELEGRAM_TOKEN)."""
-    settings = _settings()
-    problem = settings.telegram_token_problem()
-    if problem:
-        err.print(f"Cannot start the Telegram bot: {problem}.")
-        raise typer.Exit(2)
-    from telegram.error import InvalidToken, NetworkError, TelegramError
-
-    from bot.channels.telegram import build_application, register_commands
-
-    async def work(services: Services) -> None:
-        from bot.app.jobs import background_jobs
-        from bot.channels.telegram_http import closing_on_failure
-        from bot.channels.telegram_transport import TelegramTransport
-        from bot.delivery.limiter import Limiter
-
-        dispatcher = _dispatcher(services)
-        limiter = Limiter.from_settings(settings)  # replies and broadcasts share Telegram's rate
-        application = build_application(settings, dispatcher, limiter=limiter)
-        try:
-            async with closing_on_failure(application.bot):
-                await application.initialize()
-        except InvalidToken:
-            err.print("Cannot start the Telegram bot: Telegram rejected CHUNGSUC_TELEGRAM_TOKEN.")
-            raise typer.Exit(2) from None
-        except NetworkError as error:
-            err.print(f"Cannot reach the Telegram Bot API at {settings.telegram_api_url}: {error}")
-            raise typer.Exit(3) from None
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await register_commands(application, dispatcher)
-            await application.start()
-            assert application.updater is not None
-            try:
-                await application.updater.start_polling(drop_pending_updates=False)
-            except InvalidToken:
-                err.print(
-                    "Cannot start the Telegram bot: Telegram rejected CHUNGSUC_TELEGRAM_TOKEN."
-                )
-                raise typer.Exit(2) from None
-            except TelegramError as error:
-                err.print(f"Cannot start polling Telegram at {settings.telegram_api_url}: {error}")
-                raise typer.Exit(3) from None
-            err.print(
-                f"Chung Sức is polling Telegram as @{application.bot.username}. Ctrl+C stops."
-            )
-            transports = {"telegram": TelegramTransport(application.bot, limiter)}
-            async with background_jobs(services, transports):
-                await stop.wait()
-        finally:
-            if application.updater is not None and application.updater.running:
-                await application.updater.stop()
-            if application.running:
-                await application.stop()
-            await application.shutdown()
-
-    _with_services(work)
 
 
 @db_app.command("upgrade")
