@@ -306,3 +306,7 @@ register_broadcast_commands(app)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
