@@ -155,6 +155,8 @@ async def when_typed(ctx: Context) -> Reply | list[Reply]:
 @router.button("ann:now", official=True)
 async def send_now(ctx: Context) -> Reply | list[Reply]:
     """Now."""
+    if ctx.user.state != WHEN:
+        raise StalePayload("announcement time outside the flow")
     return await _confirm(ctx, ctx.services.now())
 
 
@@ -171,6 +173,8 @@ async def go(ctx: Context) -> Reply:
     """Schedules the broadcast (audited), if the official may still send to its scope; the
     sender delivers it."""
     data = ctx.user.state_data
+    if ctx.user.state != CONFIRM:
+        raise StalePayload("announcement confirmation outside the flow")
     allowed = {(level, code) for level, code, _name in _scopes(ctx, ctx.official)}
     if (data["level"], data["code"]) not in allowed:
         ctx.user.leave()

@@ -259,9 +259,16 @@ async def end_typed(ctx: Context) -> Reply:
 router.add_step(Step(CONFIRM, buttons=("camp:ok",), yes="camp:ok", **OPTIONS))
 
 
+def _at_kinds(ctx: Context) -> None:
+    """The kinds' buttons of an old message, pressed after the flow ended, mean nothing."""
+    if ctx.user.state != CHOOSE:
+        raise StalePayload("campaign kinds outside the flow")
+
+
 @router.button(ToggleKind, official=True)
 async def toggle_kind(ctx: Context) -> Reply:
     """Adds or removes a kind the campaign accepts."""
+    _at_kinds(ctx)
     kinds: list[str] = ctx.user.state_data["kinds"]
     if ctx.payload.kind in kinds:
         kinds.remove(ctx.payload.kind)
@@ -273,6 +280,7 @@ async def toggle_kind(ctx: Context) -> Reply:
 @router.button("camp:kinds", official=True)
 async def kinds_done(ctx: Context) -> Reply:
     """Kinds chosen; asks for targets."""
+    _at_kinds(ctx)
     if not ctx.user.state_data["kinds"]:
         return Reply(_("Chọn ít nhất một loại."), _kind_buttons([]))
     ctx.user.state = TARGETS

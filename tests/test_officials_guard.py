@@ -446,3 +446,14 @@ async def test_the_official_is_typed_by_its_widest_grant(services: Services) -> 
     assert (await official("telegram:3")).role == "admin"
     assert await official("telegram:4") is None
     assert await official("telegram:9") is None
+
+
+@pytest.mark.parametrize("button", FORGED)
+async def test_an_official_pressing_a_button_outside_its_flow_gets_no_apology(
+    dispatcher: Dispatcher, services: Services, button: str
+) -> None:
+    """An old message's button, pressed after the flow ended: stale, never a crash."""
+    gift = await pledged(Chat(dispatcher, "telegram", "v1"), services)
+    official = await official_of(services, dispatcher, "telegram")
+    answer = await official.press_unoffered(button.format(gift=gift))
+    assert "Xin lỗi, hệ thống đang gặp sự cố" not in answer and REFUSAL not in answer
