@@ -40,5 +40,6 @@ def build_router() -> tuple[Router, Fallbacks]:
         ask_first=menu.ask_first,
         not_an_answer=menu.not_an_answer,
         busy=menu.busy,
+        not_allowed=menu.not_allowed,
     )
     return root, fallbacks

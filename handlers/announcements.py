@@ -1,5 +1,6 @@
 """Dân biết: an official writes an announcement (text, optional photo), sees it exactly as
-villagers will, picks the scope and the time, confirms; and follows its delivery."""
+villagers will, picks the scope and the time, confirms; and follows its delivery. Every route
+here is official: the dispatcher's guard has put the official on ctx.official."""
 
 from __future__ import annotations
 
@@ -18,29 +19,29 @@ from bot.core.conversation import (
     Unfit,
     as_list,
 )
+from bot.core.officials import Official
 from bot.delivery import broadcasts
 from bot.delivery.outbox import list_broadcasts
 from bot.domain.dates import parse_moment
 from bot.domain.i18n import N_, _, fmt_datetime, fmt_number
 from bot.domain.markup import to_plain, to_telegram_html
 from handlers.common import example_moment
-from handlers.menu import with_menu
-from handlers.review import my_communes, principal
+from handlers.menu import not_allowed, with_menu
 
 router = Router("announcements")
 WRITE, SCOPE, WHEN, CONFIRM = "ann:text", "ann:scope", "ann:when", "ann:confirm"
 
 
-def _scopes(ctx: Context, communes: list[str]) -> list[tuple[str, str, str]]:
+def _scopes(ctx: Context, official: Official) -> list[tuple[str, str, str]]:
     """(level, code, name) the official may send to."""
     reference = ctx.services.reference
-    if len(communes) == len(reference.communes):
-        home = ctx.user.commune_code if ctx.user.commune_code in communes else None
-        scopes = [("province", reference.province_code, reference.province_name)]
+    if official.whole_province:
+        home = ctx.user.commune_code if official.covers(ctx.user.commune_code or "") else None
+        scopes = [("province", official.province, reference.province_name)]
         if home:
             scopes.append(("commune", home, reference.communes[home].name))
         return scopes
-    return [("commune", c, reference.communes[c].name) for c in communes[:8]]
+    return [("commune", c, reference.communes[c].name) for c in official.communes[:8]]
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,9 @@ class PickScope(Payload, prefix="ann:scope"):
     code: str
 
 
-@router.command("thongbaomoi", "announce", description=N_("Cán bộ: gửi thông báo"))
+@router.command("thongbaomoi", "announce", description=N_("Cán bộ: gửi thông báo"), official=True)
 async def announce(ctx: Context) -> Reply | list[Reply]:
     """Starts an announcement (officials only)."""
-    if not await my_communes(ctx):
-        return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
     ctx.user.enter(WRITE)
     return await ask(ctx)
 
@@ -69,10 +68,9 @@ async def ask(ctx: Context) -> Reply | list[Reply]:
             )
         )
     if state == SCOPE:
-        communes = await my_communes(ctx)
         buttons = [
             [Button(PickScope(level, code).pack(), name)]  # type: ignore[arg-type]
-            for level, code, name in _scopes(ctx, communes)
+            for level, code, name in _scopes(ctx, ctx.official)
         ]
         return Reply(_("Gửi tới đâu?"), [*buttons, [Button("menu:main", _("Hủy"))]])
     if state == WHEN:
@@ -96,7 +94,7 @@ def _topic(data: dict[str, Any]) -> str:
     return "commune_news" if data["level"] == "commune" else "province_news"
 
 
-OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True}
+OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True, "official": True}
 
 
 @router.step(WRITE, parse=lambda text, ctx: text.strip() or None, photos=True, **OPTIONS)
@@ -121,11 +119,10 @@ async def written(ctx: Context) -> list[Reply]:
 router.add_step(Step(SCOPE, buttons=("ann:scope",), **OPTIONS))
 
 
-@router.button(PickScope)
+@router.button(PickScope, official=True)
 async def scoped(ctx: Context) -> Reply | list[Reply]:
     """Where it goes; asks when."""
-    communes = await my_communes(ctx)
-    allowed = {(level, code) for level, code, _name in _scopes(ctx, communes)}
+    allowed = {(level, code) for level, code, _name in _scopes(ctx, ctx.official)}
     if (ctx.payload.level, ctx.payload.code) not in allowed:
         raise StalePayload(f"announcement scope {ctx.payload}")
     ctx.user.enter(WHEN, **ctx.user.state_data, level=ctx.payload.level, code=ctx.payload.code)
@@ -155,9 +152,11 @@ async def when_typed(ctx: Context) -> Reply | list[Reply]:
     return await _confirm(ctx, ctx.value)
 
 
-@router.button("ann:now")
+@router.button("ann:now", official=True)
 async def send_now(ctx: Context) -> Reply | list[Reply]:
     """Now."""
+    if ctx.user.state != WHEN:
+        raise StalePayload("announcement time outside the flow")
     return await _confirm(ctx, ctx.services.now())
 
 
@@ -169,18 +168,21 @@ async def _confirm(ctx: Context, moment: datetime) -> Reply | list[Reply]:
 router.add_step(Step(CONFIRM, buttons=("ann:go",), yes="ann:go", **OPTIONS))
 
 
-@router.button("ann:go")
+@router.button("ann:go", official=True)
 async def go(ctx: Context) -> Reply:
-    """Schedules the broadcast (audited); the sender delivers it. The grant is checked again."""
+    """Schedules the broadcast (audited), if the official may still send to its scope; the
+    sender delivers it."""
     data = ctx.user.state_data
-    allowed = {(level, code) for level, code, _name in _scopes(ctx, await my_communes(ctx))}
+    if ctx.user.state != CONFIRM:
+        raise StalePayload("announcement confirmation outside the flow")
+    allowed = {(level, code) for level, code, _name in _scopes(ctx, ctx.official)}
     if (data["level"], data["code"]) not in allowed:
         ctx.user.leave()
-        return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
+        return await not_allowed(ctx)
     text = data["text"]
     broadcast_id = await broadcasts.create(
         ctx.services.db,
-        principal(ctx),
+        ctx.official.principal,
         kind="announcement",
         title=to_plain(text)[:80],
         text=to_plain(text),
@@ -198,14 +200,13 @@ async def go(ctx: Context) -> Reply:
     )
 
 
-@router.command("tiendogui", "sending", description=N_("Cán bộ: tiến độ gửi thông báo"))
-@router.button("ann:progress")
+@router.command(
+    "tiendogui", "sending", description=N_("Cán bộ: tiến độ gửi thông báo"), official=True
+)
+@router.button("ann:progress", official=True)
 async def progress(ctx: Context) -> Reply:
     """The latest broadcasts to the official's communes (or province), with counts."""
-    communes = await my_communes(ctx)
-    if not communes:
-        return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
-    codes = [*communes, ctx.services.reference.province_code]
+    codes = [*ctx.official.communes, ctx.official.province]
     lines = []
     for b, c in await list_broadcasts(ctx.services.db, limit=5, scope_codes=codes):
         total = sum(c.values())

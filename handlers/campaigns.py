@@ -16,8 +16,7 @@ from bot.domain.quantities import households, kind_name, spell
 from bot.domain.text import fold
 from bot.storage.contributions import KINDS, Campaign
 from handlers.common import ask_commune, example_day
-from handlers.menu import with_menu
-from handlers.review import principal
+from handlers.menu import not_allowed, with_menu
 
 router = Router("campaigns")
 SKIP_WORDS = {"bo qua", "khong", "skip", "no", "none"}
@@ -115,6 +114,7 @@ async def tally_one(ctx: Context) -> Reply:
 
 # --- officials open a campaign in chat ------------------------------------------------------
 # Name → kinds → targets → end date → confirm; each a declared step, the answers in its data.
+# Every route of the flow is official: the guard checks the grant at each update of it.
 NAME, CHOOSE, TARGETS = "camp:name", "camp:kinds", "camp:targets"
 END, CONFIRM = "camp:end", "camp:ok"
 
@@ -124,22 +124,20 @@ class ToggleKind(Payload, prefix="camp:kind"):
     kind: Literal["workdays", "land", "money", "materials"]
 
 
-async def _official_communes(ctx: Context) -> list[str]:
-    reference = ctx.services.reference
-    return await ctx.services.officials.communes_of(
-        principal(ctx), reference.province_code, list(reference.communes)
-    )
-
-
-@router.command("taophongtrao", "newcampaign", description=N_("Cán bộ: mở cuộc vận động mới"))
+@router.command(
+    "taophongtrao",
+    "newcampaign",
+    description=N_("Cán bộ: mở cuộc vận động mới"),
+    official=True,
+)
 async def new_campaign(ctx: Context) -> Reply:
     """Asks an official for the campaign's name, then kinds, targets and end date."""
-    communes = await _official_communes(ctx)
+    communes = ctx.official.communes
     code = ctx.user.commune_code if ctx.user.commune_code in communes else None
     if code is None and len(communes) == 1:
         code = communes[0]
-    if code is None:
-        return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
+    if code is None:  # officials of several communes open one in the commune they live in
+        return await not_allowed(ctx)
     ctx.user.enter(NAME, commune=code, kinds=[], draft=uuid.uuid4().hex[:12])
     return await ask(ctx)
 
@@ -216,7 +214,7 @@ def _end(text: str, ctx: Context) -> str | None:
     return ends_on.isoformat()
 
 
-OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True}
+OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True, "official": True}
 
 
 def _name(text: str, ctx: Context) -> str | None:
@@ -261,9 +259,16 @@ async def end_typed(ctx: Context) -> Reply:
 router.add_step(Step(CONFIRM, buttons=("camp:ok",), yes="camp:ok", **OPTIONS))
 
 
-@router.button(ToggleKind)
+def _at_kinds(ctx: Context) -> None:
+    """The kinds' buttons of an old message, pressed after the flow ended, mean nothing."""
+    if ctx.user.state != CHOOSE:
+        raise StalePayload("campaign kinds outside the flow")
+
+
+@router.button(ToggleKind, official=True)
 async def toggle_kind(ctx: Context) -> Reply:
     """Adds or removes a kind the campaign accepts."""
+    _at_kinds(ctx)
     kinds: list[str] = ctx.user.state_data["kinds"]
     if ctx.payload.kind in kinds:
         kinds.remove(ctx.payload.kind)
@@ -272,24 +277,26 @@ async def toggle_kind(ctx: Context) -> Reply:
     return await ask(ctx)
 
 
-@router.button("camp:kinds")
+@router.button("camp:kinds", official=True)
 async def kinds_done(ctx: Context) -> Reply:
     """Kinds chosen; asks for targets."""
+    _at_kinds(ctx)
     if not ctx.user.state_data["kinds"]:
         return Reply(_("Chọn ít nhất một loại."), _kind_buttons([]))
     ctx.user.state = TARGETS
     return await ask(ctx)
 
 
-@router.button("camp:ok")
+@router.button("camp:ok", official=True)
 async def open_campaign(ctx: Context) -> Reply:
-    """Saves the campaign (audited) and opens it to villagers; the grant is checked again."""
+    """Saves the campaign (audited) and opens it to villagers, if the official still acts for
+    the draft's commune (the guard checked they are an official at all)."""
     data = ctx.user.state_data
     if ctx.user.state != CONFIRM:
         raise StalePayload("campaign confirmation outside the flow")
-    if data["commune"] not in await _official_communes(ctx):
+    if not ctx.official.covers(data["commune"]):
         ctx.user.leave()
-        return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
+        return await not_allowed(ctx)
     today = ctx.services.today()
     campaign, _created = await ctx.services.campaigns.save(
         {
@@ -308,7 +315,7 @@ async def open_campaign(ctx: Context) -> Reply:
             "source": "chat",
             "is_sample": False,
         },
-        actor=principal(ctx),
+        actor=ctx.official.principal,
     )
     ctx.user.leave()
     return with_menu(

@@ -3,9 +3,13 @@ anything not understood."""
 
 from __future__ import annotations
 
+import logging
+
 from bot.core.conversation import Button, Context, Reply, Router, Step
+from bot.core.officials import principal_of
 from bot.domain.i18n import N_, _, fmt_number
 
+log = logging.getLogger(__name__)
 router = Router("menu")
 ASK_FIRST = "menu:ask_first"  # "Bạn muốn dừng nhận tin? 1. Dừng 2. Tiếp tục"
 
@@ -137,6 +141,18 @@ async def not_an_answer(ctx: Context) -> Reply:
 async def busy(ctx: Context) -> Reply:
     """An action asked for in the middle of a draft: finish or leave it first."""
     return Reply(_("Bạn đang làm dở một việc. Trả lời câu hỏi dưới đây, hoặc gõ “hủy” để thoát."))
+
+
+async def not_allowed(ctx: Context) -> Reply:
+    """An official action refused: by the guard (no grant covers this user here) or by the
+    handler (not this official's commune, not this scope). One message, one log line."""
+    event = ctx.event
+    command = event.text.split()[0][:40] if event.text.startswith("/") else None
+    tried = event.button or command or event.unsupported or "text"  # not what they typed
+    log.warning(
+        "%s refused an official action: %r (state %s)", principal_of(event), tried, ctx.user.state
+    )
+    return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
 
 
 async def not_understood(ctx: Context) -> Reply:

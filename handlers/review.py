@@ -1,9 +1,9 @@
 """Officials confirm, reject (with a reason) or mark done the contributions of their communes;
-the villager is told each time, in their own language."""
+the villager is told each time, in their own language. Every route here is official: the
+dispatcher's guard has put the official on ctx.official before any of them runs."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,9 +21,8 @@ from bot.storage.contributions import (
     Campaign,
     Contribution,
 )
-from handlers.menu import with_menu
+from handlers.menu import not_allowed, with_menu
 
-log = logging.getLogger(__name__)
 router = Router("review")
 REASON = "review:reason"
 PAGE = 5  # cards per page: a phone screen or two
@@ -57,22 +56,6 @@ class NextPage(Payload, prefix="review:more"):
     after: int
 
 
-def principal(ctx: Context) -> str:
-    return f"{ctx.event.channel}:{ctx.event.user_id}"
-
-
-async def my_communes(ctx: Context) -> list[str]:
-    reference = ctx.services.reference
-    return await ctx.services.officials.communes_of(
-        principal(ctx), reference.province_code, list(reference.communes)
-    )
-
-
-def not_allowed(ctx: Context) -> Reply:
-    log.warning("%s tried an official action without the right", principal(ctx))
-    return with_menu(_("Việc này chỉ cán bộ xã phụ trách mới làm được."))
-
-
 def _card(c: Contribution, commune_name: str, campaign: Campaign | None) -> Reply:
     """One contribution; its buttons carry its id, so they mean it however the list moves."""
     who = c.display_name if c.show_name and c.display_name else _("Một hộ dân")
@@ -94,23 +77,21 @@ def _card(c: Contribution, commune_name: str, campaign: Campaign | None) -> Repl
     return Reply("\n".join(lines), [buttons])
 
 
-@router.command("duyet", "review", description=N_("Cán bộ: duyệt đóng góp"))
-@router.button("review:list")
+@router.command("duyet", "review", description=N_("Cán bộ: duyệt đóng góp"), official=True)
+@router.button("review:list", official=True)
 async def pending(ctx: Context) -> Reply | list[Reply]:
     """The first page of what waits for an official of these communes: new pledges first."""
     return await _page(ctx, None)
 
 
-@router.button(NextPage)
+@router.button(NextPage, official=True)
 async def next_page(ctx: Context) -> Reply | list[Reply]:
     """The page after the one shown."""
     return await _page(ctx, (ctx.payload.status, ctx.payload.after))
 
 
 async def _page(ctx: Context, after: tuple[str, int] | None) -> Reply | list[Reply]:
-    communes = await my_communes(ctx)
-    if not communes:
-        return not_allowed(ctx)
+    communes = list(ctx.official.communes)
     page = await ctx.services.contributions.pending_in(communes, limit=PAGE, after=after)
     if not page.items:
         return with_menu(_("Không có đóng góp nào đang chờ duyệt."))
@@ -140,22 +121,12 @@ async def _target(ctx: Context) -> Contribution:
     return c
 
 
-async def _may_review(ctx: Context, c: Contribution) -> bool:
-    """Whether this user is an official of the contribution's commune (or wider)."""
-    return await ctx.services.officials.may(
-        principal(ctx), "commune_official", c.commune_code, ctx.services.reference.province_code
-    )
-
-
 async def _move(ctx: Context, contribution_id: int, to: str, reason: str | None = None) -> Reply:
     """Change the status, audit it, and record the villager's notice in one transaction. The
     official's communes are part of the change's condition, so permission and status are
     checked by the same statement; only a refusal reads the contribution to explain it."""
-    services = ctx.services
-    communes = await my_communes(ctx)
-    if not communes:
-        return not_allowed(ctx)
-
+    services, official = ctx.services, ctx.official
+    communes = list(official.communes)
     notices: list[Notice] = []
 
     async def notify(conn: AsyncConnection, changed: Contribution) -> None:
@@ -174,14 +145,14 @@ async def _move(ctx: Context, contribution_id: int, to: str, reason: str | None 
             )
 
     moved = await services.contributions.move(
-        contribution_id, to, principal(ctx), reason, notify, communes=communes
+        contribution_id, to, official.principal, reason, notify, communes=communes
     )
     if moved is None:
         c = await services.contributions.get(contribution_id)
         if c is None:
             raise StalePayload(f"no contribution {contribution_id}")
-        if c.commune_code not in communes:
-            return not_allowed(ctx)
+        if not official.covers(c.commune_code):
+            return await not_allowed(ctx)
         return with_menu(_("{ref} đã được xử lý rồi, không thay đổi gì thêm.").format(ref=c.ref))
     services.notifier.kick(*notices)  # the notice goes out right after this answer
     done = {
@@ -192,24 +163,24 @@ async def _move(ctx: Context, contribution_id: int, to: str, reason: str | None 
     return Reply(done[to].format(ref=moved.ref), [[Button("review:list", _("Duyệt tiếp"))]])
 
 
-@router.button(Approve)
+@router.button(Approve, official=True)
 async def confirm(ctx: Context) -> Reply:
     """Confirms a registered contribution."""
     return await _move(ctx, ctx.payload.id, CONFIRMED)
 
 
-@router.button(MarkDone)
+@router.button(MarkDone, official=True)
 async def mark_done(ctx: Context) -> Reply:
     """Marks a contribution as given."""
     return await _move(ctx, ctx.payload.id, DONE)
 
 
-@router.button(Refuse)
+@router.button(Refuse, official=True)
 async def reject(ctx: Context) -> Reply:
     """Asks for the reason the villager will read."""
     c = await _target(ctx)
-    if not await _may_review(ctx, c):
-        return not_allowed(ctx)
+    if not ctx.official.covers(c.commune_code):  # another commune's contribution
+        return await not_allowed(ctx)
     ctx.user.enter(REASON, id=c.id, ref=c.ref)
     return _ask_reason(c.ref)
 
@@ -222,7 +193,9 @@ async def _ask_reason_again(ctx: Context) -> Reply:
     return _ask_reason(str(ctx.user.state_data.get("ref", "")))
 
 
-@router.step(REASON, ask=_ask_reason_again, parse=lambda text, ctx: text.strip() or None)
+@router.step(
+    REASON, ask=_ask_reason_again, parse=lambda text, ctx: text.strip() or None, official=True
+)
 async def reason_typed(ctx: Context) -> Reply:
     """The rejection reason, then the rejection."""
     contribution_id = int(ctx.user.state_data.get("id", 0))

@@ -24,6 +24,7 @@ from typing import (
 
 if TYPE_CHECKING:
     from bot.app.services import Services
+    from bot.core.officials import Official
     from bot.storage.users import UserProfile
 
 log = logging.getLogger(__name__)
@@ -157,10 +158,18 @@ class Context:
     payload: Any = None  # the typed payload of the button pressed (see Payload)
     value: Any = None  # what the step's parser made of the typed text
     router: Router | None = None  # the root router, for handlers that resume a step
+    official_or_none: Official | None = None  # set by the dispatcher's guard (see official)
 
     @property
     def text(self) -> str:
         return self.event.text
+
+    @property
+    def official(self) -> Official:
+        """The official acting, resolved once by the guard before an official route runs."""
+        if self.official_or_none is None:
+            raise LookupError("ctx.official outside an official route: declare official=True")
+        return self.official_or_none
 
 
 Handler = Callable[[Context], Awaitable["Reply | list[Reply]"]]
@@ -179,6 +188,7 @@ class Step:
     a yes or no word presses), then to `parse` and `answer`. `keeps`: leaving would lose what
     the user typed so far (a draft), so words that stop or cancel ask first. `bound`: its
     buttons are refused outside it (a village's number means nothing without the draft).
+    `official`: the officials' guard checks every update made in it (bot/core/officials.py).
     """
 
     name: str
@@ -191,6 +201,7 @@ class Step:
     photos: bool = False
     keeps: bool = False
     bound: bool = True  # its buttons mean nothing outside it (False: they work anywhere)
+    official: bool = False  # only an official may be in it: the guard runs at every update
 
     def accepts(self, button_id: str) -> bool:
         return any(button_id == p or button_id.startswith(p + ":") for p in self.buttons)
@@ -228,23 +239,35 @@ class Router:
         self.steps: dict[str, Step] = {}
         self.intents: dict[str, Handler] = {}  # intent name (content/intents.toml) → handler
         self.recognizers: list[tuple[str, Recognizer]] = []
+        # Routes behind the officials' guard: command names and button prefixes.
+        self.official_commands: set[str] = set()
+        self.official_buttons: set[str] = set()
 
-    def command(self, *names: str, description: str = "", menu: bool = True) -> Callable[[H], H]:
+    def command(
+        self, *names: str, description: str = "", menu: bool = True, official: bool = False
+    ) -> Callable[[H], H]:
+        """Handle /name; `official`: only an official gets to the handler (ctx.official)."""
+
         def register(handler: H) -> H:
             for name in names:
                 self.commands[name] = handler
+                if official:
+                    self.official_commands.add(name)
             if description:
                 self.command_specs.append(CommandSpec(names, description, menu))
             return handler
 
         return register
 
-    def button(self, kind: str | type[Payload]) -> Callable[[H], H]:
-        """Handle button ids of a payload class (typed: ctx.payload), or equal to a prefix."""
+    def button(self, kind: str | type[Payload], official: bool = False) -> Callable[[H], H]:
+        """Handle button ids of a payload class (typed: ctx.payload), or equal to a prefix;
+        `official`: only an official gets to the handler (ctx.official)."""
         prefix = kind if isinstance(kind, str) else kind.prefix
 
         def register(handler: H) -> H:
             self.buttons[prefix] = handler
+            if official:
+                self.official_buttons.add(prefix)
             if not isinstance(kind, str):
                 self.payloads[prefix] = kind
             return handler
@@ -287,6 +310,8 @@ class Router:
                 mine.update(getattr(router, table))
             self.command_specs.extend(router.command_specs)
             self.recognizers.extend(router.recognizers)
+            self.official_commands |= router.official_commands
+            self.official_buttons |= router.official_buttons
         return self
 
     def intent_handler(self, intent: str) -> Handler | None:

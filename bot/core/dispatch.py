@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
@@ -30,6 +30,7 @@ from bot.core.conversation import (
     as_list,
     parse_command,
 )
+from bot.core.officials import resolve_official
 from bot.core.understanding import Match, Understanding
 from bot.domain.i18n import _, use_locale
 from bot.domain.text import fold
@@ -52,6 +53,7 @@ class Fallbacks:
     ask_first: Handler  # stop or cancel typed inside a step: ctx.value holds the intent
     not_an_answer: Handler  # text inside a step that fits nothing: ctx.value holds the Step
     busy: Handler  # an action asked for in the middle of a step that keeps a draft
+    not_allowed: Handler  # an official route, and no grant covers this user (the guard)
 
 
 class KeyedLocks:
@@ -195,6 +197,10 @@ class Dispatcher:
         if user.state is not None and step is None:
             log.warning("unknown conversation state %r; leaving it", user.state)
             user.leave()
+        if self._in_official_flow(user.state_data, step) and not await self._admit(ctx):
+            refused = await self.fallbacks.not_allowed(ctx)
+            user.leave()  # a grant revoked mid-flow: the flow (and its draft) ends here
+            return refused
         if event.unsupported:
             if event.photo and step is not None and step.photos and step.answer is not None:
                 return await step.answer(ctx)
@@ -210,6 +216,11 @@ class Dispatcher:
             if handler is None:
                 log.info("unknown command /%s", name)
                 return await self.fallbacks.unknown(ctx)
+            if name in router.official_commands and not await self._admit(ctx):
+                refused = as_list(await self.fallbacks.not_allowed(ctx))
+                if step is not None and step.keeps:  # nothing changes: the draft goes on
+                    return [*refused, *as_list(await step.ask(ctx))]
+                return refused
             ctx.args = args.split() if args else []
             if step is None or not step.keeps or name in LEAVING_COMMANDS:
                 if name not in ("huy", "cancel"):  # cancelling says what it left
@@ -229,6 +240,23 @@ class Dispatcher:
         if pressed is not None:
             return await self._button(ctx, pressed, None)
         return await self._outside(ctx)
+
+    def _in_official_flow(self, data: dict[str, Any], step: Step | None) -> bool:
+        """Whether the user is in a step only officials may be in, or has paused one to be
+        asked before stopping or cancelling (its data keeps the step to go back to)."""
+        if step is None:
+            return False
+        paused = data.get("paused")
+        name = paused.get("state") if isinstance(paused, dict) else None
+        resumes = self.router.steps.get(name) if isinstance(name, str) else None
+        return step.official or (resumes is not None and resumes.official)
+
+    async def _admit(self, ctx: Context) -> bool:
+        """The officials' guard, for every official route: resolves the official once per
+        update onto ctx.official; False for someone whom no grant covers here."""
+        if ctx.official_or_none is None:
+            ctx.official_or_none = await resolve_official(ctx)
+        return ctx.official_or_none is not None
 
     def understand(self, ctx: Context) -> Match | None:
         """The intent of the typed text: examples from content/intents.toml and recognisers."""
@@ -324,6 +352,8 @@ class Dispatcher:
             log.warning("ignored unknown button %r from %s:%s", button_id[:80], *ctx.event.key)
             return await self.fallbacks.unknown(ctx)
         prefix, handler, parts = found
+        if prefix in self.router.official_buttons and not await self._admit(ctx):
+            return await self.fallbacks.not_allowed(ctx)
         user = ctx.user
         accepted = step is not None and step.accepts(button_id)
         owner = None if accepted else self.router.step_of(button_id)

@@ -15,6 +15,7 @@ from bot.storage.db import Database
 from bot.storage.schema import officials
 
 ROLES = ("commune_official", "province_official", "admin")
+WIDE_ROLES = ("admin", "province_official")  # they act for every commune of the province
 # A principal is "<channel>:<user id>", as the dispatcher sees an official's messages. The
 # channels are the adapters' CHANNEL names; a grant to anything else could never match.
 USER_IDS = {
@@ -38,6 +39,23 @@ class Grant:
     area_code: str
     granted_by: str
     granted_at: datetime
+
+
+@dataclass(frozen=True)
+class Official:
+    """Someone acting as an official here: the widest role their grants give, and where."""
+
+    principal: str  # "telegram:123456789"
+    role: str  # admin | province_official | commune_official
+    communes: tuple[str, ...]  # the communes they act for (all of them for the province)
+    province: str
+
+    @property
+    def whole_province(self) -> bool:
+        return self.role in WIDE_ROLES
+
+    def covers(self, commune_code: str) -> bool:
+        return commune_code in self.communes
 
 
 _GRANTS_OF = (
@@ -110,19 +128,21 @@ class OfficialStore:
             self._cache.put(principal, cached)
         return list(cached)
 
-    async def communes_of(
+    async def official(
         self, principal: str, province_code: str, communes: list[str]
-    ) -> list[str]:
-        """The communes this principal acts for as an official (all of them for the province)."""
+    ) -> Official | None:
+        """The principal as an official of this province's `communes` (all of them for an
+        admin or the province's official), from one read of the cached grants; None when no
+        grant covers any of them."""
         grants = await self.grants(principal)
-        if any(
-            g.role == "admin" or (g.role == "province_official" and g.area_code == province_code)
-            for g in grants
-        ):
-            return communes
-        return [
+        roles = {g.role for g in grants if g.role == "admin" or g.area_code == province_code}
+        wide = next((r for r in WIDE_ROLES if r in roles), None)
+        if wide is not None:
+            return Official(principal, wide, tuple(communes), province_code)
+        mine = tuple(
             g.area_code for g in grants if g.role == "commune_official" and g.area_code in communes
-        ]
+        )
+        return Official(principal, "commune_official", mine, province_code) if mine else None
 
     async def may(self, principal: str, role: str, area_code: str, province_code: str) -> bool:
         """Whether the principal holds the role for the area, or a wider grant covers it:
