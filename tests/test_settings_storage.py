@@ -62,17 +62,6 @@ def test_unknown_default_locale_is_rejected() -> None:
         load_settings(default_locale="fr")
 
 
-async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x' / 'db.sqlite3'}")
-    try:
-        async with db.read() as conn:
-            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
-            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one() == 5000
-            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
-    finally:
-        await db.close()
-
-
 async def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
     try:

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,7 +34,8 @@ __all__ = ["NOTICE", "REMINDER", "Notice", "Notifier", "Undeliverable", "enqueue
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 POLL_SECONDS = 1.0  # how often `run` looks for notices recorded elsewhere
-IN_FLIGHT = 16  # notices claimed and not yet recorded: the duplicate bound after a kill
+IN_FLIGHT = 16  # notices sent and not yet recorded: the duplicate bound after a kill
+RECORD_LINGER = 0.05  # seconds an outcome may wait to be recorded with others
 Send = Callable[[str, list[Reply]], Awaitable[None]]  # (user id, replies)
 
 
@@ -77,9 +79,10 @@ class Notifier:
         self._reach: dict[str, str | None] = {}  # channel → the one user it reaches, or None
         self._lock = asyncio.Lock()  # one drain at a time in this process
         self._task: asyncio.Task[None] | None = None
-        self._again = False
+        self._look = True  # notices may be pending in the database (the first drain looks)
         self._release = True  # the first drain, every poll and every flush give back lapsed claims
         self._claimed: list[Notice] = []  # recorded claimed by this process, to send first
+        self._wake: asyncio.Future[None] | None = None  # a drain waiting on its sends
         self._halt = False  # a stop: claim nothing more, finish what is in flight
 
     def register(self, channel: str, sender: Send, only_user: str | None = None) -> None:
@@ -98,16 +101,21 @@ class Notifier:
 
     def kick(self, *recorded: Notice) -> None:
         """Send what is due soon, in the background (the official who caused a notice gets
-        their answer first), starting with `recorded` notices claimed when they were recorded
-        (their transaction has committed). Kicks during a drain make one more drain."""
-        self._claimed.extend(n for n in recorded if n.claimed)
-        self._again = True
+        their answer first). Notices recorded claimed (their transaction has committed) are
+        sent by the running drain, or a new one, with no look into the database; a kick with
+        anything else, or none, makes the drain look for pending notices."""
+        claimed = [n for n in recorded if n.claimed]
+        self._claimed.extend(claimed)
+        if len(claimed) < len(recorded) or not recorded:
+            self._look = True
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain_until_quiet(), name="notices")
 
     async def flush(self) -> int:
         """Send what is due now (lapsed claims included); how many were sent."""
-        self._release = True
+        self._release = self._look = True
         return await self._drain()
 
     async def settled(self) -> None:
@@ -131,50 +139,64 @@ class Notifier:
             self._halt = False
 
     async def _drain_until_quiet(self) -> None:
-        while self._again:
-            self._again = False
+        while self._look or self._claimed:
             try:
                 await self._drain()
             except Exception:  # the database may be busy; the rows wait for the next look
                 log.exception("sending notices failed")
+                return
+            if self._halt:
+                return
 
     async def _drain(self) -> int:
-        """Claim, send and record until nothing is due (or a stop); how many were sent.
+        """Send, and record, until nothing is due (or a stop); how many were sent.
 
-        Results and the next claims share a transaction; at any commit at most `in_flight`
-        notices of this process are "sending", and their lease is renewed while they are.
+        At most `in_flight` notices of this process are sent and not yet recorded at any time
+        (the duplicates a kill can cause). Outcomes are recorded a batch at a time — when half
+        a window has finished or the oldest has waited RECORD_LINGER, so that the notices of
+        officials answering at once share a transaction — together with the next claims: each
+        write holds SQLite's one writer while other villagers' saves wait. Leases are renewed
+        while sends last.
         """
         if not self._senders:
+            self._look = False  # nothing this process could send
             return 0
         async with self._lock:
             reach = dict(self._reach)
-            claimed_already, self._claimed = self._claimed, []
-            async with self._db.read() as conn:
-                due = await outbox.notices_due(conn, reach, utcnow())
-            if not due and not claimed_already:
+            look, self._look = self._look, False
+            release, self._release = self._release, False
+            if look or release:
+                async with self._db.read() as conn:
+                    look = await outbox.notices_due(conn, reach, utcnow())
+            if not look and not self._claimed:
                 return 0  # the usual answer to a poll: one indexed read
             sent = 0
-            sending: dict[asyncio.Task[Outcome], Notice] = {
-                asyncio.create_task(self._deliver(n)): n for n in claimed_already
-            }
+            sending: dict[asyncio.Task[Outcome], Notice] = {}
             done: list[Outcome] = []
+            oldest = 0.0  # when the oldest unrecorded outcome came in
             renew_every = self.lease_seconds / 3
             renewed = time.monotonic()
-            # Lapsed claims (a killed sender's) are released by the poll, not by every kick; and
-            # once a claim comes back short, nothing more is due until the next kick. Each
-            # statement here holds SQLite's one writer while other villagers' saves wait.
-            release, self._release = self._release, False
-            exhausted = not due and not release
+            loop = asyncio.get_running_loop()
             try:
                 while True:
-                    now = utcnow()
-                    lease = now + timedelta(seconds=self.lease_seconds)
-                    if self._again:
-                        exhausted = False
-                    room = 0 if self._halt or exhausted else self.in_flight - len(sending)
+                    room = 0 if self._halt else self.in_flight - len(sending) - len(done)
+                    while room > 0 and self._claimed:  # claimed when they were recorded
+                        notice = self._claimed.pop(0)
+                        sending[asyncio.create_task(self._deliver(notice))] = notice
+                        room -= 1
+                    if self._look:
+                        look, self._look = True, False
+                    claim = look and room > 0
                     renew = bool(sending) and time.monotonic() - renewed >= renew_every
+                    record = bool(done) and (
+                        self._halt
+                        or len(done) * 2 >= self.in_flight
+                        or time.monotonic() - oldest >= RECORD_LINGER
+                    )
                     claimed: list[Notice] = []
-                    if done or room or renew:
+                    if record or claim or renew:
+                        now = utcnow()
+                        lease = now + timedelta(seconds=self.lease_seconds)
                         async with self._db.write() as conn:
                             if done:
                                 await outbox.record(conn, done, now)
@@ -182,26 +204,38 @@ class Notifier:
                                 await outbox.renew_notices(
                                     conn, [n.id for n in sending.values()], lease
                                 )
-                            if room:
+                            if claim:
                                 if release:
                                     await outbox.release_lapsed(conn, reach, now)
                                     release = False
                                 claimed = await outbox.claim_notices(conn, reach, now, lease, room)
-                                exhausted = len(claimed) < room
+                                look = len(claimed) == room  # short: nothing more is due
                         if renew:
                             renewed = time.monotonic()
-                    sent += sum(outcome.state == "sent" for outcome in done)
-                    done = []
+                        sent += sum(outcome.state == "sent" for outcome in done)
+                        done = []
                     for notice in claimed:
                         sending[asyncio.create_task(self._deliver(notice))] = notice
-                    if not sending:
+                    if not sending and not done:
+                        if not self._halt and (self._claimed or look):
+                            continue
                         return sent
+                    timeout = renew_every
+                    if done:
+                        timeout = min(timeout, max(0.0, oldest + RECORD_LINGER - time.monotonic()))
+                    self._wake = loop.create_future()  # a kick meanwhile starts its sends at once
+                    waiting: set[asyncio.Future[Any]] = {*sending, self._wake}
                     finished, _ = await asyncio.wait(
-                        sending, timeout=renew_every, return_when=asyncio.FIRST_COMPLETED
+                        waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                     )
+                    self._wake.cancel()
+                    self._wake = None
                     for task in finished:
-                        del sending[task]
-                        done.append(task.result())
+                        if task in sending:
+                            del sending[task]
+                            if not done:
+                                oldest = time.monotonic()
+                            done.append(task.result())
             except BaseException:
                 # Killed, or the database failed: what is in flight stays "sending" until its
                 # lease lapses, then any sender sends it again.

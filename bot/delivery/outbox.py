@@ -425,17 +425,39 @@ async def add_notice(
 ) -> Notice:
     """A notice inside the caller's transaction: pending, or already claimed until
     `claim_until` by the process that records it (and will send it: no claim of its own)."""
-    buttons = [[[b.id, b.label] for b in row] for row in reply.buttons]
-    state = "pending" if claim_until is None else "sending"
-    values = dict(channel=channel, user_id=user_id, state=state, attempts=0, updated_at=now)
-    if claim_until is not None:
-        values["next_try_at"] = claim_until
     result = await conn.execute(
-        insert(deliveries).values(priority=priority, text=reply.text, buttons=buttons, **values)
+        _ADD_NOTICE,
+        {
+            "channel": channel,
+            "user_id": user_id,
+            "priority": priority,
+            "text": reply.text,
+            "buttons": [[[b.id, b.label] for b in row] for row in reply.buttons],
+            "state": "pending" if claim_until is None else "sending",
+            "now": now,
+            "until": claim_until,
+        },
     )
-    key = result.inserted_primary_key
-    assert key is not None
-    return Notice(int(key[0]), channel, user_id, 0, reply, priority, claim_until is not None)
+    claimed = claim_until is not None
+    return Notice(result.scalar_one(), channel, user_id, 0, reply, priority, claimed)
+
+
+# Built once: a notice is recorded with every official's answer.
+_ADD_NOTICE = (
+    insert(deliveries)
+    .values(
+        channel=bindparam("channel"),
+        user_id=bindparam("user_id"),
+        priority=bindparam("priority"),
+        text=bindparam("text"),
+        buttons=bindparam("buttons", type_=deliveries.c.buttons.type),
+        state=bindparam("state"),
+        attempts=0,
+        updated_at=bindparam("now"),
+        next_try_at=bindparam("until"),
+    )
+    .returning(deliveries.c.id)
+)
 
 
 async def notices_due(conn: AsyncConnection, reach: Reach, now: datetime) -> bool:

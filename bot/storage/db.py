@@ -1,29 +1,25 @@
-"""The database handle: engine, SQLite pragmas, short write transactions, migrations."""
+"""The database handle: engine, short write transactions, migrations (SQLite's own hooks are
+in bot/storage/sqlite.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
-from sqlalchemy.engine import AdaptedConnection, Connection, make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.domain.clock import Clock
 from bot.domain.paths import MIGRATIONS_DIR
+from bot.storage import sqlite
 
 log = logging.getLogger(__name__)
-BUSY_TIMEOUT_MS = 5000  # how long one statement waits for another process's lock
-LOCK_WAIT_SECONDS = 15.0  # how long a write keeps trying BEGIN IMMEDIATE in all
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -33,68 +29,6 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _driver(conn: Connection) -> AdaptedConnection:
-    """The asyncio driver's connection under a sync-side SQLAlchemy connection."""
-    driver = conn.connection.dbapi_connection
-    assert isinstance(driver, AdaptedConnection)
-    return driver
-
-
-async def _begin_when_free(aio: Any, mode: str, lock_wait: float) -> None:
-    """BEGIN, tried again with back-off while another process holds the write lock.
-
-    Each attempt waits up to busy_timeout inside SQLite, so the whole takes about `lock_wait`
-    (up to one busy_timeout more). Another process holding the lock a little longer than one
-    busy_timeout should slow a villager's answer, not turn it into an apology.
-    """
-    deadline = time.monotonic() + lock_wait
-    pause = 0.05
-    while True:
-        try:
-            await aio.execute(f"BEGIN {mode}")
-            return
-        except sqlite3.OperationalError as error:
-            left = deadline - time.monotonic()
-            if "database is locked" not in str(error) or left <= 0:
-                raise
-            log.warning("the database is locked by another process; trying again")
-            await asyncio.sleep(min(pause, left))
-            pause = min(pause * 2, 1.0)
-
-
-def _sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int, lock_wait: float) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, decide when transactions begin (see _on_begin).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # Writers take the lock up front, so they wait on busy_timeout instead of failing later.
-        # Reads run in autocommit: each statement sees a consistent snapshot, and skipping
-        # BEGIN saves a round trip to the driver's thread.
-        mode = conn.get_execution_options().get("sqlite_begin")
-        if mode:
-            # Straight to aiosqlite: one trip to its thread, where a statement through
-            # SQLAlchemy's cursor adapter takes three (open cursor, execute, close).
-            _driver(conn).run_async(lambda aio: _begin_when_free(aio, mode, lock_wait))
-
-    @event.listens_for(engine.sync_engine, "rollback")
-    def _on_rollback(conn: Connection) -> None:
-        # SQLAlchemy skips the driver's rollback() on connections in autocommit mode
-        # (skip_autocommit_rollback: a trip to the driver's thread saved at the end of every
-        # read). A write's explicit BEGIN IMMEDIATE is rolled back here instead.
-        driver = _driver(conn)
-        if driver.driver_connection.in_transaction:
-            driver.run_async(lambda aio: aio.rollback())
-
-
 class Database:
     """One engine per process. Reads run concurrently; SQLite writes go one at a time."""
 
@@ -102,8 +36,8 @@ class Database:
         self,
         url: str,
         *,
-        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
-        lock_wait: float = LOCK_WAIT_SECONDS,
+        busy_timeout_ms: int = sqlite.BUSY_TIMEOUT_MS,
+        lock_wait: float = sqlite.LOCK_WAIT_SECONDS,
     ) -> None:
         parsed = make_url(url)
         # The one clock (Vietnam time) every store stamps rows with; Services.clock is this one,
@@ -112,15 +46,15 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # SQLite: transactions are begun and ended explicitly (see write()), so the pool need
-        # not roll back every connection it gets back — a round trip saved per query.
-        options: dict[str, Any] = {}
         if self.is_sqlite:
-            options = {"pool_reset_on_return": None, "skip_autocommit_rollback": True}
-        self.engine: AsyncEngine = create_async_engine(url, **options)
-        if self.is_sqlite:
-            _sqlite_pragmas(self.engine, busy_timeout_ms, lock_wait)
-        self._writer = asyncio.Lock()
+            self.engine: AsyncEngine = create_async_engine(
+                sqlite.engine_url(parsed), **sqlite.ENGINE_OPTIONS
+            )
+            sqlite.install(self.engine, busy_timeout_ms, lock_wait)
+        else:
+            self.engine = create_async_engine(parsed)
+        # SQLite has one writer: writes wait for it here, in the event loop (see sqlite.py).
+        self._writer: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -130,11 +64,27 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A short transaction that commits on success and rolls back on any error."""
-        async with self._writer, self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
-            async with conn.begin():
+        if self._writer is None:
+            async with self.engine.begin() as conn:
                 yield conn
+            return
+        # The writer is given back as soon as the transaction has ended: giving the connection
+        # back to the pool takes a turn of the event loop, which other saves need not wait for.
+        writer = self._writer
+        await writer.acquire()
+        held = True
+        try:
+            async with self.engine.connect() as conn:
+                try:
+                    conn = await conn.execution_options(**sqlite.WRITE_OPTIONS)
+                    async with conn.begin():
+                        yield conn
+                finally:
+                    writer.release()
+                    held = False
+        finally:
+            if held:
+                writer.release()
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
