@@ -46,10 +46,11 @@ from telegram.request import HTTPXRequest
 from bot.app.services import build_services
 from bot.app.settings import load_settings
 from bot.channels.telegram_transport import telegram_transport
+from bot.delivery import outbox
 from bot.delivery.limiter import Limiter
 from bot.delivery.outbox import Broadcast, utcnow
 from bot.delivery.sender import Sender
-from bot.delivery.transport import Transport, outbox
+from bot.delivery.transport import Transport
 from bot.storage.db import Database
 from bot.storage.schema import areas, broadcasts, deliveries, subscriptions
 from tests.offline_telegram import TOKEN

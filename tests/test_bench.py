@@ -1,0 +1,34 @@
+"""The benchmarks keep working: each imports, and the pledge and update benchmarks run a tiny
+round end to end (their figures are read in BENCHMARKS.md, never asserted here)."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["broadcast", "contributions", "updates"])
+def test_every_benchmark_imports(name: str) -> None:
+    importlib.import_module(f"bench.{name}")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["bench/contributions.py", "--users", "3", "--rounds", "1"],
+        ["bench/contributions.py", "--users", "3", "--rounds", "1", "--typed"],
+        ["bench/updates.py", "--updates", "20", "--rounds", "1"],
+    ],
+)
+def test_a_tiny_benchmark_run_completes(command: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "÷ echo" in done.stdout
