@@ -25,7 +25,9 @@ async def at_village(chat: Chat) -> str:
 # --- the confirmation -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("typed", ["Đúng", "đúng rồi", "dung roi", "ok", "có", "co", "dong y", "ừ"])
+@pytest.mark.parametrize(
+    "typed", ["Đúng", "Dúng", "dúng rồi", "đúng rồi", "dung roi", "ok", "có", "co", "dong y", "ừ"]
+)
 async def test_yes_typed_at_the_confirmation_records_the_pledge(
     chat: Chat, services: Services, typed: str
 ) -> None:

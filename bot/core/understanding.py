@@ -358,9 +358,15 @@ class Understanding:
         """ "yes" or "no" when the whole text is one of those answers ("đúng rồi", "ko ạ")."""
         if text.strip() in YES_EMOJI:
             return "yes"
-        return self.answers.get(self._plain(text)) or self.answers.get(
+        plain = self._normalise(text, correct=False, fillers=False)
+        found = self.answers.get(" ".join(plain)) or self.answers.get(
             " ".join(self._normalise(text, correct=False))
         )
+        if found is None and any("~" in w and "đ" not in w for w in plain):
+            # "Dúng": a "D" typed for "Đ", the tone still saying which word it is (see _same)
+            slipped = [f"{w.replace('~', '~đ', 1)}" if "~" in w else w for w in plain]
+            found = self.answers.get(" ".join(slipped))
+        return found
 
     def bare_ambiguous(self, text: str) -> bool:
         """Whether the text holds a word typed without the marks that tell its meanings apart
@@ -392,7 +398,17 @@ def _same(typed: str, written: str) -> bool:
     if "~" not in written:
         return False
     base, written_marks = written.split("~", 1)
-    return (written_marks == "*" and _base(typed) == base) or typed == base
+    if (written_marks == "*" and _base(typed) == base) or typed == base:
+        return True
+    # A "D" typed for "Đ" is a slip of the keyboard; the tone marks still tell the meanings
+    # apart ("Dúng" is "đúng", yes — never "dừng" or "Dũng").
+    typed_base, _, typed_marks = typed.partition("~")
+    return (
+        typed_base == base
+        and "đ" not in typed_marks
+        and bool(typed_marks)
+        and typed_marks == written_marks.replace("đ", "")
+    )
 
 
 def _compatible(typed: tuple[str, ...], written: tuple[str, ...]) -> bool:
