@@ -13,6 +13,7 @@ from handlers import (
     ledger,
     menu,
     onboarding,
+    polls,
     review,
     status,
     subscriptions,
@@ -30,6 +31,7 @@ def build_router() -> tuple[Router, Fallbacks]:
         review.router,
         subscriptions.router,
         announcements.router,
+        polls.router,
         faq.router,
     )
     fallbacks = Fallbacks(

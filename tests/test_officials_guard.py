@@ -118,7 +118,7 @@ def test_every_official_route_is_declared_behind_the_guard() -> None:
     and no free-text intent may reach an official handler around the guard."""
     router = root()
     named = official_command_names(router)
-    assert {"duyet", "taophongtrao", "thongbaomoi", "tiendogui"} <= named
+    assert {"duyet", "taophongtrao", "thongbaomoi", "tiendogui", "taobinhchon"} <= named
     assert router.official_commands == named  # and officials see all theirs in the menu
     steps = [s for s in router.steps.values() if s.official]
     handlers = (
@@ -145,7 +145,13 @@ def test_every_official_route_is_declared_behind_the_guard() -> None:
     ]
     unguarded += [f"intent {i}" for i, h in router.intents.items() if h in handlers]
     assert unguarded == []
-    assert {s.name for s in steps} >= {"review:reason", "camp:name", "camp:ok", "ann:confirm"}
+    assert {s.name for s in steps} >= {
+        "review:reason",
+        "camp:name",
+        "camp:ok",
+        "ann:confirm",
+        "poll:confirm",
+    }
 
 
 async def test_every_step_and_button_an_official_meets_is_guarded(
@@ -183,8 +189,17 @@ async def test_every_step_and_button_an_official_meets_is_guarded(
     assert "#" in await announce.press("ann:progress")
     await announce.say("/tiendogui")
 
+    poll = await official_of(services, dispatcher, "zalo", NA_RI)
+    await poll.say("/taobinhchon")
+    await poll.say("Họp thôn ngày nào?")
+    await poll.say("Thứ bảy\nChủ nhật")
+    await poll.press("poll:opts")
+    await poll.say("18:00 5/12")
+    await poll.press("poll:res:after_close")
+    assert "Đã mở bình chọn" in await poll.press("poll:ok")
+
     open_to_all = {b.id for row in main_menu() for b in row} | {"menu:main"}
-    for walked in (review, campaign, announce):
+    for walked in (review, campaign, announce, poll):
         assert walked.states, walked.channel
         assert [s for s in walked.states if not router.steps[s].official] == []
         found = [router.find_button(b) for b in walked.offered - open_to_all]
@@ -235,6 +250,10 @@ FORGED = [
     "ann:now",
     "ann:go",
     "ann:progress",
+    "poll:opts",
+    "poll:scope:0",
+    "poll:res:after_vote",
+    "poll:ok",
 ]
 
 

@@ -20,6 +20,7 @@ from bot.domain.i18n import LOCALES, translations
 from bot.storage.contributions import CampaignStore, ContributionStore
 from bot.storage.db import Database
 from bot.storage.officials import OfficialStore
+from bot.storage.polls import PollStore
 from bot.storage.statuses import StatusStore
 from bot.storage.subscriptions import SubscriptionStore
 from bot.storage.users import UserStore
@@ -41,6 +42,7 @@ class Services:
     officials: OfficialStore
     campaigns: CampaignStore
     contributions: ContributionStore
+    polls: PollStore
     notifier: Notifier
     subscriptions: SubscriptionStore
     understanding: Understanding
@@ -101,6 +103,7 @@ async def build_services(settings: Settings, db: Database | None = None) -> Serv
         officials=OfficialStore(db),
         campaigns=CampaignStore(db),
         contributions=ContributionStore(db),
+        polls=PollStore(db),
         notifier=Notifier(db, in_flight=settings.broadcast_in_flight),
         subscriptions=SubscriptionStore(db),
         understanding=Understanding.load(

@@ -354,3 +354,49 @@ schedules = Table(
     Column("next_run_at", DateTime(timezone=True), nullable=False),
     Column("last_run_at", DateTime(timezone=True)),
 )
+
+# --- dân bàn: polls ---------------------------------------------------------------------------
+
+# A question an official asks the people of a commune, or of one village of it.
+polls = Table(
+    "polls",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("commune_code", String(8), nullable=False),
+    Column("village", String(100)),  # NULL: the whole commune
+    Column("question", String(500), nullable=False),
+    Column("results", String(16), nullable=False),  # after_vote | after_close
+    Column("closes_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),  # open | closed
+    Column("created_by", String(96), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    # The official's draft: a replayed confirmation creates nothing twice.
+    Column("source_key", String(120), nullable=False, unique=True),
+    Index("ix_polls_commune", "commune_code", "status"),
+)
+
+poll_options = Table(
+    "poll_options",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("poll_id", ForeignKey("polls.id"), nullable=False),
+    Column("position", Integer, nullable=False),  # 0, 1, … as the official typed them
+    Column("text", String(200), nullable=False),
+    UniqueConstraint("poll_id", "position", name="uq_poll_options_position"),
+)
+
+# One vote per person and poll, changed in place until the poll closes.
+poll_votes = Table(
+    "poll_votes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("poll_id", ForeignKey("polls.id"), nullable=False),
+    Column("option_id", ForeignKey("poll_options.id"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("village", String(100)),  # the voter's, where known: the breakdown by village
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("poll_id", "channel", "user_id", name="uq_poll_votes_voter"),
+)
