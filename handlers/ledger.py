@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload
+from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Step
 from bot.domain.i18n import N_, _, fmt_date
 from bot.domain.quantities import spell
 from bot.domain.text import fold
@@ -74,22 +74,55 @@ async def _own(ctx: Context) -> Contribution:
     return c
 
 
-@router.button(Withdraw)
-async def withdraw(ctx: Context) -> Reply:
-    """Asks before cancelling a contribution not yet confirmed."""
-    c = await _own(ctx)
+WITHDRAW = "contrib:withdrawing"
+
+
+async def _ask_withdraw(ctx: Context) -> Reply:
+    """Asks before cancelling a contribution not yet confirmed: a step, so "đúng" (or "dung")
+    typed presses "Đúng, hủy" and "không" keeps it — never a word read as something else."""
+    c = await ctx.services.contributions.get(int(ctx.user.state_data.get("id", 0)))
+    if c is None or (c.channel, c.user_id) != ctx.event.key:
+        ctx.user.leave()
+        return await mine(ctx)
     return Reply(
         _("Hủy đăng ký {ref}: {amount}?").format(
             ref=c.ref, amount=spell(c.kind, c.amount, c.unit, c.description)
         ),
-        [[Button(Withdrawn(c.id).pack(), _("Đúng, hủy")), Button("contrib:mine", _("Không"))]],
+        [[Button(Withdrawn(c.id).pack(), _("Đúng, hủy")), Button("contrib:keep", _("Không"))]],
     )
+
+
+router.add_step(
+    Step(
+        WITHDRAW,
+        ask=_ask_withdraw,
+        buttons=(Withdrawn.prefix, "contrib:keep"),
+        yes=Withdrawn.prefix,
+        no="contrib:keep",
+        bound=False,  # an old "Đúng, hủy" still means what it says (it checks the status)
+    )
+)
+
+
+@router.button(Withdraw)
+async def withdraw(ctx: Context) -> Reply:
+    c = await _own(ctx)
+    ctx.user.enter(WITHDRAW, id=c.id)
+    return await _ask_withdraw(ctx)
+
+
+@router.button("contrib:keep")
+async def keep(ctx: Context) -> Reply:
+    """Not cancelled after all: the list again."""
+    ctx.user.leave()
+    return await mine(ctx)
 
 
 @router.button(Withdrawn)
 async def withdrawn(ctx: Context) -> Reply:
     """Cancels it, if no official has confirmed it meanwhile."""
     c = await _own(ctx)
+    ctx.user.leave()
     moved = await ctx.services.contributions.move(c.id, "cancelled", f"{c.channel}:{c.user_id}")
     if moved is None:
         return with_menu(_("Không hủy được: {ref} đã được cán bộ xử lý.").format(ref=c.ref))

@@ -387,3 +387,43 @@ async def test_forged_payloads_are_stale_not_a_crash(chat: Chat, payload: str) -
     await onboard(chat)
     answer = await chat.send(Incoming(chat.channel, chat.user_id, button=payload))
     assert "sự cố" not in answer
+
+
+# --- cancelling a pledge of one's own ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["dung", "Đúng", "dung roi", "ok"])
+async def test_yes_typed_at_cancel_this_pledge_cancels_it_and_nothing_else(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    """ "Hủy đăng ký CS-…? 1. Đúng, hủy 2. Không": "dung" was read as the stop word and offered
+    to unsubscribe, and the pledge stayed."""
+    await onboard(chat)
+    await pledge_money(chat)
+    await chat.say("Đúng")
+    await chat.say("/cuatoi")
+    withdraw = next(b for b in chat.buttons if b.startswith("contrib:withdraw:"))
+    assert "Hủy đăng ký" in await chat.press(withdraw)
+    assert "Đã hủy CS-26-" in await chat.say(typed)
+    [gift] = await services.contributions.of_user(chat.channel, chat.user_id)
+    assert gift.status == "cancelled"
+    assert await subscribed(services, chat)
+
+
+@pytest.mark.parametrize("typed", ["khong", "không", "ko"])
+async def test_no_typed_at_cancel_this_pledge_keeps_it(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    await onboard(chat)
+    await pledge_money(chat)
+    await chat.say("Đúng")
+    await chat.say("/cuatoi")
+    withdraw = next(b for b in chat.buttons if b.startswith("contrib:withdraw:"))
+    await chat.press(withdraw)
+    assert "đã đăng ký" in await chat.say(typed)
+    [gift] = await services.contributions.of_user(chat.channel, chat.user_id)
+    assert gift.status == "registered"
+    assert "Đã hủy" not in await chat.say("dung")  # the question is over: "dung" cancels nothing
+    [gift] = await services.contributions.of_user(chat.channel, chat.user_id)
+    assert gift.status == "registered"
+    assert await subscribed(services, chat)
