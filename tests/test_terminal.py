@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.app.services import Services
 from bot.channels.terminal import run_terminal
-from bot.core.conversation import Reply
+from bot.core.conversation import Button, Reply
 from bot.core.dispatch import Dispatcher
 from bot.delivery.notify import enqueue
 from bot.storage.schema import deliveries
@@ -65,3 +65,23 @@ async def test_notices_reach_the_terminal_user_at_the_keyboard_and_wait_for_the_
     assert "🔔 Cho Bob: đã xác nhận" in screen.getvalue()
     assert "🔔 Cho Bob: bị từ chối" in screen.getvalue()
     assert "local" not in screen.getvalue()
+
+
+async def test_a_notice_in_the_middle_of_a_step_numbers_nothing_and_its_item_can_be_typed(
+    services: Services, dispatcher: Dispatcher
+) -> None:
+    """A notice's "1. Đóng góp của tôi" printed while the village step offered "1. Nà Làng":
+    the villager typed 1 for the notice and got a village. Its items are now listed to be
+    typed, and the step is asked again after the list, numbered on from it."""
+    await chat(dispatcher, "local", "/start\n1\ncho don\n/dongop\n")  # at the village step
+    async with services.db.write() as conn:
+        mine = Reply("Đã xác nhận CS-26-00001.", [[Button("contrib:mine", "Đóng góp của tôi")]])
+        await enqueue(conn, "terminal", "local", mine)
+
+    screen = (await chat(dispatcher, "local", "đóng góp của tôi\n3\n")).getvalue()
+
+    notice_lines = screen.split("🔔", 1)[1].split("›", 1)[0]
+    assert "• Đóng góp của tôi" in notice_lines and "  1. " not in notice_lines
+    assert "Bạn chưa đăng ký đóng góp nào." in screen  # the typed item: the person's list
+    # the list's buttons, then the step again (3. Nà Làng): the pledge went on
+    assert "3. Nà Làng" in screen and "bạn muốn góp gì?" in screen

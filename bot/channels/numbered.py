@@ -29,6 +29,23 @@ def render_reply(reply: Reply, first_number: int = 1, hint: str | None = None) -
     return "\n".join(lines)
 
 
+def render_unprompted(reply: Reply) -> str:
+    """A message the person did not ask for (a notice): its buttons are listed to be typed, not
+    numbered — a number means a button of the last answer, and the person may be in the middle
+    of a step whose "1" is something else."""
+    lines = [reply.text]
+    buttons = reply.all_buttons()
+    if buttons:
+        lines.extend(["", _("Gõ một mục dưới đây nếu bạn muốn xem:")])
+        lines.extend(f"  • {button.label}" for button in buttons)
+    return "\n".join(lines)
+
+
+def unprompted_parts(replies: list[Reply], limit: int) -> list[str]:
+    """Unprompted replies as messages of at most `limit` characters (see render_unprompted)."""
+    return [part for reply in replies for part in split_message(render_unprompted(reply), limit)]
+
+
 def number_hint() -> str:
     """The line that tells a messenger user how to pick (in the current locale)."""
     return _("Gõ số để chọn:")

@@ -10,7 +10,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 
-from bot.channels.numbered import render_reply
+from bot.channels.numbered import render_reply, render_unprompted
 from bot.core.conversation import Incoming, Reply
 from bot.core.dispatch import Dispatcher
 from bot.domain.text import clean
@@ -48,7 +48,7 @@ class Terminal:
     async def notify(self, to: str, replies: list[Reply]) -> None:
         """A notice, marked with a bell between the answers."""
         for reply in replies:
-            self.console.print(escape("🔔 " + render_reply(reply)))
+            self.console.print(escape("🔔 " + render_unprompted(reply)))
 
     async def run(self) -> None:
         """Greet, print what came while this user was away, then converse until end of input."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from bot.channels.numbered import number_hint, render_parts, user_locale
+from bot.channels.numbered import number_hint, render_parts, unprompted_parts, user_locale
 from bot.core.conversation import Incoming, Reply
 from bot.core.dispatch import Dispatcher
 from bot.domain.i18n import use_locale
@@ -278,7 +278,8 @@ class ZaloBot:
     async def notify(self, user_id: str, replies: list[Reply]) -> None:
         """A notice to someone who did not just write; a private chat's id is the user's."""
         with use_locale(await user_locale(self.dispatcher, Incoming(CHANNEL, user_id))):
-            await self.send_replies(user_id, replies)
+            for part in unprompted_parts(replies, TEXT_LIMIT):
+                await self.client.send_message(user_id, part)
 
     async def poll(self, stop: asyncio.Event, wait: int = POLL_SECONDS) -> None:
         """Long-poll getUpdates until `stop` is set; errors back off, 408 polls again."""

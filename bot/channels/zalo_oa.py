@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.channels.numbered import number_hint, render_parts, user_locale
+from bot.channels.numbered import number_hint, render_parts, unprompted_parts, user_locale
 from bot.channels.zalo_bot import Background, as_object
 from bot.core.conversation import Incoming, Reply
 from bot.core.dispatch import Dispatcher
@@ -302,4 +302,5 @@ class ZaloOa:
         """A notice to someone who did not just write (within the OA's messaging window)."""
         event = Incoming(CHANNEL, user_id)
         with use_locale(await user_locale(self.dispatcher, event)):
-            await self.send_replies(event, replies)
+            for part in unprompted_parts(replies, TEXT_LIMIT):
+                await self.client.send_text(user_id, part)

@@ -6,6 +6,7 @@ The locale of the update being handled sits in a ContextVar.
 
 from __future__ import annotations
 
+import decimal
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,7 +81,14 @@ def _number_format(locale: str, digits: int) -> tuple[NumberPattern, Locale]:
 def fmt_number(value: float | int, digits: int = 0) -> str:
     """1.500.000 in Vietnamese, 1,500,000 in English; up to `digits` decimals."""
     pattern, locale = _number_format(_current.get(), digits)
-    return pattern.apply(value, locale)
+    if -_HUGE < value < _HUGE:
+        return pattern.apply(value, locale)
+    with decimal.localcontext() as context:  # a junk amount typed by hand: 28 digits are not enough
+        context.prec = len(str(int(abs(value)))) + digits + 10
+        return pattern.apply(value, locale)
+
+
+_HUGE = 10**24
 
 
 def fmt_compact(value: float | int) -> str:
