@@ -165,7 +165,7 @@ async def _confirm(ctx: Context, moment: datetime) -> Reply | list[Reply]:
     return await ask(ctx)
 
 
-router.add_step(Step(CONFIRM, buttons=("ann:go",), yes="ann:go", **OPTIONS))
+router.add_step(Step(CONFIRM, buttons=("ann:go",), yes="ann:go", no="menu:main", **OPTIONS))
 
 
 @router.button("ann:go", official=True)

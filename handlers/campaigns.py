@@ -256,7 +256,7 @@ async def end_typed(ctx: Context) -> Reply:
     return await ask(ctx)
 
 
-router.add_step(Step(CONFIRM, buttons=("camp:ok",), yes="camp:ok", **OPTIONS))
+router.add_step(Step(CONFIRM, buttons=("camp:ok",), yes="camp:ok", no="menu:main", **OPTIONS))
 
 
 def _at_kinds(ctx: Context) -> None:

@@ -345,8 +345,23 @@ def _when(text: str, ctx: Context) -> date | None:
     return when
 
 
+ANONYMOUS = ""  # "không" typed at the name step: shown as "Một hộ dân" after all
+
+
 def _name(text: str, ctx: Context) -> str | None:
-    return text.strip()[:60] or None
+    """A name to show ("Dũng" and "Huy" are names); "không" or "ẩn danh" keeps it anonymous;
+    a yes, a number or an emoji is no name, so the question is asked again."""
+    typed = text.strip()
+    if not typed:
+        return None
+    understanding = ctx.services.understanding
+    # "dung" typed bare here is as likely Dũng as đúng: a name, as a name it stays.
+    answer = None if understanding.bare_ambiguous(typed) else understanding.yes_no(typed)
+    if answer == "no" or fold(typed) in ("khong can", "an danh", "de an danh"):
+        return ANONYMOUS
+    if answer == "yes" or not any(ch.isalpha() for ch in typed):
+        raise Unfit(_("Bạn gõ tên muốn hiện, ví dụ: Chị Lan. Gõ “không” để ẩn danh."))
+    return typed[:60]
 
 
 async def ask(ctx: Context) -> list[Reply]:
@@ -419,8 +434,13 @@ async def public_typed(ctx: Context) -> list[Reply]:
 
 @router.step(NAME, parse=_name, **STEP_OPTIONS)
 async def name_typed(ctx: Context) -> list[Reply]:
-    """The name to show: anything typed is the name ("Dũng", "Huy" included)."""
-    _draft(ctx)["name"] = ctx.value
+    """The name to show ("Dũng", "Huy" included), or anonymous after all."""
+    draft = _draft(ctx)
+    if ctx.value == ANONYMOUS:
+        draft["show_name"] = False
+        draft.pop("name", None)
+    else:
+        draft["name"] = ctx.value
     return await next_step(ctx)
 
 

@@ -400,7 +400,9 @@ async def results_chosen(ctx: Context) -> Reply | list[Reply]:
     return await ask(ctx)
 
 
-router.add_step(Step(CONFIRM, buttons=("poll:ok",), yes="poll:ok", **OPTIONS_OF_STEP))
+router.add_step(
+    Step(CONFIRM, buttons=("poll:ok",), yes="poll:ok", no="menu:main", **OPTIONS_OF_STEP)
+)
 
 
 @router.button("poll:ok", official=True)

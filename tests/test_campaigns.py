@@ -293,3 +293,21 @@ async def test_a_revoked_official_cannot_open_the_campaign_at_the_confirmation(
             select(audit_log.c.action).where(audit_log.c.actor == f"{official.channel}:cb")
         )
         assert actions.scalars().all() == []
+
+
+@pytest.mark.parametrize("typed", ["khong", "không", "ko"])
+async def test_no_typed_at_the_campaign_confirmation_asks_before_leaving_and_opens_nothing(
+    official: Chat, services: Services, typed: str
+) -> None:
+    """ "khong" at "Đúng không? Đúng, mở / Hủy" got "chưa hiểu"; it means Hủy, asked first."""
+    await at_kinds(official)
+    await official.press("camp:kind:money")
+    await official.press("camp:kinds")
+    await official.say("bỏ qua")
+    assert "Đúng không?" in await official.say("bỏ qua")
+    asked = await official.say(typed)
+    assert "hủy" in asked.lower() and "chưa hiểu" not in asked
+    assert await from_chat(services) == []
+    assert "Đúng không?" in await official.press("menu:back")  # "Tiếp tục": back where it was
+    await official.press("camp:ok")
+    assert [c.name for c in await from_chat(services)] == ["Đường liên thôn Na Rì"]

@@ -427,3 +427,43 @@ async def test_no_typed_at_cancel_this_pledge_keeps_it(
     [gift] = await services.contributions.of_user(chat.channel, chat.user_id)
     assert gift.status == "registered"
     assert await subscribed(services, chat)
+
+
+@pytest.mark.parametrize("typed", ["khong", "không", "ko", "an danh"])
+async def test_no_typed_at_the_name_step_keeps_the_pledge_anonymous(chat: Chat, typed: str) -> None:
+    """ "khong" at "Bạn muốn hiện tên là gì?" was shown as the name "khong"."""
+    await at_village(chat)
+    await chat.press("contrib:vil:0")
+    await chat.press("contrib:kind:money")
+    await chat.say("500k")
+    await chat.press("contrib:when:now")
+    if "Bạn muốn hiện tên là gì?" not in await chat.press("contrib:public:yes"):
+        return  # Telegram knows the name; the terminal and Zalo ask
+    answer = await chat.say(typed)
+    assert "Công khai: ẩn danh" in answer and "Hiện tên" not in answer
+
+
+@pytest.mark.parametrize("typed", ["ok", "👍", "1", "..."])
+async def test_what_is_no_name_asks_for_the_name_again(chat: Chat, typed: str) -> None:
+    await at_village(chat)
+    await chat.press("contrib:vil:0")
+    await chat.press("contrib:kind:money")
+    await chat.say("500k")
+    await chat.press("contrib:when:now")
+    if "Bạn muốn hiện tên là gì?" not in await chat.press("contrib:public:yes"):
+        return
+    answer = await chat.say(typed)
+    assert "Bạn gõ tên muốn hiện" in answer and "Bạn muốn hiện tên là gì?" in answer
+
+
+@pytest.mark.parametrize("typed", ["khong dung", "ko dung", "chua dung"])
+async def test_not_right_typed_at_the_confirmation_redoes_and_records_nothing(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    await onboard(chat)
+    before = await count(services)
+    await pledge_money(chat)
+    answer = await chat.say(typed)
+    assert "chưa hiểu" not in answer and "Cảm ơn bạn!" not in answer
+    assert await count(services) == before
+    assert await subscribed(services, chat)

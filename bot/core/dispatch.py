@@ -308,6 +308,9 @@ class Dispatcher:
                 ),
                 None,
             )
+            if pressed == "menu:main":  # "không" at "Mở phong trào?": leaving, so ask first
+                ctx.value = "cancel"
+                return await self.fallbacks.ask_first(ctx)
         if pressed is not None:
             return await self._button(ctx, pressed, step)
         unfit: Unfit | None = None
