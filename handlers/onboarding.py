@@ -73,6 +73,23 @@ async def ask_language(ctx: Context) -> Reply:
 
 
 @router.command("start", description=N_("Bắt đầu lại từ đầu"), menu=False)
+async def start_command(ctx: Context) -> list[Reply]:
+    """A newcomer is onboarded; someone who has a commune is welcomed back with the menu
+    (Telegram sends /start again when a person reopens the bot: their choices stay)."""
+    commune = ctx.services.areas.get(ctx.user.commune_code or "")
+    if commune is None:
+        return await start(ctx)
+    return [
+        Reply(
+            _(
+                "Chào bạn trở lại! Bạn đang xem tin của {commune}. "
+                "Muốn đổi xã hay ngôn ngữ thì chọn “Đổi xã”, “Ngôn ngữ”."
+            ).format(commune=commune.name),
+            main_menu(),
+        )
+    ]
+
+
 async def start(ctx: Context) -> list[Reply]:
     """Greets the user and asks for their language, then their commune."""
     ctx.user.enter(ASK_LANGUAGE)

@@ -402,3 +402,16 @@ async def test_numbers_out_of_range_or_on_button_channels_are_text(dispatcher: D
     telegram = Chat(dispatcher, channel="telegram", user_id="t9")
     await onboard(telegram)
     assert "mình chưa hiểu ý bạn" in await telegram.say("1")
+
+
+async def test_start_again_welcomes_back_and_changes_nothing(chat: Chat) -> None:
+    """Telegram sends /start when a person reopens the bot: it asked for the language and the
+    commune all over again."""
+    await chat.say("/start")
+    await chat.press("lang:en")
+    await chat.say("cho don")
+    answer = await chat.say("/start")
+    assert "Welcome back" in answer and "Chợ Đồn" in answer
+    assert "lang:vi" not in chat.buttons and "onb:change" in chat.buttons
+    assert "Chợ Đồn" in await chat.say("/tiendo")  # still the same commune, still English
+    assert "criteria" in await chat.say("/tiendo")
