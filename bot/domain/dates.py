@@ -459,6 +459,17 @@ def _edge(tokens: list[_Token], i: int, today: date) -> tuple[date, int, bool] |
         if edge == "dau":
             return today + timedelta(days=7 - today.weekday()), end, False
         return None
+    if _is(tokens, j, "thang") and (named := _month_number(tokens, j + 1)) is not None:
+        # "cuối tháng 3": that month, this year or, once it has passed, the next
+        year = today.year if _month_end(today.year, named) >= today else today.year + 1
+        day = {"cuoi": _month_end(year, named), "dau": date(year, named, 1)}.get(
+            edge, date(year, named, 15)
+        )
+        if day < today:  # "đầu tháng 12" on the 5th of December: next year's
+            day = day.replace(year=day.year + 1)
+        return day, j + 2, False
+    if _is(tokens, j, "thang") and j + 1 < len(tokens) and tokens[j + 1].kind == "num":
+        return None  # "cuối tháng 13": no such month, never this month's end
     if _is(tokens, j, "thang"):
         year, month = _next_month(today, 1) if later else (today.year, today.month)
         if edge == "cuoi":
@@ -474,6 +485,14 @@ def _edge(tokens: list[_Token], i: int, today: date) -> tuple[date, int, bool] |
             return date(today.year + later, 12, 31), end, False
         first = date(today.year + later, 1, 1)  # "đầu năm" alone: the next 1st of January
         return (first if first >= today else date(today.year + 1, 1, 1)), end, False
+    return None
+
+
+def _month_number(tokens: list[_Token], i: int) -> int | None:
+    """The month a number names at tokens[i] ("3" in "cuối tháng 3"), or None."""
+    if i < len(tokens) and tokens[i].kind == "num" and tokens[i].text.isdigit():
+        value = int(tokens[i].text)
+        return value if 1 <= value <= 12 else None
     return None
 
 
