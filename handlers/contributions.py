@@ -311,10 +311,21 @@ def _amount(text: str, ctx: Context) -> Amount | None:
     except AmountError as error:
         weak = error.code == "unparseable" and not _NUMBERISH.search(text)
         raise Unfit(amount_problem(error.code, str(kind)), weak=weak) from None
+    if kind == Kind.MONEY and amount.value < 1000 and not _SAYS_DONG.search(fold(text)):
+        # "2" or "năm trăm" alone: 2 triệu or 500 nghìn is meant far more often than đồng
+        raise Unfit(
+            _("{n} đồng thôi ạ? Bạn gõ kèm đơn vị nhé, ví dụ: {n} nghìn, {n} triệu.").format(
+                n=amount.value
+            )
+        )
     problem = _problem(ctx, amount)
     if problem is not None:
         raise Unfit(problem)
     return amount
+
+
+_SAYS_DONG = re.compile(r"\b(?:d|dong|vnd|vnđ)\b")
+_BARE_NUMBER = re.compile(r"^\s*\d{1,3}(?:[.,]\d{3})+\s*$|^\s*\d{4,}\s*$")
 
 
 def _kind(text: str, ctx: Context) -> Amount | str | None:
@@ -325,6 +336,12 @@ def _kind(text: str, ctx: Context) -> Amount | str | None:
         if folded in words:
             return kind
     amount = find_amount(text)
+    if amount is None and _BARE_NUMBER.match(text) and "money" in campaign_kinds:
+        # "500.000" or "1,000,000" asked what to give: a sum of money
+        try:
+            amount = parse_amount(text, expect=Kind.MONEY)
+        except AmountError:
+            amount = None
     if amount is not None and str(amount.kind) in campaign_kinds:
         problem = _problem(ctx, amount)
         if problem is not None:

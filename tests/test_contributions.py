@@ -402,3 +402,34 @@ async def test_the_audit_log_keeps_the_status_a_contribution_really_had(
         (str(confirmed_first), "contribution.done", {"status": "confirmed"}),
         (str(straight_away), "contribution.done", {"status": "registered"}),
     ]
+
+
+@pytest.mark.parametrize("typed", ["2", "nam tram", "²"])
+async def test_a_bare_small_number_of_money_is_asked_back_not_taken_as_dong(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    """ "2" at "Bạn góp bao nhiêu?" was recorded as 2 đồng; villagers mean 2 triệu."""
+    await onboard(chat)
+    await chat.say("/dongop")
+    await chat.press("contrib:vil:0")
+    await chat.press("contrib:kind:money")
+    answer = await chat.say(typed)
+    assert "Bạn gõ kèm đơn vị nhé" in answer and "Khi nào bạn góp?" not in answer
+    assert "Khi nào bạn góp?" in await chat.say(f"{typed} triệu".replace("²", "2"))
+
+
+async def test_a_small_sum_said_in_dong_is_taken(chat: Chat) -> None:
+    await onboard(chat)
+    await chat.say("/dongop")
+    await chat.press("contrib:vil:0")
+    await chat.press("contrib:kind:money")
+    assert "Khi nào bạn góp?" in await chat.say("500 đồng")
+
+
+@pytest.mark.parametrize("typed", ["500.000", "1,000,000", "2000000"])
+async def test_a_sum_typed_at_what_to_give_is_money(chat: Chat, typed: str) -> None:
+    await onboard(chat)
+    await chat.say("/dongop")
+    await chat.press("contrib:vil:0")
+    answer = await chat.say(typed)
+    assert "Khi nào bạn góp?" in answer, answer
