@@ -63,6 +63,25 @@ KIND_WORDS = {
     "land": {"dat", "hien dat", "land"},
     "materials": {"vat lieu", "vat tu", "xi mang", "cat", "da", "gach", "materials"},
 }
+# Words in a sentence that say the kind without doubt ("đất" folds like "đạt", "công" is in
+# "công trình": not these).
+_KIND_IN_SENTENCE = {
+    "money": ("tien",),
+    "workdays": ("ngay cong", "cong lao dong"),
+    "land": ("hien dat",),
+    "materials": ("vat lieu", "vat tu", "xi mang"),
+}
+
+
+def _kind_named_in(text: str) -> str | None:
+    """The one kind a sentence names ("góp tiền làm đường" → money), or None."""
+    words = f" {fold(text)} "
+    named = {
+        k for k, phrases in _KIND_IN_SENTENCE.items() if any(f" {p} " in words for p in phrases)
+    }
+    return named.pop() if len(named) == 1 else None
+
+
 _NUMBERISH = re.compile(r"[0-9]")
 _TAKING_BACK = {"huy", "rut", "xoa", "bo", "cancel", "withdraw", "delete", "remove"}
 
@@ -134,6 +153,8 @@ def _fill_from_text(ctx: Context, draft: dict[str, Any], text: str) -> str | Non
     if amount is not None and "kind" not in draft:
         draft["kind"] = str(amount.kind)
         problem = _accept(ctx, draft, amount)
+    elif amount is None and "kind" not in draft and (named := _kind_named_in(text)) is not None:
+        draft["kind"] = named  # "tôi muốn góp tiền làm đường": money, asked how much next
     when = parse_when(text, ctx.services.today())
     if when is not None and _in_range(ctx, when):
         draft["due_on"] = when.isoformat()

@@ -433,3 +433,20 @@ async def test_a_sum_typed_at_what_to_give_is_money(chat: Chat, typed: str) -> N
     await chat.press("contrib:vil:0")
     answer = await chat.say(typed)
     assert "Khi nào bạn góp?" in answer, answer
+
+
+@pytest.mark.parametrize(
+    ("typed", "asked"),
+    [
+        ("toi muon gop tien lam duong", "Bạn góp bao nhiêu?"),
+        ("ung ho ngay cong", "Bạn góp bao nhiêu?"),
+        ("gop vat lieu", "Bạn góp bao nhiêu?"),
+        ("toi muon dong gop", "bạn muốn góp gì?"),  # no kind said: asked
+    ],
+)
+async def test_the_kind_said_in_the_first_sentence_is_not_asked_again(
+    chat: Chat, typed: str, asked: str
+) -> None:
+    await onboard(chat)
+    await chat.say(typed)
+    assert asked in await chat.press("contrib:vil:0")
