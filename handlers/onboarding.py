@@ -20,6 +20,7 @@ from bot.core.conversation import (
     Unfit,
     as_list,
 )
+from bot.domain.amounts import find_amount
 from bot.domain.i18n import LOCALES, N_, _, use_locale
 from bot.domain.text import fold
 from handlers.campaigns import tallies
@@ -207,6 +208,20 @@ def _pick_buttons(communes: list[Commune]) -> list[list[Button]]:
 
 def _commune_search(text: str, ctx: Context) -> SearchResult:
     result = ctx.services.areas.search(text)
+    understanding = ctx.services.understanding
+    if (
+        result.meant is None
+        and not result.found
+        and (
+            understanding.is_question(text)
+            or understanding.match(text) is not None
+            or find_amount(text) is not None
+        )
+    ):
+        # "xã tôi đạt bao nhiêu tiêu chí", "2 triệu", "cảm ơn": no commune's near miss
+        raise Unfit(
+            _("Bạn cho mình biết xã của bạn trước nhé, rồi mình trả lời được. Ví dụ: Chợ Đồn.")
+        )
     if result.meant is None and not result.found and not result.suggestions:
         raise Unfit(
             _(

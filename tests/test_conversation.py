@@ -415,3 +415,17 @@ async def test_start_again_welcomes_back_and_changes_nothing(chat: Chat) -> None
     assert "lang:vi" not in chat.buttons and "onb:change" in chat.buttons
     assert "Chợ Đồn" in await chat.say("/tiendo")  # still the same commune, still English
     assert "criteria" in await chat.say("/tiendo")
+
+
+@pytest.mark.parametrize("typed", ["xa toi dat bao nhieu tieu chi", "2 trieu", "cam on"])
+async def test_what_is_no_commune_at_the_commune_step_asks_for_the_commune_first(
+    chat: Chat, typed: str
+) -> None:
+    """A newcomer's question at "Bạn ở xã nào?" offered "Xã Trung Hội / Xã Yên Thịnh"; "2
+    trieu" offered Phường Quan Triều."""
+    await chat.say("/start")
+    await chat.press("lang:vi")
+    answer = await chat.say(typed)
+    assert "cho mình biết xã của bạn trước" in answer
+    assert "onb:pick" not in " ".join(chat.buttons)
+    assert "Chợ Đồn" in await chat.say("cho don")
