@@ -67,7 +67,13 @@ async def tally_text(ctx: Context, campaign: Campaign) -> str:
                 _("Thôn {village}: {totals}").format(village=village, totals=", ".join(shown))
             )
     if tally.pending_count:
-        pending = ", ".join(spell(k, n, compact=True) for k, n in tally.pending.items())
+        pending = ", ".join(
+            [spell(k, n, compact=True) for k, n in tally.pending.items() if k != "materials"]
+            + [
+                spell("materials", n, unit, what)
+                for (unit, what), n in sorted(tally.pending_materials.items())
+            ]
+        )
         lines.append(
             _("Đang chờ xác nhận: {count} đăng ký ({totals}).").format(
                 count=tally.pending_count, totals=pending

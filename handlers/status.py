@@ -113,9 +113,12 @@ async def status_card(ctx: Context) -> Reply:
     counts = await services.statuses.met_counts(cset.id, rural)
     tally = await services.contributions.tally(commune_code=commune.code)
     given = ", ".join(
-        spell(kind, tally.totals[kind], compact=True)
-        for kind in ("workdays", "money", "land")
-        if tally.totals.get(kind)
+        [
+            spell(kind, tally.totals[kind], compact=True)
+            for kind in ("workdays", "money", "land")
+            if tally.totals.get(kind)
+        ]
+        + [spell("materials", n, unit, what) for (unit, what), n in sorted(tally.materials.items())]
     )
 
     def card() -> Reply:

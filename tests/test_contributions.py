@@ -345,8 +345,9 @@ async def test_tallies_count_only_confirmed_and_show_pending_apart(
     board = await chat.say("/bangdonggop")
     assert "Đã xác nhận (6 hộ):" in board and "• 4,5 triệu đồng / 200 triệu đồng" in board
     assert "Đang chờ xác nhận" not in board
-    assert "Nhân dân đã góp (đã xác nhận): 3 ngày công, 4,5 triệu đồng, 120 m² đất — 6 hộ." in (
-        await chat.say("/tiendo")
+    assert (
+        "Nhân dân đã góp (đã xác nhận): 3 ngày công, 4,5 triệu đồng, 120 m² đất, "
+        "5 bao xi măng — 6 hộ." in (await chat.say("/tiendo"))
     )
 
 
@@ -450,3 +451,16 @@ async def test_the_kind_said_in_the_first_sentence_is_not_asked_again(
     await onboard(chat)
     await chat.say(typed)
     assert asked in await chat.press("contrib:vil:0")
+
+
+async def test_pending_materials_keep_their_unit_on_the_board(chat: Chat) -> None:
+    """ "Đang chờ xác nhận: 1 đăng ký (5)": the cement's unit was dropped."""
+    await onboard(chat)
+    await chat.say("/dongop")
+    await chat.press("contrib:vil:0")
+    await chat.press("contrib:kind:materials")
+    await chat.say("5 bao xi mang")
+    await chat.press("contrib:when:now")
+    await chat.press("contrib:public:no")
+    assert "Cảm ơn bạn!" in await chat.say("đúng")
+    assert "Đang chờ xác nhận: 1 đăng ký (5 bao xi mang)." in await chat.say("/bangdonggop")

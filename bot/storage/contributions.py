@@ -119,6 +119,7 @@ class Tally:
     materials: dict[tuple[str, str], int] = field(default_factory=dict)  # (unit, what) → n
     households: int = 0
     pending: dict[str, int] = field(default_factory=dict)
+    pending_materials: dict[tuple[str, str], int] = field(default_factory=dict)
     pending_count: int = 0
 
 
@@ -502,6 +503,10 @@ class ContributionStore:
                 else:
                     tally.pending[kind] = tally.pending.get(kind, 0) + int(total)
                     tally.pending_count += int(count)
+                    if kind == "materials":
+                        key = (unit or "", what or "")
+                        pending = tally.pending_materials
+                        pending[key] = pending.get(key, 0) + int(total)
             households = (
                 select(c.c.channel, c.c.user_id)
                 .where(and_(*scope), c.c.status.in_(COUNTED))
