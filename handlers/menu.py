@@ -72,6 +72,8 @@ QUESTIONS = {
     "cancel": N_("Bạn muốn hủy việc đang làm? Những gì bạn đã nhập sẽ không được lưu."),
 }
 GO_LABELS = {"stop": N_("Dừng nhận tin"), "cancel": N_("Hủy")}
+# "dừng lại" in the middle of a pledge more often means this pledge than the notices.
+STOP_IN_A_STEP = N_("Bạn muốn dừng việc đang làm, hay dừng nhận mọi thông báo?")
 
 
 async def ask_first(ctx: Context) -> Reply | list[Reply]:
@@ -80,14 +82,24 @@ async def ask_first(ctx: Context) -> Reply | list[Reply]:
     intent = str(ctx.value)
     paused = {"state": user.state, "data": user.state_data}
     if user.state == ASK_FIRST:
-        if user.state_data.get("intent") == intent:  # "dừng" typed again: that is a yes
-            return await go_ahead(ctx)
         paused = user.state_data["paused"]  # keep what was paused the first time
+        if user.state_data.get("intent") == intent:  # "dừng" typed again: that is a yes
+            if intent == "stop" and paused.get("state"):
+                return _asking(intent, True)  # unless it may mean the step: which one?
+            return await go_ahead(ctx)
     user.enter(ASK_FIRST, intent=intent, paused=paused)
-    return _asking(intent)
+    return _asking(intent, bool(paused.get("state")))
 
 
-def _asking(intent: str) -> Reply:
+def _asking(intent: str, in_a_step: bool = False) -> Reply:
+    if intent == "stop" and in_a_step:
+        return Reply(
+            _(STOP_IN_A_STEP),
+            [
+                [Button("menu:quit", _("Dừng việc đang làm"))],
+                [Button("menu:go", _(GO_LABELS[intent])), Button("menu:back", _("Tiếp tục"))],
+            ],
+        )
     return Reply(
         _(QUESTIONS[intent]),
         [[Button("menu:go", _(GO_LABELS[intent])), Button("menu:back", _("Tiếp tục"))]],
@@ -95,12 +107,26 @@ def _asking(intent: str) -> Reply:
 
 
 async def _ask_again(ctx: Context) -> Reply:
-    return _asking(str(ctx.user.state_data.get("intent", "cancel")))
+    paused = ctx.user.state_data.get("paused") or {}
+    return _asking(str(ctx.user.state_data.get("intent", "cancel")), bool(paused.get("state")))
 
 
 router.add_step(
-    Step(ASK_FIRST, ask=_ask_again, buttons=("menu:go", "menu:back"), yes="menu:go", no="menu:back")
+    Step(
+        ASK_FIRST,
+        ask=_ask_again,
+        buttons=("menu:go", "menu:back", "menu:quit"),
+        yes="menu:go",
+        no="menu:back",
+    )
 )
+
+
+@router.button("menu:quit")
+async def quit_step(ctx: Context) -> Reply:
+    """Stop what was being done (not the notices): the step is left, as /huy leaves it."""
+    ctx.user.leave()
+    return with_menu(_("Đã dừng việc đang làm. Bạn vẫn nhận tin như trước. Bạn muốn làm gì tiếp?"))
 
 
 @router.button("menu:go")

@@ -46,12 +46,29 @@ async def test_stop_at_the_confirmation_asks_and_loses_nothing(
     await onboard(chat)
     before = await count(services)
     await pledge_money(chat)
-    assert "Bạn muốn dừng nhận mọi thông báo?" in await chat.say(typed)
+    assert "Bạn muốn dừng việc đang làm, hay dừng nhận mọi thông báo?" in await chat.say(typed)
     assert await subscribed(services, chat)
     back = await chat.say("tiếp tục")  # the label of the button, typed
     assert back.endswith("Đúng không?") and any(b.startswith("contrib:ok:") for b in chat.buttons)
     assert "Cảm ơn bạn!" in await chat.say("Đúng")
     assert await count(services) == before + 1
+
+
+@pytest.mark.parametrize("typed", ["dung lai", "dừng lại", "stop"])
+async def test_stop_in_the_middle_of_a_pledge_can_mean_the_pledge_and_never_unsubscribes(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    """ "dung lai" at the amount step offered only "Dừng nhận tin": pressing 1 unsubscribed."""
+    await onboard(chat)
+    await chat.say("/dongop")
+    await chat.press("contrib:vil:0")
+    await chat.press("contrib:kind:money")
+    assert "hay dừng nhận mọi thông báo?" in await chat.say(typed)
+    assert "hay dừng nhận mọi thông báo?" in await chat.say(typed)  # again: still asked
+    assert await subscribed(services, chat)
+    assert "Đã dừng việc đang làm" in await chat.press("menu:quit")
+    assert await subscribed(services, chat)
+    assert "Không có việc gì đang làm dở" in await chat.say("/huy")
 
 
 @pytest.mark.parametrize("typed", ["hủy", "huy", "thôi"])
