@@ -429,3 +429,17 @@ async def test_what_is_no_commune_at_the_commune_step_asks_for_the_commune_first
     assert "cho mình biết xã của bạn trước" in answer
     assert "onb:pick" not in " ".join(chat.buttons)
     assert "Chợ Đồn" in await chat.say("cho don")
+
+
+@pytest.mark.parametrize(
+    "typed", ["lam sao doi xa", "doi xa la gi", "huy dang ky la gi", "lam sao huy dang ky"]
+)
+async def test_how_to_questions_are_answered_and_change_nothing(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    """ "lam sao doi xa" got "chưa hiểu"; "huy dang ky la gi" showed the pledges to cancel."""
+    await onboard(chat)
+    answer = await chat.say(typed)
+    assert "/doixa" in answer and "/cuatoi" in answer
+    profile = await services.users.load(chat.channel, chat.user_id, "vi")
+    assert profile.commune_code is not None and profile.state is None
