@@ -96,10 +96,19 @@ async def _page(ctx: Context, after: tuple[str, int] | None) -> Reply | list[Rep
     if not page.items:
         return with_menu(_("Không có đóng góp nào đang chờ duyệt."))
     names, campaigns = ctx.services.reference.communes, ctx.services.campaigns
-    cards = [
-        _card(c, names[c.commune_code].name, await campaigns.get(c.campaign_id)) for c in page.items
-    ]
-    replies = [Reply(_("Đóng góp đang chờ duyệt:")), *cards]
+    replies: list[Reply] = []
+    heading = None
+    for c in page.items:  # pending first, then confirmed ones waiting to be marked done
+        if c.status != heading:
+            heading = c.status
+            replies.append(
+                Reply(
+                    _("Đóng góp đang chờ duyệt:")
+                    if c.status == REGISTERED
+                    else _("Đã xác nhận, chờ ghi hoàn thành:")
+                )
+            )
+        replies.append(_card(c, names[c.commune_code].name, await campaigns.get(c.campaign_id)))
     if page.more:
         last = page.items[-1]
         status: Literal["registered", "confirmed"] = (

@@ -174,3 +174,22 @@ async def test_a_label_under_every_card_names_none_of_them(
     answer = await chat.say(typed)
     assert "Đã xác nhận" not in answer and "Đã ghi hoàn thành" not in answer
     assert await waiting(services) == before
+
+
+async def test_confirmed_ones_are_headed_as_waiting_to_be_done_not_as_pending(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    """Page 2 of /duyet was headed "đang chờ duyệt" and listed contributions already
+    confirmed."""
+    villager = Chat(dispatcher, "telegram", "new-2")
+    await onboard(villager)
+    await pledge(villager, "1,5 triệu", "15/12")
+    first = await official.say("/duyet")
+    lines = first.splitlines()
+    assert lines[0] == "Đóng góp đang chờ duyệt:"
+    assert "Đã xác nhận, chờ ghi hoàn thành:" in lines  # the sample's confirmed ones after it
+    assert lines.index("Đã xác nhận, chờ ghi hoàn thành:") > 1
+    while more := [b for b in official.buttons if b.startswith("review:more:")]:
+        page = await official.press(more[0])
+        assert page.startswith("Đã xác nhận, chờ ghi hoàn thành:")
+        assert "Đóng góp đang chờ duyệt:" not in page
