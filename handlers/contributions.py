@@ -277,10 +277,30 @@ async def next_step(ctx: Context) -> list[Reply]:
         _at(ctx, NAME)
         return [Reply(_("Bạn muốn hiện tên là gì?"))]
     _at(ctx, CONFIRM)
-    return [confirmation(campaign, draft)]
+    return [confirmation(campaign, draft, await _same_as_before(ctx, campaign, draft))]
 
 
-def confirmation(campaign: Campaign, draft: dict[str, Any]) -> Reply:
+async def _same_as_before(
+    ctx: Context, campaign: Campaign, draft: dict[str, Any]
+) -> Contribution | None:
+    """A pledge of the same thing to the same campaign, still registered, from the last week:
+    the confirmation says so (nine identical pledges were taken without a word)."""
+    since = ctx.services.clock.utcnow() - timedelta(days=7)
+    for c in await ctx.services.contributions.of_user(ctx.event.channel, ctx.event.user_id):
+        if (
+            c.campaign_id == campaign.id
+            and c.status == "registered"
+            and (c.kind, c.amount, c.unit, c.description)
+            == (draft["kind"], draft["amount"], draft.get("unit"), draft.get("description"))
+            and c.created_at >= since
+        ):
+            return c
+    return None
+
+
+def confirmation(
+    campaign: Campaign, draft: dict[str, Any], same: Contribution | None = None
+) -> Reply:
     lines = [
         _("Bạn đăng ký góp {amount} cho “{campaign}”.").format(
             amount=spell(
@@ -300,6 +320,12 @@ def confirmation(campaign: Campaign, draft: dict[str, Any]) -> Reply:
         if draft["show_name"]
         else _("Công khai: ẩn danh")
     )
+    if same is not None:
+        lines.append(
+            _(
+                "Lưu ý: bạn đã đăng ký đúng như vậy ({ref}). Bấm “Đúng” sẽ ghi thêm một lần nữa."
+            ).format(ref=same.ref)
+        )
     lines.append(_("Đúng không?"))
     return Reply(
         "\n".join(lines),

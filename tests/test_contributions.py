@@ -464,3 +464,17 @@ async def test_pending_materials_keep_their_unit_on_the_board(chat: Chat) -> Non
     await chat.press("contrib:public:no")
     assert "Cảm ơn bạn!" in await chat.say("đúng")
     assert "Đang chờ xác nhận: 1 đăng ký (5 bao xi mang)." in await chat.say("/bangdonggop")
+
+
+async def test_the_same_pledge_again_says_so_before_it_is_recorded_twice(
+    chat: Chat, services: Services
+) -> None:
+    """Nine identical "1 trieu / mai" pledges were taken in a row without a word."""
+    await onboard(chat)
+    assert "Lưu ý" not in await pledge_money(chat)
+    assert "Cảm ơn bạn!" in await chat.say("đúng")
+    [first] = await services.contributions.of_user(chat.channel, chat.user_id)
+    again = await pledge_money(chat)
+    assert f"Lưu ý: bạn đã đăng ký đúng như vậy ({first.ref})" in again
+    assert "Lưu ý" not in await pledge_money(chat, "2 triệu")  # another amount: no note
+    assert len(await services.contributions.of_user(chat.channel, chat.user_id)) == 1
