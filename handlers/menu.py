@@ -8,6 +8,7 @@ import logging
 from bot.core.conversation import Button, Context, Reply, Router, Step
 from bot.core.officials import principal_of
 from bot.domain.i18n import N_, _, fmt_number
+from bot.domain.text import fold
 
 log = logging.getLogger(__name__)
 router = Router("menu")
@@ -84,11 +85,16 @@ async def ask_first(ctx: Context) -> Reply | list[Reply]:
     if user.state == ASK_FIRST:
         paused = user.state_data["paused"]  # keep what was paused the first time
         if user.state_data.get("intent") == intent:  # "dừng" typed again: that is a yes
-            if intent == "stop" and paused.get("state"):
+            if intent == "stop" and user.state_data.get("step"):
                 return _asking(intent, True)  # unless it may mean the step: which one?
             return await go_ahead(ctx)
-    user.enter(ASK_FIRST, intent=intent, paused=paused)
-    return _asking(intent, bool(paused.get("state")))
+    # "dừng nhận tin" says which; "dừng" alone in a step may mean the step
+    about_news = any(w in f" {fold(ctx.text)} " for w in _ABOUT_NEWS)
+    user.enter(ASK_FIRST, intent=intent, paused=paused, step=not about_news)
+    return _asking(intent, bool(paused.get("state")) and not about_news)
+
+
+_ABOUT_NEWS = (" nhan tin", " tin nhan", " thong bao", " unsubscribe", " message", " notification")
 
 
 def _asking(intent: str, in_a_step: bool = False) -> Reply:
@@ -107,8 +113,9 @@ def _asking(intent: str, in_a_step: bool = False) -> Reply:
 
 
 async def _ask_again(ctx: Context) -> Reply:
-    paused = ctx.user.state_data.get("paused") or {}
-    return _asking(str(ctx.user.state_data.get("intent", "cancel")), bool(paused.get("state")))
+    data = ctx.user.state_data
+    in_a_step = bool((data.get("paused") or {}).get("state")) and bool(data.get("step"))
+    return _asking(str(data.get("intent", "cancel")), in_a_step)
 
 
 router.add_step(
