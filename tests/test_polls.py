@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from bot.app.services import Services
 from bot.core.dispatch import Dispatcher
+from bot.delivery.outbox import due_broadcasts, get_broadcast, materialise, utcnow
+from bot.delivery.scheduler import run_due
 from bot.domain.clock import FixedClock
 from bot.storage.polls import Group, merge_small
-from bot.storage.schema import audit_log, poll_votes, polls
+from bot.storage.schema import (
+    audit_log,
+    broadcasts,
+    campaigns,
+    contributions,
+    deliveries,
+    poll_votes,
+    polls,
+)
 from tests.conftest import NOW, Chat
+from tests.test_broadcast_sender import fake_api, sender_for
 
 OFFICIAL = "official-1"
 OPTIONS = ["Làm đường Nà Làng trước", "Sửa kênh mương Bản Cuôn"]
@@ -218,3 +231,208 @@ def test_merging_never_leaves_a_small_group_or_a_lone_one() -> None:
     groups = merge_small({"A": [5, 1], "B": [4, 4], "C": [1, 1], "D": [2, 3]})
     assert groups == [Group("A", (5, 1)), Group("B", (4, 4)), Group(None, (3, 4))]
     assert all(g.total >= 5 for g in groups)
+
+
+# --- the "polls" topic, and the outbox: a poll announced, its result announced ---------------
+
+
+async def recipients_of(services: Services, kind: str) -> dict[str, set[tuple[str, str]]]:
+    """Who each broadcast of that kind reaches, by its language, once materialised."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    async with services.db.read() as conn:
+        ids = list(await conn.execute(select(broadcasts.c.id).where(broadcasts.c.kind == kind)))
+    for (broadcast_id,) in ids:
+        b = await get_broadcast(services.db, broadcast_id)
+        assert b is not None and b.locale is not None
+        async with services.db.write() as conn:
+            await materialise(conn, b, utcnow(), oa_days=7)
+        async with services.db.read() as conn:
+            rows = await conn.execute(
+                select(deliveries.c.channel, deliveries.c.user_id).where(
+                    deliveries.c.broadcast_id == broadcast_id
+                )
+            )
+            found[b.locale] = {(c, u) for c, u in rows}
+    return found
+
+
+async def text_of(services: Services, kind: str, locale: str = "vi") -> str:
+    async with services.db.read() as conn:
+        return str(
+            (
+                await conn.execute(
+                    select(broadcasts.c.text).where(
+                        broadcasts.c.kind == kind, broadcasts.c.locale == locale
+                    )
+                )
+            ).scalar_one()
+        )
+
+
+async def test_the_polls_topic_is_chosen_in_notifications_and_on_by_default(
+    chat: Chat, services: Services
+) -> None:
+    await onboard(chat)
+    sub = await services.subscriptions.get(chat.channel, chat.user_id)
+    assert sub is not None and sub.topics["polls"] is True
+    assert "✅ Bình chọn mới và kết quả" in await chat.say("/thongbao")
+    assert "⬜ Bình chọn mới và kết quả" in await chat.press("sub:t:polls")
+    sub = await services.subscriptions.get(chat.channel, chat.user_id)
+    assert sub is not None and sub.topics["polls"] is False
+
+
+async def test_a_confirmed_poll_is_announced_to_the_topic_and_scope_only(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    villagers = {
+        "telegram": Chat(dispatcher, "telegram", "501"),
+        "zalo": Chat(dispatcher, "zalo", "z-1"),
+        "terminal": Chat(dispatcher, "terminal", "t-1"),
+    }
+    for villager in villagers.values():
+        await onboard(villager)
+    english = Chat(dispatcher, "telegram", "502")
+    await english.say("/start")
+    await english.press("lang:en")
+    await english.say("cho don")
+    not_polls = Chat(dispatcher, "zalo", "z-2")
+    await onboard(not_polls)
+    await not_polls.say("/thongbao")
+    await not_polls.press("sub:t:polls")
+    elsewhere = Chat(dispatcher, "telegram", "503")
+    await onboard(elsewhere, "na ri")
+
+    poll_id = await create(official)
+    reached = await recipients_of(services, "poll")
+    assert reached["vi"] == {
+        ("telegram", "501"),
+        ("zalo", "z-1"),
+        ("terminal", "t-1"),
+        (official.channel, OFFICIAL),
+    }
+    assert reached["en"] == {("telegram", "502")}  # nobody without the topic, nobody elsewhere
+    text = await text_of(services, "poll")
+    assert "🗳 Bình chọn mới: Làm việc nào trước?" in text
+    assert "Hạn chót: 18:00 05/12/2026" in text
+    assert "1. Làm đường Nà Làng trước\n2. Sửa kênh mương Bản Cuôn" in text
+    assert "gõ /binhchon rồi chọn số" in text  # channels without buttons
+    assert "🗳 New poll: Làm việc nào trước?\nFor: Xã Chợ Đồn" in await text_of(
+        services, "poll", "en"
+    )
+    b = await get_broadcast(services.db, 1)
+    assert b is not None and b.buttons is not None
+    assert [row[0][0] for row in b.buttons] == [f"poll:vote:{poll_id}:0", f"poll:vote:{poll_id}:1"]
+    async with services.db.read() as conn:
+        actions = (await conn.execute(select(audit_log.c.action, audit_log.c.actor))).all()
+    assert actions.count(("broadcast.poll", f"{official.channel}:{OFFICIAL}")) == 2  # vi, en
+
+    # A villager who got it on a numbered channel votes with the command and a number.
+    zalo = villagers["zalo"]
+    assert "🗳 Làm việc nào trước?" in await zalo.say("/binhchon")
+    assert zalo.buttons[:2] == [f"poll:vote:{poll_id}:0", f"poll:vote:{poll_id}:1"]  # 1 and 2
+    assert "Đã ghi nhận ý kiến của bạn: Sửa kênh mương Bản Cuôn." in await zalo.say("2")
+    # On Telegram the button under the announcement is pressed.
+    voted = await villagers["telegram"].press_unoffered(f"poll:vote:{poll_id}:0")
+    assert "Đã ghi nhận ý kiến của bạn: Làm đường Nà Làng trước." in voted
+
+
+async def test_a_village_poll_is_announced_to_that_village_only(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    for user_id, village in (("501", "Nà Làng"), ("502", "Bản Cuôn"), ("503", None)):
+        await onboard(Chat(dispatcher, "telegram", user_id))
+        if village is not None:
+            await pledged(services, "telegram", user_id, village)
+    await create(official, scope=2)  # Nà Làng
+    assert await recipients_of(services, "poll") == {"vi": {("telegram", "501")}, "en": set()}
+
+
+async def pledged(services: Services, channel: str, user_id: str, village: str) -> None:
+    """A pledge naming the villager's village: where the bot learns which village they live in."""
+    now = services.db.clock.utcnow()
+    async with services.db.write() as conn:
+        campaign = (await conn.execute(select(func.min(campaigns.c.id)))).scalar_one()
+        await conn.execute(
+            insert(contributions).values(
+                campaign_id=campaign,
+                commune_code="02020",
+                village=village,
+                channel=channel,
+                user_id=user_id,
+                show_name=False,
+                kind="workdays",
+                amount=2,
+                status="registered",
+                source_key=f"test-{channel}-{user_id}",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+async def test_the_announcement_goes_out_on_telegram_with_vote_buttons(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    await onboard(Chat(dispatcher, "telegram", "424242"))
+    poll_id = await create(official)
+    async with fake_api() as (fake, url), sender_for(services, url) as sender:
+        for broadcast_id in await due_broadcasts(services.db, utcnow(), ["telegram"]):
+            # "waiting": the official's own copy on the terminal waits for a terminal sender.
+            assert await sender.send(broadcast_id, asyncio.Event()) in ("done", "waiting")
+    [sent] = fake.sent_to(424242)
+    assert "🗳 Bình chọn mới: Làm việc nào trước?" in sent.text
+    assert sent.markup is not None
+    keyboard = json.loads(sent.markup)["inline_keyboard"]
+    assert keyboard[1] == [{"text": OPTIONS[1], "callback_data": f"poll:vote:{poll_id}:1"}]
+
+
+async def test_the_scheduler_closes_on_time_and_announces_the_result_once(
+    official: Chat, chat: Chat, services: Services
+) -> None:
+    poll_id = await create(official, results="after_close")
+    await onboard(chat)
+    await chat.say("/binhchon")
+    await chat.press(f"poll:vote:{poll_id}:1")
+    await official.press_unoffered(f"poll:vote:{poll_id}:0")
+    assert "Làm việc nào trước" not in str(await run_due(services, NOW))  # not yet
+    services.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
+    ran = await asyncio.gather(run_due(services, services.now()), run_due(services, services.now()))
+    assert sorted("polls:close" in r for r in ran) == [False, True]  # two schedulers, one closes
+    assert "polls:close" not in await run_due(services, services.now() + timedelta(minutes=1))
+    async with services.db.read() as conn:
+        results = (
+            await conn.execute(
+                select(broadcasts.c.locale).where(broadcasts.c.kind == "poll_result")
+            )
+        ).all()
+        closed_at = (
+            await conn.execute(select(polls.c.closed_at).where(polls.c.id == poll_id))
+        ).scalar_one()
+    assert sorted(r.locale for r in results) == ["en", "vi"]  # once, in each language
+    assert closed_at is not None
+    text = await text_of(services, "poll_result")
+    assert "🗳 Kết quả bình chọn: Làm việc nào trước?" in text
+    assert "Kết quả (2 người bình chọn):" in text
+    assert "• Làm đường Nà Làng trước: 1 (50%)\n• Sửa kênh mương Bản Cuôn: 1 (50%)" in text
+    assert "Tham gia: 2/2 người nhận tin (100%)" in text
+    reached = await recipients_of(services, "poll_result")
+    assert reached["vi"] == {(chat.channel, chat.user_id), (official.channel, OFFICIAL)}
+    # After the close a vote is refused, and the result in chat shows the turnout too.
+    refused = await chat.press_unoffered(f"poll:vote:{poll_id}:0")
+    assert "Bình chọn đã đóng, không nhận thêm ý kiến." in refused
+    assert "Tham gia: 2/2 người nhận tin (100%)" in refused
+    poll = await services.polls.get(poll_id)
+    assert poll is not None and poll.status == "closed"
+
+
+async def test_turnout_counts_the_scopes_subscribers(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    poll = await services.polls.get(await create(official))
+    assert poll is not None
+    for n in range(3):
+        await onboard(Chat(dispatcher, "zalo", f"z{n}"))
+    await onboard(Chat(dispatcher, "zalo", "far"), "na ri")  # another commune's: not counted
+    await services.polls.vote(poll, 0, "zalo", "z0", None)
+    results = await services.polls.results(poll)
+    assert (results.total, results.subscribers) == (1, 4)  # three villagers and the official
