@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select
 
 from bot.app.services import Services
 from bot.core.dispatch import Dispatcher
+from bot.delivery.digest import build_digests
 from bot.delivery.outbox import due_broadcasts, get_broadcast, materialise, utcnow
 from bot.delivery.scheduler import run_due
 from bot.domain.clock import FixedClock
@@ -436,3 +437,26 @@ async def test_turnout_counts_the_scopes_subscribers(
     await services.polls.vote(poll, 0, "zalo", "z0", None)
     results = await services.polls.results(poll)
     assert (results.total, results.subscribers) == (1, 4)  # three villagers and the official
+
+
+async def test_digests_show_the_polls_opened_and_closed_in_the_period(
+    official: Chat, chat: Chat, services: Services
+) -> None:
+    open_poll = await create(official)
+    soon = await create(official, scope=2, closes="18:00 30/11")  # Nà Làng's, closes first
+    await onboard(chat)
+    await services.subscriptions.choose(chat.channel, chat.user_id, digest="daily")
+    await services.polls.vote(await services.polls.get(soon), 0, "zalo", "v1", "Nà Làng")  # type: ignore[arg-type]
+    services.clock = FixedClock(NOW + timedelta(days=2))
+    assert "polls:close" in await run_due(services, services.now())
+    [digest_id] = await build_digests(services, "daily", NOW - timedelta(hours=1), services.now())
+    b = await get_broadcast(services.db, digest_id)
+    assert b is not None
+    assert "Bình chọn:" in b.text
+    assert "• Làm việc nào trước? — mở, hạn chót 18:00 05/12/2026" in b.text
+    assert "• Làm việc nào trước? (thôn Nà Làng) — đã đóng, 1 người bình chọn" in b.text
+    assert "Xem và bình chọn: /binhchon" in b.text
+    assert open_poll != soon
+    # A period with no poll in it says nothing of polls.
+    later = services.now() + timedelta(days=1)
+    assert await services.polls.happened("02020", later) == []

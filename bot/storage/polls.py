@@ -322,12 +322,13 @@ class PollStore:
             closed.append((poll, await _results(conn, poll)))
         return closed
 
-    async def happened(self, commune_code: str, since: datetime, until: datetime) -> list[Happened]:
-        """The commune's polls (its own and its villages') opened or closed in [since, until)."""
+    async def happened(self, commune_code: str, since: datetime) -> list[Happened]:
+        """The commune's polls (its own and its villages') opened or closed since then (as a
+        digest's other sections, up to now)."""
         p = polls
-        since, until = since.astimezone(UTC), until.astimezone(UTC)
-        opened = (p.c.created_at >= since) & (p.c.created_at < until)
-        closed = p.c.closed_at.is_not(None) & (p.c.closed_at >= since) & (p.c.closed_at < until)
+        since = since.astimezone(UTC)
+        opened = p.c.created_at >= since
+        closed = p.c.closed_at.is_not(None) & (p.c.closed_at >= since)
         async with self._db.read() as conn:
             rows = (
                 await conn.execute(
