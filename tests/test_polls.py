@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
+import os
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import func, insert, select
+from typer.testing import CliRunner, Result
 
 from bot.app.services import Services
 from bot.core.dispatch import Dispatcher
@@ -15,7 +21,8 @@ from bot.delivery.digest import build_digests
 from bot.delivery.outbox import due_broadcasts, get_broadcast, materialise, utcnow
 from bot.delivery.scheduler import run_due
 from bot.domain.clock import FixedClock
-from bot.storage.polls import Group, merge_small
+from bot.interfaces.cli.main import app
+from bot.storage.polls import Group, NewPoll, merge_small
 from bot.storage.schema import (
     audit_log,
     broadcasts,
@@ -460,3 +467,65 @@ async def test_digests_show_the_polls_opened_and_closed_in_the_period(
     # A period with no poll in it says nothing of polls.
     later = services.now() + timedelta(days=1)
     assert await services.polls.happened("02020", later) == []
+
+
+# --- chungsuc export polls ------------------------------------------------------------------
+
+
+async def test_export_polls_writes_counts_by_village_never_who_inert_cells(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("CHUNGSUC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CHUNGSUC_DB_URL", str(services.db.engine.url))
+    poll, _created = await services.polls.create(
+        NewPoll(
+            "02020",
+            None,
+            '=HYPERLINK("http://x","y")',
+            ("+ kênh mương", "Đường"),
+            "after_close",
+            NOW + timedelta(days=3),
+            "test-export",
+        ),
+        actor="test",
+    )
+    votes = [("Nà Làng", 0)] * 4 + [("Nà Làng", 1)] * 2 + [("Bản Cuôn", 1)] * 3 + [(None, 0)]
+    votes += [("Pác Nặm", 0)] * 5
+    for n, (village, option) in enumerate(votes):
+        await services.polls.vote(poll, option, "zalo", f"voter-{n}", village)
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(app, ["export", "polls", *args])
+
+    done = await asyncio.to_thread(run, "--area", "02020")
+    assert done.exit_code == 0, done.output
+    rows = list(csv.reader(io.StringIO(done.stdout)))
+    assert rows[0][:3] == ["ma_binh_chon", "ma_xa", "ten_xa"]
+    table = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    got = [(r["nhom"], r["lua_chon"], r["so_phieu"], r["ti_le_phan_tram"]) for r in table]
+    assert got == [
+        ("tất cả", "'+ kênh mương", "10", "66.7"),
+        ("tất cả", "Đường", "5", "33.3"),
+        ("Nà Làng", "'+ kênh mương", "4", "66.7"),
+        ("Nà Làng", "Đường", "2", "33.3"),
+        ("khác", "'+ kênh mương", "6", "66.7"),  # Bản Cuôn, the unknown one and Pác Nặm
+        ("khác", "Đường", "3", "33.3"),
+    ]
+    assert {r["cau_hoi"] for r in table} == {'\'=HYPERLINK("http://x","y")'}
+    assert table[0]["so_nguoi_nhan_tin"] == str((await services.polls.results(poll)).subscribers)
+    assert "voter-" not in done.stdout and "zalo" not in done.stdout  # never per person
+
+    path = tmp_path / "binh_chon.xlsx"
+    done = await asyncio.to_thread(run, "--format", "xlsx", "-o", str(path))
+    assert done.exit_code == 0, done.output
+    sheet = load_workbook(path)["binh_chon"]
+    cell = sheet.cell(row=2, column=5)
+    assert (cell.value, cell.data_type) == (
+        '=HYPERLINK("http://x","y")',
+        "s",
+    )  # text, not a formula
+    assert sheet.max_row == 7
+
+    done = await asyncio.to_thread(run, "--area", "99999")
+    assert done.exit_code != 0
