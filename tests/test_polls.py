@@ -11,8 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from openpyxl import load_workbook
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select, text
 from typer.testing import CliRunner, Result
 
 from bot.app.services import Services
@@ -21,7 +23,9 @@ from bot.delivery.digest import build_digests
 from bot.delivery.outbox import due_broadcasts, get_broadcast, materialise, utcnow
 from bot.delivery.scheduler import run_due
 from bot.domain.clock import FixedClock
+from bot.domain.paths import MIGRATIONS_DIR
 from bot.interfaces.cli.main import app
+from bot.storage.db import Database
 from bot.storage.polls import Group, NewPoll, merge_small
 from bot.storage.schema import (
     audit_log,
@@ -32,6 +36,7 @@ from bot.storage.schema import (
     poll_votes,
     polls,
 )
+from bot.storage.subscriptions import SubscriptionStore
 from tests.conftest import NOW, Chat
 from tests.test_broadcast_sender import fake_api, sender_for
 
@@ -529,3 +534,33 @@ async def test_export_polls_writes_counts_by_village_never_who_inert_cells(
 
     done = await asyncio.to_thread(run, "--area", "99999")
     assert done.exit_code != 0
+
+
+async def test_people_subscribed_before_the_polls_topic_get_it_on_as_every_topic(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
+
+    def upgrade_to_0006(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006")
+
+    try:
+        async with db.write() as conn:
+            await conn.run_sync(upgrade_to_0006)
+            await conn.execute(
+                text(
+                    "INSERT INTO subscriptions (channel, user_id, commune_code, active,"
+                    " commune_news, province_news, campaign_news, pledge_reminders, digest,"
+                    " locale, updated_at) VALUES"
+                    " ('zalo', 'old', '02020', 1, 1, 0, 1, 1, 'weekly', 'vi', '2026-11-01')"
+                )
+            )
+        await db.migrate()
+        sub = await SubscriptionStore(db).get("zalo", "old")
+        assert sub is not None and sub.topics["polls"] is True
+        assert sub.topics["province_news"] is False  # the others as they were
+    finally:
+        await db.close()
