@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
+from bot.content.poll_texts import results_text, scope_text
 from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit
+from bot.delivery.poll_notices import announce_opened
 from bot.domain.clock import TZ
 from bot.domain.dates import parse_moment, parse_when
-from bot.domain.i18n import N_, _, fmt_datetime, fmt_number
+from bot.domain.i18n import N_, _, fmt_datetime
 from bot.domain.text import fold
-from bot.storage.polls import NewPoll, Poll, Results
+from bot.storage.polls import NewPoll, Poll
 from handlers.common import ask_commune, example_moment
 from handlers.menu import not_allowed, with_menu
 
@@ -34,10 +36,7 @@ class Vote(Payload, prefix="poll:vote"):
 
 
 def _scope_name(ctx: Context, commune_code: str, village: str | None) -> str:
-    commune = ctx.services.reference.communes[commune_code].name
-    if village is None:
-        return commune
-    return _("thôn {village}, {commune}").format(village=village, commune=commune)
+    return scope_text(ctx.services.reference.communes[commune_code].name, village)
 
 
 def card(ctx: Context, scope: str, question: str, closes_at: datetime, results: str) -> str:
@@ -53,27 +52,6 @@ def card(ctx: Context, scope: str, question: str, closes_at: datetime, results: 
         lines.append(_("Kết quả: xem được ngay sau khi bạn bình chọn."))
     else:
         lines.append(_("Kết quả: công bố khi bình chọn đóng."))
-    return "\n".join(lines)
-
-
-def _percent(part: int, whole: int) -> str:
-    return fmt_number(100 * part / whole if whole else 0, 0) + "%"
-
-
-def results_text(poll: Poll, results: Results) -> str:
-    """Counts and percentages; by village with groups under five voters merged into "khác"."""
-    lines = [_("Kết quả ({count} người bình chọn):").format(count=fmt_number(results.total))]
-    for option, n in zip(poll.options, results.counts, strict=True):
-        lines.append(f"• {option}: {fmt_number(n)} ({_percent(n, results.total)})")
-    if results.groups:
-        lines.append(_("Theo thôn (thôn dưới 5 người gộp vào “khác”):"))
-        for group in results.groups:
-            name = group.village or _("khác")
-            shares = ", ".join(
-                f"{option} {fmt_number(n)}"
-                for option, n in zip(poll.options, group.counts, strict=True)
-            )
-            lines.append(f"– {name}: {shares}")
     return "\n".join(lines)
 
 
@@ -407,14 +385,15 @@ router.add_step(
 
 @router.button("poll:ok", official=True)
 async def open_poll(ctx: Context) -> Reply:
-    """Stores the poll (audited), if the official still acts for the draft's commune."""
+    """Stores the poll (audited), if the official still acts for the draft's commune, and
+    announces it to the scope's subscribers of the "polls" topic through the outbox."""
     data = ctx.user.state_data
     if ctx.user.state != CONFIRM:
         raise StalePayload("poll confirmation outside the flow")
     if not ctx.official.covers(data["commune"]):
         ctx.user.leave()
         return await not_allowed(ctx)
-    poll, _created = await ctx.services.polls.create(
+    poll, created = await ctx.services.polls.create(
         NewPoll(
             commune_code=data["commune"],
             village=data.get("village"),
@@ -427,6 +406,9 @@ async def open_poll(ctx: Context) -> Reply:
         actor=ctx.official.principal,
     )
     ctx.user.leave()
-    return with_menu(
-        _("Đã mở bình chọn số {id}. Bà con xem và bình chọn bằng /binhchon.").format(id=poll.id)
-    )
+    said = _("Đã mở bình chọn số {id}. Bà con xem và bình chọn bằng /binhchon.").format(id=poll.id)
+    if created:  # a replayed confirmation announces nothing twice
+        votes = [[(Vote(poll.id, i).pack(), text)] for i, text in enumerate(poll.options)]
+        await announce_opened(ctx.services, poll, ctx.official.principal, votes)
+        said += "\n" + _("Đã gửi thông báo tới bà con nhận tin bình chọn; xem /tiendogui.")
+    return with_menu(said)

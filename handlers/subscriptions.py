@@ -1,5 +1,6 @@
 """Dân biết: what a villager receives — their commune's and the province's announcements,
-campaign news, pledge reminders, a digest — and "dừng" to stop everything at any time."""
+campaign news, pledge reminders, new polls and their results, a digest — and "dừng" to stop
+everything at any time."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ TOPIC_NAMES = {
     "province_news": N_("Thông báo của tỉnh"),
     "campaign_news": N_("Tin các cuộc vận động"),
     "pledge_reminders": N_("Nhắc hẹn đóng góp"),
+    "polls": N_("Bình chọn mới và kết quả"),
 }
 DIGEST_NAMES = {
     "daily": N_("Bản tin hằng ngày"),
@@ -28,7 +30,7 @@ DIGEST_NAMES = {
 
 @dataclass(frozen=True)
 class ToggleTopic(Payload, prefix="sub:t"):
-    topic: Literal["commune_news", "province_news", "campaign_news", "pledge_reminders"]
+    topic: Literal["commune_news", "province_news", "campaign_news", "pledge_reminders", "polls"]
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class Sent(NamedTuple):
     at: float  # time.monotonic() on arrival
     paid: bool
     parse_mode: str | None
+    markup: str | None = None  # reply_markup as JSON text (a poll's vote buttons)
 
 
 def _error(status: int, description: str, **parameters: Any) -> JSONResponse:
@@ -169,7 +170,15 @@ class FakeBotApi:
             self._groups.setdefault(chat_id, deque()).append(now)
         text = form.get("text") or form.get("caption") or ""
         self.accepted.append(
-            Sent(method, chat_id, text if self.keep_text else "", now, paid, form.get("parse_mode"))
+            Sent(
+                method,
+                chat_id,
+                text if self.keep_text else "",
+                now,
+                paid,
+                form.get("parse_mode"),
+                form.get("reply_markup"),
+            )
         )
         return JSONResponse({"ok": True, "result": self._message(method, chat_id, form)})
 

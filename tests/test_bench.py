@@ -1,5 +1,5 @@
-"""The benchmarks keep working: each imports, and the pledge and update benchmarks run a tiny
-round end to end (their figures are read in BENCHMARKS.md, never asserted here)."""
+"""The benchmarks keep working: each imports, and the pledge, update and poll benchmarks run a
+tiny round end to end (their figures are read in BENCHMARKS.md, never asserted here)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["broadcast", "contributions", "updates"])
+@pytest.mark.parametrize("name", ["broadcast", "contributions", "polls", "updates"])
 def test_every_benchmark_imports(name: str) -> None:
     importlib.import_module(f"bench.{name}")
 
@@ -32,3 +32,12 @@ def test_a_tiny_benchmark_run_completes(command: list[str]) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "÷ echo" in done.stdout
+
+
+def test_a_tiny_poll_close_benchmark_completes() -> None:
+    command = ["bench/polls.py", "--votes", "200", "--subscribers", "300", "--rounds", "1"]
+    done = subprocess.run(
+        [sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "close a poll of 200 votes" in done.stdout and "turnout 200/300" in done.stdout

@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
+import json
+import os
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from alembic import command
+from alembic.config import Config
+from openpyxl import load_workbook
+from sqlalchemy import Connection, func, insert, select, text
+from typer.testing import CliRunner, Result
 
 from bot.app.services import Services
 from bot.core.dispatch import Dispatcher
+from bot.delivery.digest import build_digests
+from bot.delivery.outbox import due_broadcasts, get_broadcast, materialise, utcnow
+from bot.delivery.scheduler import run_due
 from bot.domain.clock import FixedClock
-from bot.storage.polls import Group, merge_small
-from bot.storage.schema import audit_log, poll_votes, polls
+from bot.domain.paths import MIGRATIONS_DIR
+from bot.interfaces.cli.main import app
+from bot.storage.db import Database
+from bot.storage.polls import Group, NewPoll, merge_small
+from bot.storage.schema import (
+    audit_log,
+    broadcasts,
+    campaigns,
+    contributions,
+    deliveries,
+    poll_votes,
+    polls,
+)
+from bot.storage.subscriptions import SubscriptionStore
 from tests.conftest import NOW, Chat
+from tests.test_broadcast_sender import fake_api, sender_for
 
 OFFICIAL = "official-1"
 OPTIONS = ["Làm đường Nà Làng trước", "Sửa kênh mương Bản Cuôn"]
@@ -218,3 +244,323 @@ def test_merging_never_leaves_a_small_group_or_a_lone_one() -> None:
     groups = merge_small({"A": [5, 1], "B": [4, 4], "C": [1, 1], "D": [2, 3]})
     assert groups == [Group("A", (5, 1)), Group("B", (4, 4)), Group(None, (3, 4))]
     assert all(g.total >= 5 for g in groups)
+
+
+# --- the "polls" topic, and the outbox: a poll announced, its result announced ---------------
+
+
+async def recipients_of(services: Services, kind: str) -> dict[str, set[tuple[str, str]]]:
+    """Who each broadcast of that kind reaches, by its language, once materialised."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    async with services.db.read() as conn:
+        ids = list(await conn.execute(select(broadcasts.c.id).where(broadcasts.c.kind == kind)))
+    for (broadcast_id,) in ids:
+        b = await get_broadcast(services.db, broadcast_id)
+        assert b is not None and b.locale is not None
+        async with services.db.write() as conn:
+            await materialise(conn, b, utcnow(), oa_days=7)
+        async with services.db.read() as conn:
+            rows = await conn.execute(
+                select(deliveries.c.channel, deliveries.c.user_id).where(
+                    deliveries.c.broadcast_id == broadcast_id
+                )
+            )
+            found[b.locale] = {(c, u) for c, u in rows}
+    return found
+
+
+async def text_of(services: Services, kind: str, locale: str = "vi") -> str:
+    async with services.db.read() as conn:
+        return str(
+            (
+                await conn.execute(
+                    select(broadcasts.c.text).where(
+                        broadcasts.c.kind == kind, broadcasts.c.locale == locale
+                    )
+                )
+            ).scalar_one()
+        )
+
+
+async def test_the_polls_topic_is_chosen_in_notifications_and_on_by_default(
+    chat: Chat, services: Services
+) -> None:
+    await onboard(chat)
+    sub = await services.subscriptions.get(chat.channel, chat.user_id)
+    assert sub is not None and sub.topics["polls"] is True
+    assert "✅ Bình chọn mới và kết quả" in await chat.say("/thongbao")
+    assert "⬜ Bình chọn mới và kết quả" in await chat.press("sub:t:polls")
+    sub = await services.subscriptions.get(chat.channel, chat.user_id)
+    assert sub is not None and sub.topics["polls"] is False
+
+
+async def test_a_confirmed_poll_is_announced_to_the_topic_and_scope_only(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    villagers = {
+        "telegram": Chat(dispatcher, "telegram", "501"),
+        "zalo": Chat(dispatcher, "zalo", "z-1"),
+        "terminal": Chat(dispatcher, "terminal", "t-1"),
+    }
+    for villager in villagers.values():
+        await onboard(villager)
+    english = Chat(dispatcher, "telegram", "502")
+    await english.say("/start")
+    await english.press("lang:en")
+    await english.say("cho don")
+    not_polls = Chat(dispatcher, "zalo", "z-2")
+    await onboard(not_polls)
+    await not_polls.say("/thongbao")
+    await not_polls.press("sub:t:polls")
+    elsewhere = Chat(dispatcher, "telegram", "503")
+    await onboard(elsewhere, "na ri")
+
+    poll_id = await create(official)
+    reached = await recipients_of(services, "poll")
+    assert reached["vi"] == {
+        ("telegram", "501"),
+        ("zalo", "z-1"),
+        ("terminal", "t-1"),
+        (official.channel, OFFICIAL),
+    }
+    assert reached["en"] == {("telegram", "502")}  # nobody without the topic, nobody elsewhere
+    text = await text_of(services, "poll")
+    assert "🗳 Bình chọn mới: Làm việc nào trước?" in text
+    assert "Hạn chót: 18:00 05/12/2026" in text
+    assert "1. Làm đường Nà Làng trước\n2. Sửa kênh mương Bản Cuôn" in text
+    assert "gõ /binhchon rồi chọn số" in text  # channels without buttons
+    assert "🗳 New poll: Làm việc nào trước?\nFor: Xã Chợ Đồn" in await text_of(
+        services, "poll", "en"
+    )
+    b = await get_broadcast(services.db, 1)
+    assert b is not None and b.buttons is not None
+    assert [row[0][0] for row in b.buttons] == [f"poll:vote:{poll_id}:0", f"poll:vote:{poll_id}:1"]
+    async with services.db.read() as conn:
+        actions = (await conn.execute(select(audit_log.c.action, audit_log.c.actor))).all()
+    assert actions.count(("broadcast.poll", f"{official.channel}:{OFFICIAL}")) == 2  # vi, en
+
+    # A villager who got it on a numbered channel votes with the command and a number.
+    zalo = villagers["zalo"]
+    assert "🗳 Làm việc nào trước?" in await zalo.say("/binhchon")
+    assert zalo.buttons[:2] == [f"poll:vote:{poll_id}:0", f"poll:vote:{poll_id}:1"]  # 1 and 2
+    assert "Đã ghi nhận ý kiến của bạn: Sửa kênh mương Bản Cuôn." in await zalo.say("2")
+    # On Telegram the button under the announcement is pressed.
+    voted = await villagers["telegram"].press_unoffered(f"poll:vote:{poll_id}:0")
+    assert "Đã ghi nhận ý kiến của bạn: Làm đường Nà Làng trước." in voted
+
+
+async def test_a_village_poll_is_announced_to_that_village_only(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    for user_id, village in (("501", "Nà Làng"), ("502", "Bản Cuôn"), ("503", None)):
+        await onboard(Chat(dispatcher, "telegram", user_id))
+        if village is not None:
+            await pledged(services, "telegram", user_id, village)
+    await create(official, scope=2)  # Nà Làng
+    assert await recipients_of(services, "poll") == {"vi": {("telegram", "501")}, "en": set()}
+
+
+async def pledged(services: Services, channel: str, user_id: str, village: str) -> None:
+    """A pledge naming the villager's village: where the bot learns which village they live in."""
+    now = services.db.clock.utcnow()
+    async with services.db.write() as conn:
+        campaign = (await conn.execute(select(func.min(campaigns.c.id)))).scalar_one()
+        await conn.execute(
+            insert(contributions).values(
+                campaign_id=campaign,
+                commune_code="02020",
+                village=village,
+                channel=channel,
+                user_id=user_id,
+                show_name=False,
+                kind="workdays",
+                amount=2,
+                status="registered",
+                source_key=f"test-{channel}-{user_id}",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+async def test_the_announcement_goes_out_on_telegram_with_vote_buttons(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    await onboard(Chat(dispatcher, "telegram", "424242"))
+    poll_id = await create(official)
+    async with fake_api() as (fake, url), sender_for(services, url) as sender:
+        for broadcast_id in await due_broadcasts(services.db, utcnow(), ["telegram"]):
+            # "waiting": the official's own copy on the terminal waits for a terminal sender.
+            assert await sender.send(broadcast_id, asyncio.Event()) in ("done", "waiting")
+    [sent] = fake.sent_to(424242)
+    assert "🗳 Bình chọn mới: Làm việc nào trước?" in sent.text
+    assert sent.markup is not None
+    keyboard = json.loads(sent.markup)["inline_keyboard"]
+    assert keyboard[1] == [{"text": OPTIONS[1], "callback_data": f"poll:vote:{poll_id}:1"}]
+
+
+async def test_the_scheduler_closes_on_time_and_announces_the_result_once(
+    official: Chat, chat: Chat, services: Services
+) -> None:
+    poll_id = await create(official, results="after_close")
+    await onboard(chat)
+    await chat.say("/binhchon")
+    await chat.press(f"poll:vote:{poll_id}:1")
+    await official.press_unoffered(f"poll:vote:{poll_id}:0")
+    assert "Làm việc nào trước" not in str(await run_due(services, NOW))  # not yet
+    services.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
+    ran = await asyncio.gather(run_due(services, services.now()), run_due(services, services.now()))
+    assert sorted("polls:close" in r for r in ran) == [False, True]  # two schedulers, one closes
+    assert "polls:close" not in await run_due(services, services.now() + timedelta(minutes=1))
+    async with services.db.read() as conn:
+        results = (
+            await conn.execute(
+                select(broadcasts.c.locale).where(broadcasts.c.kind == "poll_result")
+            )
+        ).all()
+        closed_at = (
+            await conn.execute(select(polls.c.closed_at).where(polls.c.id == poll_id))
+        ).scalar_one()
+    assert sorted(r.locale for r in results) == ["en", "vi"]  # once, in each language
+    assert closed_at is not None
+    text = await text_of(services, "poll_result")
+    assert "🗳 Kết quả bình chọn: Làm việc nào trước?" in text
+    assert "Kết quả (2 người bình chọn):" in text
+    assert "• Làm đường Nà Làng trước: 1 (50%)\n• Sửa kênh mương Bản Cuôn: 1 (50%)" in text
+    assert "Tham gia: 2/2 người nhận tin (100%)" in text
+    reached = await recipients_of(services, "poll_result")
+    assert reached["vi"] == {(chat.channel, chat.user_id), (official.channel, OFFICIAL)}
+    # After the close a vote is refused, and the result in chat shows the turnout too.
+    refused = await chat.press_unoffered(f"poll:vote:{poll_id}:0")
+    assert "Bình chọn đã đóng, không nhận thêm ý kiến." in refused
+    assert "Tham gia: 2/2 người nhận tin (100%)" in refused
+    poll = await services.polls.get(poll_id)
+    assert poll is not None and poll.status == "closed"
+
+
+async def test_turnout_counts_the_scopes_subscribers(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    poll = await services.polls.get(await create(official))
+    assert poll is not None
+    for n in range(3):
+        await onboard(Chat(dispatcher, "zalo", f"z{n}"))
+    await onboard(Chat(dispatcher, "zalo", "far"), "na ri")  # another commune's: not counted
+    await services.polls.vote(poll, 0, "zalo", "z0", None)
+    results = await services.polls.results(poll)
+    assert (results.total, results.subscribers) == (1, 4)  # three villagers and the official
+
+
+async def test_digests_show_the_polls_opened_and_closed_in_the_period(
+    official: Chat, chat: Chat, services: Services
+) -> None:
+    open_poll = await create(official)
+    soon = await create(official, scope=2, closes="18:00 30/11")  # Nà Làng's, closes first
+    await onboard(chat)
+    await services.subscriptions.choose(chat.channel, chat.user_id, digest="daily")
+    await services.polls.vote(await services.polls.get(soon), 0, "zalo", "v1", "Nà Làng")  # type: ignore[arg-type]
+    services.clock = FixedClock(NOW + timedelta(days=2))
+    assert "polls:close" in await run_due(services, services.now())
+    [digest_id] = await build_digests(services, "daily", NOW - timedelta(hours=1), services.now())
+    b = await get_broadcast(services.db, digest_id)
+    assert b is not None
+    assert "Bình chọn:" in b.text
+    assert "• Làm việc nào trước? — mở, hạn chót 18:00 05/12/2026" in b.text
+    assert "• Làm việc nào trước? (thôn Nà Làng) — đã đóng, 1 người bình chọn" in b.text
+    assert "Xem và bình chọn: /binhchon" in b.text
+    assert open_poll != soon
+    # A period with no poll in it says nothing of polls.
+    later = services.now() + timedelta(days=1)
+    assert await services.polls.happened("02020", later) == []
+
+
+# --- chungsuc export polls ------------------------------------------------------------------
+
+
+async def test_export_polls_writes_counts_by_village_never_who_inert_cells(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("CHUNGSUC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CHUNGSUC_DB_URL", str(services.db.engine.url))
+    poll, _created = await services.polls.create(
+        NewPoll(
+            "02020",
+            None,
+            '=HYPERLINK("http://x","y")',
+            ("+ kênh mương", "Đường"),
+            "after_close",
+            NOW + timedelta(days=3),
+            "test-export",
+        ),
+        actor="test",
+    )
+    votes = [("Nà Làng", 0)] * 4 + [("Nà Làng", 1)] * 2 + [("Bản Cuôn", 1)] * 3 + [(None, 0)]
+    votes += [("Pác Nặm", 0)] * 5
+    for n, (village, option) in enumerate(votes):
+        await services.polls.vote(poll, option, "zalo", f"voter-{n}", village)
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(app, ["export", "polls", *args])
+
+    done = await asyncio.to_thread(run, "--area", "02020")
+    assert done.exit_code == 0, done.output
+    rows = list(csv.reader(io.StringIO(done.stdout)))
+    assert rows[0][:3] == ["ma_binh_chon", "ma_xa", "ten_xa"]
+    table = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    got = [(r["nhom"], r["lua_chon"], r["so_phieu"], r["ti_le_phan_tram"]) for r in table]
+    assert got == [
+        ("tất cả", "'+ kênh mương", "10", "66.7"),
+        ("tất cả", "Đường", "5", "33.3"),
+        ("Nà Làng", "'+ kênh mương", "4", "66.7"),
+        ("Nà Làng", "Đường", "2", "33.3"),
+        ("khác", "'+ kênh mương", "6", "66.7"),  # Bản Cuôn, the unknown one and Pác Nặm
+        ("khác", "Đường", "3", "33.3"),
+    ]
+    assert {r["cau_hoi"] for r in table} == {'\'=HYPERLINK("http://x","y")'}
+    assert table[0]["so_nguoi_nhan_tin"] == str((await services.polls.results(poll)).subscribers)
+    assert "voter-" not in done.stdout and "zalo" not in done.stdout  # never per person
+
+    path = tmp_path / "binh_chon.xlsx"
+    done = await asyncio.to_thread(run, "--format", "xlsx", "-o", str(path))
+    assert done.exit_code == 0, done.output
+    sheet = load_workbook(path)["binh_chon"]
+    cell = sheet.cell(row=2, column=5)
+    assert (cell.value, cell.data_type) == (
+        '=HYPERLINK("http://x","y")',
+        "s",
+    )  # text, not a formula
+    assert sheet.max_row == 7
+
+    done = await asyncio.to_thread(run, "--area", "99999")
+    assert done.exit_code != 0
+
+
+async def test_people_subscribed_before_the_polls_topic_get_it_on_as_every_topic(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
+
+    def upgrade_to_0006(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006")
+
+    try:
+        async with db.write() as conn:
+            await conn.run_sync(upgrade_to_0006)
+            await conn.execute(
+                text(
+                    "INSERT INTO subscriptions (channel, user_id, commune_code, active,"
+                    " commune_news, province_news, campaign_news, pledge_reminders, digest,"
+                    " locale, updated_at) VALUES"
+                    " ('zalo', 'old', '02020', 1, 1, 0, 1, 1, 'weekly', 'vi', '2026-11-01')"
+                )
+            )
+        await db.migrate()
+        sub = await SubscriptionStore(db).get("zalo", "old")
+        assert sub is not None and sub.topics["polls"] is True
+        assert sub.topics["province_news"] is False  # the others as they were
+    finally:
+        await db.close()

@@ -3,7 +3,8 @@ on aiohttp (`bot.channels.telegram_http`).
 
 Telegram HTML when the broadcast has it, plain text otherwise; long texts split below 4096 at
 paragraph boundaries; a photo carries the text as its caption when it fits in 1024 characters,
-else a short caption (the title) and the text follows as messages.
+else a short caption (the title) and the text follows as messages. A broadcast's buttons (a
+poll's options) go under its last message.
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ def build_bot(settings: Settings) -> Bot:
     return Bot(token, base_url=settings.telegram_api_url, request=telegram_request(settings))
 
 
+def _markup(broadcast: Broadcast) -> dict[str, Any] | None:
+    """The broadcast's buttons (a poll's vote) as an inline keyboard, if it has any."""
+    if not broadcast.buttons:
+        return None
+    rows = [[{"text": label, "callback_data": i} for i, label in row] for row in broadcast.buttons]
+    return {"inline_keyboard": rows}
+
+
 class TelegramTransport:
     """Sends a broadcast to one Telegram chat, each message paced by the shared limiter."""
 
@@ -97,6 +106,7 @@ class TelegramTransport:
             common["parse_mode"] = mode
         if broadcast.paid:
             common["allow_paid_broadcast"] = True
+        markup = _markup(broadcast)
         if broadcast.photo:
             if len(body) <= CAPTION_LIMIT:
                 caption, parts = body, []
@@ -105,11 +115,15 @@ class TelegramTransport:
                 caption = html.escape(title) if mode else title
                 parts = split_message(body, TEXT_LIMIT)
             photo = common | {"photo": broadcast.photo, "caption": caption}
+            if markup is not None and not parts:
+                photo["reply_markup"] = markup
             first = await self._call(chat_id, broadcast.paid, True, "sendPhoto", photo)
         else:
             parts = split_message(body, TEXT_LIMIT)
-        for part in parts:
+        for index, part in enumerate(parts):
             text = common | {"text": part}
+            if markup is not None and index == len(parts) - 1:
+                text["reply_markup"] = markup  # under the last part, as a reply's buttons
             sent = await self._call(chat_id, broadcast.paid, first is None, "sendMessage", text)
             first = first or sent
         if first is None:

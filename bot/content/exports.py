@@ -1,4 +1,4 @@
-"""Contribution records as CSV or XLSX, the way a commune office files them.
+"""Contribution records and poll results as CSV or XLSX, the way a commune office files them.
 
 Villagers type the names and descriptions: a cell is written as text, never as a formula a
 spreadsheet would run (`=HYPERLINK(…)`). Dates are Vietnam's.
@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from bot.content.reference import Reference
 from bot.domain.clock import TZ
 from bot.storage.db import as_utc
+from bot.storage.polls import Poll, Results
 
 COLUMNS = (
     "ma_bien_nhan",
@@ -77,15 +78,78 @@ def write_contributions(
     rows: Sequence[Any], reference: Reference, format: str, output: Path | TextIO
 ) -> int:
     """Write the rows; returns how many. Villagers' channel ids are not exported."""
-    table = [_row(r, reference) for r in rows]
+    return _write(COLUMNS, [_row(r, reference) for r in rows], "dong_gop", format, output)
+
+
+POLL_COLUMNS = (
+    "ma_binh_chon",
+    "ma_xa",
+    "ten_xa",
+    "pham_vi",
+    "cau_hoi",
+    "trang_thai",
+    "han_chot",
+    "nhom",
+    "lua_chon",
+    "so_phieu",
+    "ti_le_phan_tram",
+    "so_nguoi_binh_chon",
+    "so_nguoi_nhan_tin",
+)
+ALL, OTHER = "tất cả", "khác"  # the whole scope's row; villages under 5 voters merged
+
+
+def _poll_rows(poll: Poll, results: Results, reference: Reference) -> list[list[Any]]:
+    """One row per option for the whole scope, then per village group (small ones merged into
+    "khác", as villagers see them): counts only, never who voted."""
+    commune = reference.communes.get(poll.commune_code)
+    head = [
+        poll.id,
+        poll.commune_code,
+        commune.name if commune else "",
+        poll.village or "toàn xã",
+        poll.question,
+        poll.status,
+        poll.closes_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M"),
+    ]
+    groups: list[tuple[str, tuple[int, ...], int | None]] = [
+        (ALL, results.counts, results.subscribers)
+    ]
+    groups += [(g.village or OTHER, g.counts, None) for g in results.groups]
+    table = []
+    for name, counts, subscribers in groups:
+        voters = sum(counts)
+        for option, n in zip(poll.options, counts, strict=True):
+            share = round(100 * n / voters, 1) if voters else 0
+            reach = "" if subscribers is None else subscribers
+            table.append([*head, name, option, n, share, voters, reach])
+    return table
+
+
+def write_poll_results(
+    polls: Sequence[tuple[Poll, Results]], reference: Reference, format: str, output: Path | TextIO
+) -> int:
+    """Write each poll's results by option, whole and by village; returns how many polls."""
+    table = [row for poll, results in polls for row in _poll_rows(poll, results, reference)]
+    _write(POLL_COLUMNS, table, "binh_chon", format, output)
+    return len(polls)
+
+
+def _write(
+    columns: Sequence[str],
+    table: list[list[Any]],
+    sheet_name: str,
+    format: str,
+    output: Path | TextIO,
+) -> int:
     if format == "xlsx":
         from openpyxl import Workbook
         from openpyxl.cell import WriteOnlyCell
 
         assert isinstance(output, Path)
         workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet("dong_gop")
-        sheet.append(list(COLUMNS))
+        sheet = workbook.create_sheet(sheet_name)
+        sheet.append(list(columns))
         for row in table:
             cells = []
             for value in row:
@@ -98,9 +162,9 @@ def write_contributions(
         return len(table)
     if isinstance(output, Path):
         with output.open("w", encoding="utf-8-sig", newline="") as handle:
-            _csv(handle, table)
+            _csv(handle, columns, table)
     else:
-        _csv(output, table)
+        _csv(output, columns, table)
     return len(table)
 
 
@@ -111,7 +175,7 @@ def _inert(value: Any) -> Any:
     return value
 
 
-def _csv(handle: TextIO, table: list[list[Any]]) -> None:
+def _csv(handle: TextIO, columns: Sequence[str], table: list[list[Any]]) -> None:
     writer = csv.writer(handle)
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     writer.writerows([_inert(v) for v in row] for row in table)

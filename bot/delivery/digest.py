@@ -1,6 +1,6 @@
 """Digests: per commune and language, what is new since the last one — announcements, news,
-the commune's status changes, campaign tallies. A digest with nothing new is not sent.
-Pledge reminders go to each villager whose pledge falls due tomorrow."""
+the commune's status changes, campaign tallies, polls opened and closed. A digest with nothing
+new is not sent. Pledge reminders go to each villager whose pledge falls due tomorrow."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from bot.content.reference import Criterion
 from bot.core.conversation import Button, Reply
 from bot.delivery import broadcasts
 from bot.delivery.notify import REMINDER, enqueue
-from bot.domain.i18n import _, use_locale
+from bot.domain.clock import TZ
+from bot.domain.i18n import _, fmt_datetime, fmt_number, use_locale
 from bot.domain.quantities import spell
 from bot.storage.db import as_utc
+from bot.storage.polls import Happened
 from bot.storage.schema import broadcasts as broadcasts_table
 from bot.storage.schema import contributions, status_records, subscriptions, users
 
@@ -102,10 +104,12 @@ async def build_digests(
         news = await news_since(services.db, since.date(), code, services.reference.province_code)
         changes = await _status_changes(services, code, cset.id, since.date(), cset.criteria)
         tallies = await _new_tallies(services, code, since)
-        if not (announcements or news or changes or tallies):
+        happened = await services.polls.happened(code, since)
+        if not (announcements or news or changes or tallies or happened):
             continue
         status = await services.statuses.commune(cset.id, code)
         with use_locale(locale):
+            opened, closed = _polls(happened)
             text = services.renderer.render(
                 "digest.txt",
                 commune=commune,
@@ -118,6 +122,8 @@ async def build_digests(
                 total=len(cset.criteria),
                 sample=status.is_sample,
                 tallies=tallies,
+                polls_opened=opened,
+                polls_closed=closed,
             )
             title = _("Bản tin {commune}").format(commune=commune.name)
         created.append(
@@ -135,6 +141,22 @@ async def build_digests(
             )
         )
     return created
+
+
+def _polls(happened: list[Happened]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Polls opened (with their closing time) and closed (with their voters) in the period,
+    in the current locale; a village's poll says which village it asks."""
+    opened, closed = [], []
+    for h in happened:
+        question = h.poll.question
+        if h.poll.village is not None:
+            question += " (" + _("thôn {village}").format(village=h.poll.village) + ")"
+        if h.closed:
+            closed.append({"question": question, "voters": fmt_number(h.voters)})
+        else:
+            closes = fmt_datetime(h.poll.closes_at.astimezone(TZ))
+            opened.append({"question": question, "closes": closes})
+    return opened, closed
 
 
 async def _new_tallies(services: Services, code: str, since: datetime) -> list[dict[str, str]]:

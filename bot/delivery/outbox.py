@@ -33,9 +33,10 @@ from sqlalchemy.sql import ColumnElement, Select
 from bot.core.conversation import Button, Reply
 from bot.domain.clock import WALL
 from bot.storage.db import Database, as_utc
+from bot.storage.polls import lives_in
 from bot.storage.schema import areas, broadcasts, deliveries, subscriptions, users
 
-TOPICS = ("commune_news", "province_news", "campaign_news", "pledge_reminders")
+TOPICS = ("commune_news", "province_news", "campaign_news", "pledge_reminders", "polls")
 DIGESTS = {"digest:daily": "daily", "digest:weekly": "weekly"}
 OA_CHANNEL = "zalo_oa"
 REMAINING = ("pending", "sending")
@@ -60,8 +61,10 @@ class Broadcast:
     text: str
     html: str | None
     photo: str | None
+    buttons: list[list[list[str]]] | None  # rows of [id, label], for channels with buttons
     scope_level: str
     scope_code: str
+    scope_village: str | None  # a village poll's: only that village of the commune
     topic: str
     locale: str | None
     paid: bool
@@ -161,6 +164,10 @@ def recipients(b: Broadcast, now: datetime, oa_window_days: int) -> Select[Any]:
         ]
     elif b.topic in TOPICS:
         where += [s.c[b.topic].is_(True), in_scope(b.scope_level, b.scope_code)]
+        if b.locale is not None:  # a poll's notice is written once per language
+            where.append(s.c.locale == b.locale)
+        if b.scope_village is not None:
+            where.append(lives_in(b.scope_code, b.scope_village))
     else:
         raise ValueError(f"broadcast {b.id} has an unknown topic {b.topic!r}")
     # Zalo OA may message a user only within a window after their last message.

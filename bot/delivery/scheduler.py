@@ -1,5 +1,6 @@
 """Recurring jobs — daily and weekly digests, pledge reminders — on times kept in the database
-(Asia/Ho_Chi_Minh), so a restart loses none and two processes never run the same one twice."""
+(Asia/Ho_Chi_Minh), so a restart loses none and two processes never run the same one twice; and
+at every tick, polls whose closing time has come are closed and their results announced."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert, select, update
 
 from bot.delivery.digest import build_digests, digest_window, send_pledge_reminders
+from bot.delivery.poll_notices import close_due_polls
 from bot.domain.clock import TZ
 from bot.storage.db import as_utc
 from bot.storage.schema import schedules
@@ -68,11 +70,17 @@ async def ensure_schedules(services: Services, now: datetime) -> None:
 
 
 async def run_due(services: Services, now: datetime) -> list[str]:
-    """Run every job whose time has come; returns their names."""
+    """Run every job whose time has come, and close the polls that are due; returns their
+    names ("polls:close" when a poll was closed here)."""
     settings = services.settings
+    ran = []
+    try:
+        if await close_due_polls(services, now):
+            ran.append("polls:close")
+    except Exception:
+        log.exception("closing polls failed; tried again at the next tick")
     async with services.db.read() as conn:
         rows = (await conn.execute(select(schedules))).all()
-    ran = []
     jobs = _jobs(services)
     for row in rows:
         if as_utc(row.next_run_at) > now or row.name not in jobs:

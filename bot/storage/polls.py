@@ -9,11 +9,12 @@ from typing import Any, Literal
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
 from bot.storage.contributions import audit
 from bot.storage.db import Database, as_utc
-from bot.storage.schema import contributions, poll_options, poll_votes, polls
+from bot.storage.schema import contributions, poll_options, poll_votes, polls, subscriptions
 
 MIN_GROUP = 5  # a village with fewer voters is shown inside "khác": no vote can be guessed
 Outcome = Literal["recorded", "changed", "same", "closed"]
@@ -68,10 +69,48 @@ class Group:
 class Results:
     counts: tuple[int, ...]  # per option, in the poll's order
     groups: tuple[Group, ...]  # by village, none when a breakdown would tell too much
+    subscribers: int = 0  # active subscribers of the poll's scope: turnout is total ÷ this
 
     @property
     def total(self) -> int:
         return sum(self.counts)
+
+
+@dataclass(frozen=True)
+class Happened:
+    """A poll opened or closed in a digest's period, with its count of voters if closed."""
+
+    poll: Poll
+    closed: bool
+    voters: int
+
+
+def lives_in(commune_code: str, village: str) -> ColumnElement[bool]:
+    """Subscribers (a condition on `subscriptions`) who live in that village, as far as we know:
+    the village of their latest pledge in the commune, as `village_of` finds it for a vote."""
+    c, s = contributions, subscriptions
+    latest = (
+        select(c.c.village)
+        .where(
+            c.c.channel == s.c.channel,
+            c.c.user_id == s.c.user_id,
+            c.c.commune_code == commune_code,
+            c.c.village.is_not(None),
+        )
+        .order_by(c.c.id.desc())
+        .limit(1)
+        .correlate(s)
+        .scalar_subquery()
+    )
+    return latest == village
+
+
+def _in_scope(poll: Poll) -> list[ColumnElement[bool]]:
+    s = subscriptions
+    where = [s.c.active.is_(True), s.c.commune_code == poll.commune_code]
+    if poll.village is not None:
+        where.append(lives_in(poll.commune_code, poll.village))
+    return where
 
 
 def merge_small(groups: dict[str | None, list[int]], minimum: int = MIN_GROUP) -> list[Group]:
@@ -157,17 +196,7 @@ class PollStore:
 
     async def get(self, poll_id: int) -> Poll | None:
         async with self._db.read() as conn:
-            row = (await conn.execute(select(polls).where(polls.c.id == poll_id))).first()
-            if row is None:
-                return None
-            options = (
-                await conn.execute(
-                    select(poll_options.c.id, poll_options.c.text)
-                    .where(poll_options.c.poll_id == poll_id)
-                    .order_by(poll_options.c.position)
-                )
-            ).all()
-        return _poll(row, options)
+            return await _get(conn, poll_id)
 
     async def for_person(
         self, commune_code: str, village: str | None, limit: int = 10
@@ -267,42 +296,113 @@ class PollStore:
         return poll.option_ids.index(option_id) if option_id in poll.option_ids else None
 
     async def results(self, poll: Poll) -> Results:
-        """Counts per option, and by village with small groups merged (see merge_small)."""
-        v = poll_votes
+        """Counts per option, by village with small groups merged (see merge_small), and the
+        scope's subscribers for the turnout."""
+        async with self._db.read() as conn:
+            return await _results(conn, poll)
+
+    async def close_due(self, conn: AsyncConnection, now: datetime) -> list[tuple[Poll, Results]]:
+        """Close the polls whose time has come, in the caller's transaction; the ones closed
+        here, with their results. The UPDATE is the claim (WHERE closed_at IS NULL): of two
+        schedulers at once, only one closes a poll, and only it announces the result."""
+        ids = list(
+            (
+                await conn.execute(
+                    update(polls)
+                    .where(polls.c.closed_at.is_(None), polls.c.closes_at <= now.astimezone(UTC))
+                    .values(status="closed", closed_at=now.astimezone(UTC))
+                    .returning(polls.c.id)
+                )
+            ).scalars()
+        )
+        closed = []
+        for poll_id in sorted(ids):
+            poll = await _get(conn, poll_id)
+            assert poll is not None
+            closed.append((poll, await _results(conn, poll)))
+        return closed
+
+    async def happened(self, commune_code: str, since: datetime) -> list[Happened]:
+        """The commune's polls (its own and its villages') opened or closed since then (as a
+        digest's other sections, up to now)."""
+        p = polls
+        since = since.astimezone(UTC)
+        opened = p.c.created_at >= since
+        closed = p.c.closed_at.is_not(None) & (p.c.closed_at >= since)
         async with self._db.read() as conn:
             rows = (
                 await conn.execute(
-                    select(v.c.village, v.c.option_id, func.count())
-                    .where(v.c.poll_id == poll.id)
-                    .group_by(v.c.village, v.c.option_id)
+                    select(p.c.id, closed.label("closed"))
+                    .where(p.c.commune_code == commune_code, or_(opened, closed))
+                    .order_by(p.c.id)
                 )
             ).all()
-        width = len(poll.option_ids)
-        counts = [0] * width
-        groups: dict[str | None, list[int]] = {}
-        for village, option_id, n in rows:
-            position = poll.option_ids.index(option_id)
-            counts[position] += int(n)
-            groups.setdefault(village, [0] * width)[position] += int(n)
-        # A village poll has one village: no breakdown to show.
-        breakdown = merge_small(groups) if poll.village is None else []
-        return Results(tuple(counts), tuple(breakdown))
-
-    async def close_due(self, now: datetime) -> list[Poll]:
-        """Close the polls whose time has come; the ones closed here, for their notices."""
-        async with self._db.write() as conn:
-            ids = list(
-                (
-                    await conn.execute(
-                        update(polls)
-                        .where(polls.c.status == "open", polls.c.closes_at <= now.astimezone(UTC))
-                        .values(status="closed", closed_at=now)
-                        .returning(polls.c.id)
+            out = []
+            for row in rows:
+                poll = await _get(conn, row.id)
+                assert poll is not None
+                voters = 0
+                if row.closed:
+                    voters = int(
+                        (
+                            await conn.execute(
+                                select(func.count()).where(poll_votes.c.poll_id == poll.id)
+                            )
+                        ).scalar_one()
                     )
-                ).scalars()
-            )
-        found = [await self.get(i) for i in ids]
-        return [p for p in found if p is not None]
+                out.append(Happened(poll, bool(row.closed), voters))
+        return out
+
+    async def export(self, commune_codes: Sequence[str] | None) -> list[tuple[Poll, Results]]:
+        """Every poll (of these communes), oldest first, with its results: counts, never who."""
+        query = select(polls.c.id).order_by(polls.c.id)
+        if commune_codes is not None:
+            query = query.where(polls.c.commune_code.in_(list(commune_codes)))
+        async with self._db.read() as conn:
+            out = []
+            for poll_id in list((await conn.execute(query)).scalars()):
+                poll = await _get(conn, poll_id)
+                assert poll is not None
+                out.append((poll, await _results(conn, poll)))
+        return out
+
+
+async def _get(conn: AsyncConnection, poll_id: int) -> Poll | None:
+    row = (await conn.execute(select(polls).where(polls.c.id == poll_id))).first()
+    if row is None:
+        return None
+    options = (
+        await conn.execute(
+            select(poll_options.c.id, poll_options.c.text)
+            .where(poll_options.c.poll_id == poll_id)
+            .order_by(poll_options.c.position)
+        )
+    ).all()
+    return _poll(row, options)
+
+
+async def _results(conn: AsyncConnection, poll: Poll) -> Results:
+    v = poll_votes
+    rows = (
+        await conn.execute(
+            select(v.c.village, v.c.option_id, func.count())
+            .where(v.c.poll_id == poll.id)
+            .group_by(v.c.village, v.c.option_id)
+        )
+    ).all()
+    subscribers = int(
+        (await conn.execute(select(func.count()).where(*_in_scope(poll)))).scalar_one()
+    )
+    width = len(poll.option_ids)
+    counts = [0] * width
+    groups: dict[str | None, list[int]] = {}
+    for village, option_id, n in rows:
+        position = poll.option_ids.index(option_id)
+        counts[position] += int(n)
+        groups.setdefault(village, [0] * width)[position] += int(n)
+    # A village poll has one village: no breakdown to show.
+    breakdown = merge_small(groups) if poll.village is None else []
+    return Results(tuple(counts), tuple(breakdown), subscribers)
 
 
 def _poll(row: Any, options: Sequence[Any]) -> Poll:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 
 metadata = MetaData()
@@ -267,6 +268,7 @@ subscriptions = Table(
     Column("province_news", Boolean, nullable=False),
     Column("campaign_news", Boolean, nullable=False),
     Column("pledge_reminders", Boolean, nullable=False),
+    Column("polls", Boolean, nullable=False, server_default=true()),  # dân bàn: polls, results
     Column("digest", String(8), nullable=False),  # daily | weekly | off
     Column("locale", String(8), nullable=False),
     Column("blocked_at", DateTime(timezone=True)),
@@ -293,13 +295,15 @@ broadcasts = Table(
     "broadcasts",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(16), nullable=False),  # announcement | digest
+    Column("kind", String(16), nullable=False),  # announcement | digest | poll | poll_result
     Column("title", String(300), nullable=False),
     Column("text", Text, nullable=False),  # plain text; channels render it their way
     Column("html", Text),  # the same for Telegram HTML, where the source had markup
     Column("photo", String(500)),
+    Column("buttons", JSON),  # rows of [id, label]: where a channel has buttons (a poll's vote)
     Column("scope_level", String(16), nullable=False),  # commune | province
     Column("scope_code", String(8), nullable=False),
+    Column("scope_village", String(100)),  # a village poll's: only its villagers of the commune
     Column("topic", String(32), nullable=False),  # which subscription flag it needs
     Column("locale", String(8)),  # a digest is for one language; an announcement for all
     Column("paid", Boolean, nullable=False),  # Telegram allow_paid_broadcast
@@ -374,6 +378,7 @@ polls = Table(
     # The official's draft: a replayed confirmation creates nothing twice.
     Column("source_key", String(120), nullable=False, unique=True),
     Index("ix_polls_commune", "commune_code", "status"),
+    Index("ix_polls_closed", "closed_at"),
 )
 
 poll_options = Table(

@@ -187,6 +187,52 @@ def export_contributions(
         err.print(f"Wrote {count} contributions to {output}.")
 
 
+@export_app.command("polls")
+def export_polls(
+    format: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
+    area: Annotated[str | None, typer.Option(help="Commune or province code")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write")] = None,
+) -> None:
+    """Write poll results (counts per option, whole and by village, villages under 5 voters
+    merged; never who voted) as CSV or XLSX, to a file or stdout (CSV)."""
+    from bot.content.exports import write_poll_results
+
+    if format not in ("csv", "xlsx"):
+        raise typer.BadParameter("csv or xlsx", param_hint="--format")
+    if format == "xlsx" and output is None:
+        raise typer.BadParameter("an .xlsx export needs --output FILE", param_hint="--output")
+    if output is not None and not output.parent.is_dir():
+        err.print(
+            _("Không có thư mục {folder}: hãy tạo thư mục đó trước, hoặc ghi vào nơi khác.").format(
+                folder=output.parent
+            )
+        )
+        raise typer.Exit(2)
+
+    async def work(services: Services) -> int:
+        reference = services.reference
+        if area is None or area == reference.province_code:
+            codes = None
+        elif area in reference.communes:
+            codes = [area]
+        else:
+            raise typer.BadParameter(f"no commune or province {area!r} here", param_hint="--area")
+        found = await services.polls.export(codes)
+        try:
+            return write_poll_results(found, reference, format, output or sys.stdout)
+        except OSError as error:
+            err.print(
+                _("Không ghi được {file}: {reason}").format(
+                    file=output or "stdout", reason=error.strerror or error
+                )
+            )
+            raise typer.Exit(1) from None
+
+    count = _with_services(work, quiet=True)
+    if output is not None:
+        err.print(f"Wrote the results of {count} polls to {output}.")
+
+
 def _principal(value: str) -> str:
     """channel:id as given, the channel in lower case (revoke takes what grant once took)."""
     channel, _sep, user_id = value.strip().partition(":")
