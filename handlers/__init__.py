@@ -14,6 +14,8 @@ from handlers import (
     menu,
     onboarding,
     polls,
+    report_desk,
+    reports,
     review,
     status,
     subscriptions,
@@ -32,6 +34,8 @@ def build_router() -> tuple[Router, Fallbacks]:
         subscriptions.router,
         announcements.router,
         polls.router,
+        reports.router,
+        report_desk.router,
         faq.router,
     )
     fallbacks = Fallbacks(
