@@ -99,14 +99,19 @@ def state_name(state: str) -> str:
 
 
 def guess_category(text: str) -> str | None:
-    """The category a sentence names ("đường thôn tôi bị sạt" → roads), if exactly one."""
+    """The category a sentence names ("đường thôn tôi bị sạt" → roads): the one whose longest
+    word found is longest ("đèn đường" is lighting, not a road); None if two tie."""
     words = f" {fold(text)} "
-    found = {
-        category
-        for category, keys in CATEGORY_WORDS.items()
-        if any(f" {key} " in words for key in keys)
-    }
-    return found.pop() if len(found) == 1 else None
+    longest: dict[str, int] = {}
+    for category, keys in CATEGORY_WORDS.items():
+        found = [len(key) for key in keys if f" {key} " in words]
+        if found:
+            longest[category] = max(found)
+    if not longest:
+        return None
+    best = max(longest.values())
+    winners = [c for c, n in longest.items() if n == best]
+    return winners[0] if len(winners) == 1 else None
 
 
 def _draft(ctx: Context) -> dict[str, Any]:

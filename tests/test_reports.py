@@ -18,6 +18,7 @@ from bot.core.dispatch import Dispatcher
 from bot.domain.clock import FixedClock
 from bot.storage.reports import parse_ref
 from bot.storage.schema import audit_log, deliveries, reports
+from handlers.reports import guess_category
 from tests.conftest import NOW, Chat
 from tests.offline_telegram import _message
 
@@ -420,3 +421,34 @@ async def test_public_figures_hold_no_personal_data(
     assert "Thời gian giải quyết (trung vị): 2 ngày" in shown
     assert "Hài lòng: 1/1" in shown
     assert "v1" not in shown and "Nà Làng bị sạt" not in shown
+
+
+async def test_a_photo_with_a_caption_is_the_description_and_the_help_names_it(
+    dispatcher: Dispatcher, services: Services
+) -> None:
+    chat = Chat(dispatcher, "telegram", "v1")
+    await onboard(chat)
+    assert "/phananh" in await chat.say("/trogiup")
+    assert "Điện, chiếu sáng: bạn mô tả" in await chat.say("bao hong den duong")
+    photo = Incoming(
+        "telegram", "v1", unsupported="photo", photo="FILE-2", text="Bóng đèn ngã ba bị vỡ"
+    )
+    assert "Đã nhận ảnh." in await chat.send(photo)
+    await chat.press("report:skip")
+    preview = await chat.press("report:novil")
+    assert "Nội dung: Bóng đèn ngã ba bị vỡ" in preview and "[kèm 1 ảnh]" in preview
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("đường thôn tôi bị sạt", "roads"),
+        ("bao hong den duong", "power"),
+        ("kenh muong bi vo", "water"),
+        ("rac thai bua bai", "environment"),
+        ("phan anh", None),
+        ("mat dien va nuoc", None),  # two categories, equally named: asked
+    ],
+)
+def test_a_sentence_names_its_category(text: str, category: str | None) -> None:
+    assert guess_category(text) == category
