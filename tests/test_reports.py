@@ -13,6 +13,7 @@ from telegram import Update
 
 from bot.app.services import Services
 from bot.channels.telegram import to_event
+from bot.channels.zalo_bot import to_update
 from bot.core.conversation import Incoming
 from bot.core.dispatch import Dispatcher
 from bot.domain.clock import FixedClock
@@ -20,6 +21,7 @@ from bot.storage.reports import parse_ref
 from bot.storage.schema import audit_log, deliveries, reports
 from handlers.reports import guess_category
 from tests.conftest import NOW, Chat
+from tests.fake_zalo import image_update
 from tests.offline_telegram import _message
 
 REFUSAL = "Việc này chỉ cán bộ xã phụ trách mới làm được."
@@ -452,3 +454,20 @@ async def test_a_photo_with_a_caption_is_the_description_and_the_help_names_it(
 )
 def test_a_sentence_names_its_category(text: str, category: str | None) -> None:
     assert guess_category(text) == category
+
+
+async def test_a_photo_sent_on_zalo_goes_with_the_report(
+    dispatcher: Dispatcher, services: Services
+) -> None:
+    chat = Chat(dispatcher, "zalo", "z1")
+    await onboard(chat)
+    await chat.say("/phananh")
+    await chat.say("rac")
+    assert "Gửi một ảnh, hoặc bấm Bỏ qua." in await chat.say("Bãi rác đầu thôn bốc mùi")
+    update = to_update(image_update("z1"))
+    assert update is not None and update.event.photo == "https://example.org/a.jpg"
+    assert "thôn, bản nào?" in await chat.send(update.event)
+    assert "[kèm 1 ảnh]" in await chat.say("2")  # the second village, by its number
+    await chat.say("dung")
+    [report] = await services.reports.of_user("zalo", "z1")
+    assert report.photo == "https://example.org/a.jpg" and report.village is not None
