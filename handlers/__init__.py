@@ -12,6 +12,7 @@ from handlers import (
     faq,
     ledger,
     menu,
+    my_reports,
     onboarding,
     polls,
     report_desk,
@@ -35,6 +36,7 @@ def build_router() -> tuple[Router, Fallbacks]:
         announcements.router,
         polls.router,
         reports.router,
+        my_reports.router,
         report_desk.router,
         faq.router,
     )

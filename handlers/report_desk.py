@@ -25,7 +25,8 @@ from bot.storage.reports import (
     ref_of,
 )
 from handlers.menu import not_allowed, with_menu
-from handlers.reports import category_name, closed_buttons, state_name
+from handlers.my_reports import closed_buttons
+from handlers.reports import category_name, state_name
 
 router = Router("report_desk")
 ANSWER, DUPLICATE_OF = "report:answer", "report:dup"

@@ -1,18 +1,18 @@
 """Dân kiểm tra: a villager reports a problem (category, description, a photo and a location if
-they have one, the village), gets a receipt code (PA-26-00012), follows its state, rates the
-answer and may reopen it once. Officials handle the reports in handlers/report_desk.py."""
+they have one, the village) and gets a receipt code (PA-26-00012); the commune's figures. The
+reporter follows, rates and reopens reports in handlers/my_reports.py; officials handle them in
+handlers/report_desk.py."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit
-from bot.domain.i18n import N_, _, fmt_date, fmt_number
+from bot.domain.i18n import N_, _, fmt_number
 from bot.domain.text import fold
-from bot.storage.reports import CATEGORIES, CLOSED, REOPEN_DAYS, NewReport, Report
+from bot.storage.reports import CATEGORIES, NewReport, Report
 from handlers.common import ask_commune
 from handlers.menu import with_menu
 
@@ -51,7 +51,6 @@ STATE_NAMES = {
     "duplicate": N_("trùng"),
     "declined": N_("không xử lý"),
 }
-_RECEIPT = re.compile(r"\bpa\s*-?\s*\d{2}\s*-?\s*\d{3,6}\b")  # "PA-26-00012", typed any way
 
 
 @dataclass(frozen=True)
@@ -77,17 +76,6 @@ class PickVillage(Payload, prefix="report:vil"):
 @dataclass(frozen=True)
 class ConfirmReport(Payload, prefix="report:ok"):
     draft: str
-
-
-@dataclass(frozen=True)
-class Rate(Payload, prefix="report:rate"):
-    id: int
-    rating: Literal["good", "bad"]
-
-
-@dataclass(frozen=True)
-class Reopen(Payload, prefix="report:reopen"):
-    id: int
 
 
 def category_name(category: str) -> str:
@@ -117,11 +105,6 @@ def guess_category(text: str) -> str | None:
 def _draft(ctx: Context) -> dict[str, Any]:
     draft: dict[str, Any] = ctx.user.state_data.setdefault("draft", {})
     return draft
-
-
-def _names_a_report(ctx: Context) -> float | None:
-    """A report's code typed ("PA-26-00012 sao rồi"): the reporter's own list."""
-    return 95.0 if _RECEIPT.search(fold(ctx.text)) else None
 
 
 async def _full(ctx: Context) -> Reply | None:
@@ -389,92 +372,6 @@ def receipt(report: Report, again: bool = False) -> Reply:
     return Reply(
         "\n".join(lines),
         [[Button("report:mine", _("Phản ánh của tôi")), Button("menu:main", _("Menu"))]],
-    )
-
-
-# --- the reporter's own reports: state, answer, rating, reopening ----------------------------
-
-
-def closed_buttons(report: Report, may_reopen: bool) -> list[list[Button]]:
-    """Rate a closed report, and reopen it while that is allowed."""
-    rows = []
-    if report.rating is None:
-        rows.append(
-            [
-                Button(Rate(report.id, "good").pack(), _("{ref}: Hài lòng").format(ref=report.ref)),
-                Button(
-                    Rate(report.id, "bad").pack(), _("{ref}: Chưa hài lòng").format(ref=report.ref)
-                ),
-            ]
-        )
-    if may_reopen:
-        rows.append([Button(Reopen(report.id).pack(), _("{ref}: Mở lại").format(ref=report.ref))])
-    return rows
-
-
-@router.command("phananhcuatoi", "myreports", description=N_("Phản ánh của tôi"))
-@router.button("report:mine")
-@router.intent("my_reports", recognize=_names_a_report)
-async def mine(ctx: Context) -> Reply:
-    """The villager's reports with their state and the latest answer."""
-    items = await ctx.services.reports.of_user(*ctx.event.key)
-    if not items:
-        return Reply(
-            _("Bạn chưa gửi phản ánh nào."),
-            [[Button("report:start", _("Phản ánh")), Button("menu:main", _("Menu"))]],
-        )
-    now = ctx.services.clock.utcnow()
-    lines, rows = [_("Phản ánh của bạn:")], []
-    for r in items:
-        category, state = category_name(r.category), state_name(r.state)
-        line = f"• {r.ref} · {category} — {state} ({fmt_date(r.created_at)})"
-        lines.append(line)
-        if r.answer:
-            lines.append("  " + _("Xã trả lời: {answer}").format(answer=r.answer))
-        if r.state in CLOSED:
-            rows += closed_buttons(r, r.may_reopen(now))
-    rows.append([Button("report:start", _("Phản ánh")), Button("menu:main", _("Menu"))])
-    return Reply("\n".join(lines), rows)
-
-
-async def _own(ctx: Context, report_id: int) -> Report:
-    report = await ctx.services.reports.get(report_id)
-    if report is None or (report.channel, report.user_id) != ctx.event.key:
-        raise StalePayload(f"report {report_id} is not this person's")
-    return report
-
-
-@router.button(Rate)
-async def rate(ctx: Context) -> Reply:
-    """Satisfied or not with how a closed report was handled."""
-    report = await _own(ctx, ctx.payload.id)
-    rated = await ctx.services.reports.rate(report.id, *ctx.event.key, ctx.payload.rating)
-    if rated is None:
-        return with_menu(_("{ref} chưa đóng, chưa đánh giá được.").format(ref=report.ref))
-    said = _("Cảm ơn bạn đã đánh giá {ref}.").format(ref=report.ref)
-    if ctx.payload.rating == "bad" and rated.may_reopen(ctx.services.clock.utcnow()):
-        said += " " + _("Nếu việc chưa xong, bạn có thể mở lại một lần trong {days} ngày.").format(
-            days=REOPEN_DAYS
-        )
-        return Reply(said, [*closed_buttons(rated, True), [Button("menu:main", _("Menu"))]])
-    return with_menu(said)
-
-
-@router.button(Reopen)
-async def reopen(ctx: Context) -> Reply:
-    """Reopens a closed report: once, within REOPEN_DAYS of its closing."""
-    report = await _own(ctx, ctx.payload.id)
-    reopened = await ctx.services.reports.reopen(report, f"{ctx.event.channel}:{ctx.event.user_id}")
-    if reopened is None:
-        if report.reopened:
-            why = _("{ref} đã được mở lại một lần rồi, không mở lại được nữa.")
-        elif report.state in CLOSED:
-            why = _("{ref} đã đóng quá {days} ngày, không mở lại được. Bạn gửi phản ánh mới nhé.")
-        else:
-            why = _("{ref} đang được xử lý, chưa cần mở lại.")
-        return with_menu(why.format(ref=report.ref, days=REOPEN_DAYS))
-    return with_menu(
-        _("Đã mở lại {ref}. Cán bộ xã sẽ xem lại; mình sẽ báo bạn.").format(ref=report.ref)
     )
 
 
