@@ -12,8 +12,11 @@ from handlers import (
     faq,
     ledger,
     menu,
+    my_reports,
     onboarding,
     polls,
+    report_desk,
+    reports,
     review,
     status,
     subscriptions,
@@ -32,6 +35,9 @@ def build_router() -> tuple[Router, Fallbacks]:
         subscriptions.router,
         announcements.router,
         polls.router,
+        reports.router,
+        my_reports.router,
+        report_desk.router,
         faq.router,
     )
     fallbacks = Fallbacks(

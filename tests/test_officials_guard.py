@@ -81,6 +81,17 @@ async def pledged(villager: Chat, services: Services) -> int:
     return gift.id
 
 
+async def filed(villager: Chat) -> int:
+    """A villager's new report (a road, no photo, no village), waiting for an official."""
+    await villager.say("/phananh")
+    await villager.press("report:cat:roads")
+    await villager.say("Đường thôn bị sạt một đoạn dài")
+    await villager.press("report:skip")
+    await villager.press("report:novil")
+    done = await villager.press(next(b for b in villager.buttons if b.startswith("report:ok:")))
+    return int(done.split("Mã phản ánh: PA-26-")[1][:5])
+
+
 async def official_of(
     services: Services, dispatcher: Dispatcher, channel: str, commune: str = CHO_DON
 ) -> Watched:
@@ -118,7 +129,14 @@ def test_every_official_route_is_declared_behind_the_guard() -> None:
     and no free-text intent may reach an official handler around the guard."""
     router = root()
     named = official_command_names(router)
-    assert {"duyet", "taophongtrao", "thongbaomoi", "tiendogui", "taobinhchon"} <= named
+    assert {
+        "duyet",
+        "taophongtrao",
+        "thongbaomoi",
+        "tiendogui",
+        "taobinhchon",
+        "xulyphananh",
+    } <= named
     assert router.official_commands == named  # and officials see all theirs in the menu
     steps = [s for s in router.steps.values() if s.official]
     handlers = (
@@ -151,6 +169,8 @@ def test_every_official_route_is_declared_behind_the_guard() -> None:
         "camp:ok",
         "ann:confirm",
         "poll:confirm",
+        "report:answer",
+        "report:dup",
     }
 
 
@@ -198,8 +218,24 @@ async def test_every_step_and_button_an_official_meets_is_guarded(
     await poll.press("poll:res:after_close")
     assert "Đã mở bình chọn" in await poll.press("poll:ok")
 
+    reporter = Chat(dispatcher, "telegram", "v3")
+    await onboard(reporter)
+    first, second = await filed(reporter), await filed(reporter)
+    desk = await official_of(services, dispatcher, "terminal")
+    await desk.say("/xulyphananh")
+    await desk.press(f"report:recv:{first}")
+    await desk.press("report:queue")
+    await desk.press(f"report:work:{first}")
+    await desk.press("report:queue")
+    assert "việc đã giải quyết thế nào?" in await desk.press(f"report:end:{first}:resolved")
+    assert "người phản ánh đã được báo" in await desk.say("Đã sửa xong đoạn đường")
+    await desk.say("/reports")
+    assert "trùng với phản ánh nào?" in await desk.press(f"report:end:{second}:duplicate")
+    await desk.say("PA-26-00001")
+    assert "người phản ánh đã được báo" in await desk.say("Đang xử lý theo phản ánh trước")
+
     open_to_all = {b.id for row in main_menu() for b in row} | {"menu:main"}
-    for walked in (review, campaign, announce, poll):
+    for walked in (review, campaign, announce, poll, desk):
         assert walked.states, walked.channel
         assert [s for s in walked.states if not router.steps[s].official] == []
         found = [router.find_button(b) for b in walked.offered - open_to_all]
@@ -254,6 +290,10 @@ FORGED = [
     "poll:scope:0",
     "poll:res:after_vote",
     "poll:ok",
+    "report:queue",
+    "report:recv:{gift}",
+    "report:work:{gift}",
+    "report:end:{gift}:declined",
 ]
 
 

@@ -21,6 +21,7 @@ from bot.storage.contributions import CampaignStore, ContributionStore
 from bot.storage.db import Database
 from bot.storage.officials import OfficialStore
 from bot.storage.polls import PollStore
+from bot.storage.reports import ReportStore
 from bot.storage.statuses import StatusStore
 from bot.storage.subscriptions import SubscriptionStore
 from bot.storage.users import UserStore
@@ -43,6 +44,7 @@ class Services:
     campaigns: CampaignStore
     contributions: ContributionStore
     polls: PollStore
+    reports: ReportStore
     notifier: Notifier
     subscriptions: SubscriptionStore
     understanding: Understanding
@@ -104,6 +106,7 @@ async def build_services(settings: Settings, db: Database | None = None) -> Serv
         campaigns=CampaignStore(db),
         contributions=ContributionStore(db),
         polls=PollStore(db),
+        reports=ReportStore(db),
         notifier=Notifier(db, in_flight=settings.broadcast_in_flight),
         subscriptions=SubscriptionStore(db),
         understanding=Understanding.load(

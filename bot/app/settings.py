@@ -49,6 +49,22 @@ class Settings(BaseSettings):
     # Digests and reminders, in Asia/Ho_Chi_Minh time; weekday 0 is Monday.
     digest_hour: int = Field(default=7, ge=0, le=23)
     digest_weekday: int = Field(default=0, ge=0, le=6)
+    # Citizen reports (handlers/reports.py): days a report may stay open per category before
+    # it shows as overdue, and how many open reports one person may have at once.
+    report_due_days: dict[str, int] = Field(
+        default_factory=lambda: {
+            "roads": 15,
+            "power": 7,
+            "water": 7,
+            "environment": 7,
+            "security": 3,
+            "services": 15,
+            "money": 15,
+            "criterion": 30,
+            "other": 15,
+        }
+    )
+    report_max_open: int = Field(default=5, ge=1)
     log_level: str = "INFO"
     log_file: str | None = None  # append log lines here, not to stderr (chat: var/chungsuc.log)
     # --- Zalo and the webhook server (bot/channels/zalo_*.py, bot/interfaces/server.py) ---

@@ -69,7 +69,16 @@ def to_event(update: Update) -> Incoming | None:
     kind = next((k for k in _UNSUPPORTED if getattr(message, k, None)), "other")
     photo = message.photo[-1].file_id if message.photo else None  # the largest size
     caption = clean(message.caption or "")
-    return replace(who, unsupported=kind, photo=photo, text=caption, message_id=message_id)
+    place = message.location
+    location = (place.latitude, place.longitude) if place is not None else None
+    return replace(
+        who,
+        unsupported=kind,
+        photo=photo,
+        location=location,
+        text=caption,
+        message_id=message_id,
+    )
 
 
 def to_markup(reply: Reply) -> dict[str, Any] | None:

@@ -177,7 +177,8 @@ def to_update(body: Any) -> ZaloUpdate | None:
     if kind is None:
         log.debug("ignored Zalo event %r", name)
         return None
-    return ZaloUpdate(replace(who, unsupported=kind), chat_id)
+    photo = str(message.get("photo_url") or "") or None if kind == "photo" else None
+    return ZaloUpdate(replace(who, unsupported=kind, photo=photo), chat_id)
 
 
 def secret_matches(given: str | None, expected: str) -> bool:

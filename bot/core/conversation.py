@@ -40,6 +40,7 @@ class Incoming:
     button: str | None = None  # a button id such as "status:crit:3"
     unsupported: str | None = None  # sticker, photo, voice … when that is what came
     photo: str | None = None  # a photo's id on its channel, for steps that take one
+    location: tuple[float, float] | None = None  # (latitude, longitude), if the channel sent one
     message_id: str | None = None
     language_hint: str | None = None  # the client's language, if the channel tells
     display_name: str | None = None  # the name the messenger shows, if it tells
@@ -199,6 +200,7 @@ class Step:
     yes: str | None = None
     no: str | None = None
     photos: bool = False
+    locations: bool = False  # a location sent (Telegram) reaches `answer` too
     keeps: bool = False
     bound: bool = True  # its buttons mean nothing outside it (False: they work anywhere)
     official: bool = False  # only an official may be in it: the guard runs at every update

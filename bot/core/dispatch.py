@@ -202,7 +202,10 @@ class Dispatcher:
             user.leave()  # a grant revoked mid-flow: the flow (and its draft) ends here
             return refused
         if event.unsupported:
-            if event.photo and step is not None and step.photos and step.answer is not None:
+            taken = step is not None and (
+                (event.photo and step.photos) or (event.location and step.locations)
+            )
+            if taken and step is not None and step.answer is not None:
                 return await step.answer(ctx)
             return await self.fallbacks.unsupported(ctx)
         if event.button is not None:

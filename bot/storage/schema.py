@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -404,4 +405,38 @@ poll_votes = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("poll_id", "channel", "user_id", name="uq_poll_votes_voter"),
+)
+
+# --- dân kiểm tra: citizen reports ------------------------------------------------------------
+
+# A problem a villager reports, and its way through the commune's hands: new → received →
+# in progress → resolved, or closed as out of scope, duplicate or declined (with an answer).
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("commune_code", String(8), nullable=False),
+    Column("village", String(100)),
+    Column("category", String(16), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("photo", String(256)),  # the photo's id on the reporter's channel
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("channel", String(16), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("display_name", String(128)),  # seen by the commune's officials only
+    Column("state", String(16), nullable=False),
+    Column("answer", Text),  # the official's latest written answer
+    Column("evidence_photo", String(256)),  # a photo of the work done
+    Column("duplicate_of", ForeignKey("reports.id")),
+    Column("rating", String(8)),  # good | bad, after closing
+    Column("reopened", Integer, nullable=False, default=0, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    # The reporter's draft: a replayed confirmation records nothing twice.
+    Column("source_key", String(64), nullable=False),
+    UniqueConstraint("channel", "user_id", "source_key", name="uq_reports_source"),
+    Index("ix_reports_queue", "commune_code", "state", "created_at"),
+    Index("ix_reports_reporter", "channel", "user_id"),
 )
