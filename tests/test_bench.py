@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["broadcast", "contributions", "polls", "updates"])
+@pytest.mark.parametrize("name", ["broadcast", "contributions", "polls", "updates", "voices"])
 def test_every_benchmark_imports(name: str) -> None:
     importlib.import_module(f"bench.{name}")
 
@@ -24,6 +24,7 @@ def test_every_benchmark_imports(name: str) -> None:
         ["bench/contributions.py", "--users", "3", "--rounds", "1"],
         ["bench/contributions.py", "--users", "3", "--rounds", "1", "--typed"],
         ["bench/updates.py", "--updates", "20", "--rounds", "1"],
+        ["bench/voices.py", "--users", "3", "--rounds", "1"],
     ],
 )
 def test_a_tiny_benchmark_run_completes(command: list[str]) -> None:
