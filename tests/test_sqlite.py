@@ -177,3 +177,22 @@ async def test_rows_counts_and_batches_come_back_as_sqlalchemy_expects(db: Datab
         rows = (await conn.execute(select(schedules.c.name).order_by(schedules.c.name))).all()
         assert [r.name for r in rows] == ["one", "three", "two"]
         assert (await conn.execute(text("SELECT 1 WHERE 0"))).first() is None
+
+
+async def test_fifty_reads_at_once_reuse_the_pooled_connections(db: Database) -> None:
+    """SQLAlchemy's close took a turn of the event loop, so fifty villagers answered at once
+    each held a connection over it and the pool opened a new one for most of them."""
+    opened = 0
+
+    @event.listens_for(db.engine.sync_engine, "connect")
+    def _count(_dbapi_connection: Any, _record: Any) -> None:
+        nonlocal opened
+        opened += 1
+
+    async def read() -> None:
+        async with db.read() as conn:
+            await conn.execute(select(schedules.c.name))
+
+    for _ in range(3):
+        await asyncio.gather(*(read() for _ in range(50)))
+    assert opened <= 1, opened  # the migrated database's pooled connection, reused

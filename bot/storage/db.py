@@ -58,6 +58,10 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        if self.is_sqlite:
+            async with sqlite.connection(self.engine) as conn:
+                yield conn
+            return
         async with self.engine.connect() as conn:
             yield conn
 
@@ -68,13 +72,11 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        # The writer is given back as soon as the transaction has ended: giving the connection
-        # back to the pool takes a turn of the event loop, which other saves need not wait for.
         writer = self._writer
         await writer.acquire()
         held = True
         try:
-            async with self.engine.connect() as conn:
+            async with sqlite.connection(self.engine) as conn:
                 try:
                     conn = await conn.execution_options(**sqlite.WRITE_OPTIONS)
                     async with conn.begin():

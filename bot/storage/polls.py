@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
@@ -221,21 +221,9 @@ class PollStore:
 
     async def village_of(self, channel: str, user_id: str, commune_code: str) -> str | None:
         """The village someone said they live in: that of their latest pledge in the commune."""
-        c = contributions
         async with self._db.read() as conn:
-            return (
-                await conn.execute(
-                    select(c.c.village)
-                    .where(
-                        c.c.channel == channel,
-                        c.c.user_id == user_id,
-                        c.c.commune_code == commune_code,
-                        c.c.village.is_not(None),
-                    )
-                    .order_by(c.c.id.desc())
-                    .limit(1)
-                )
-            ).scalar()
+            params = {"channel": channel, "user_id": user_id, "commune": commune_code}
+            return (await conn.execute(_VILLAGE_OF, params)).scalar()
 
     async def vote(
         self, poll: Poll, position: int, channel: str, user_id: str, village: str | None
@@ -244,39 +232,21 @@ class PollStore:
         (a replay: nothing changes) — or refused once the poll has closed."""
         now = self._db.clock.utcnow()
         option_id = poll.option_ids[position]
-        mine = (poll_votes.c.poll_id == poll.id) & (poll_votes.c.channel == channel)
-        mine = mine & (poll_votes.c.user_id == user_id)
+        voter = {"v_poll": poll.id, "v_channel": channel, "v_user": user_id}
         try:
             async with self._db.write() as conn:
                 # Read in the vote's transaction: a poll closed meanwhile takes no vote.
-                row = (
-                    await conn.execute(
-                        select(polls.c.status, polls.c.closes_at).where(polls.c.id == poll.id)
-                    )
-                ).one()
+                row = (await conn.execute(_STATUS, {"poll_id": poll.id})).one()
                 if row.status != "open" or as_utc(row.closes_at) <= now:
                     return "closed"
-                earlier = (await conn.execute(select(poll_votes.c.option_id).where(mine))).scalar()
+                earlier = (await conn.execute(_MY_VOTE, voter)).scalar()
                 if earlier == option_id:
                     return "same"
+                change = voter | {"v_option": option_id, "v_village": village, "v_now": now}
                 if earlier is not None:
-                    await conn.execute(
-                        update(poll_votes)
-                        .where(mine)
-                        .values(option_id=option_id, village=village, updated_at=now)
-                    )
+                    await conn.execute(_CHANGE_VOTE, change)
                     return "changed"
-                await conn.execute(
-                    insert(poll_votes).values(
-                        poll_id=poll.id,
-                        option_id=option_id,
-                        channel=channel,
-                        user_id=user_id,
-                        village=village,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+                await conn.execute(_ADD_VOTE, change)
                 return "recorded"
         except IntegrityError:  # the same vote arrived twice at once: the first one stands
             return "same"
@@ -368,31 +338,20 @@ class PollStore:
 
 
 async def _get(conn: AsyncConnection, poll_id: int) -> Poll | None:
-    row = (await conn.execute(select(polls).where(polls.c.id == poll_id))).first()
+    row = (await conn.execute(_GET, {"poll_id": poll_id})).first()
     if row is None:
         return None
-    options = (
-        await conn.execute(
-            select(poll_options.c.id, poll_options.c.text)
-            .where(poll_options.c.poll_id == poll_id)
-            .order_by(poll_options.c.position)
-        )
-    ).all()
+    options = (await conn.execute(_GET_OPTIONS, {"poll_id": poll_id})).all()
     return _poll(row, options)
 
 
 async def _results(conn: AsyncConnection, poll: Poll) -> Results:
-    v = poll_votes
-    rows = (
-        await conn.execute(
-            select(v.c.village, v.c.option_id, func.count())
-            .where(v.c.poll_id == poll.id)
-            .group_by(v.c.village, v.c.option_id)
-        )
-    ).all()
-    subscribers = int(
-        (await conn.execute(select(func.count()).where(*_in_scope(poll)))).scalar_one()
-    )
+    rows = (await conn.execute(_COUNTS, {"poll_id": poll.id})).all()
+    if poll.village is None:
+        counted = await conn.execute(_SUBSCRIBERS, {"commune": poll.commune_code})
+    else:
+        counted = await conn.execute(select(func.count()).where(*_in_scope(poll)))
+    subscribers = int(counted.scalar_one())
     width = len(poll.option_ids)
     counts = [0] * width
     groups: dict[str | None, list[int]] = {}
@@ -417,3 +376,56 @@ def _poll(row: Any, options: Sequence[Any]) -> Poll:
         as_utc(row.closes_at),
         row.status,
     )
+
+
+# Built once: each vote reads the poll, the voter's village, their earlier vote and the counts.
+_GET = select(polls).where(polls.c.id == bindparam("poll_id"))
+_GET_OPTIONS = (
+    select(poll_options.c.id, poll_options.c.text)
+    .where(poll_options.c.poll_id == bindparam("poll_id"))
+    .order_by(poll_options.c.position)
+)
+_VILLAGE_OF = (
+    select(contributions.c.village)
+    .where(
+        contributions.c.channel == bindparam("channel"),
+        contributions.c.user_id == bindparam("user_id"),
+        contributions.c.commune_code == bindparam("commune"),
+        contributions.c.village.is_not(None),
+    )
+    .order_by(contributions.c.id.desc())
+    .limit(1)
+)
+_STATUS = select(polls.c.status, polls.c.closes_at).where(polls.c.id == bindparam("poll_id"))
+_VOTER = (
+    (poll_votes.c.poll_id == bindparam("v_poll"))
+    & (poll_votes.c.channel == bindparam("v_channel"))
+    & (poll_votes.c.user_id == bindparam("v_user"))
+)
+_MY_VOTE = select(poll_votes.c.option_id).where(_VOTER)
+_CHANGE_VOTE = (
+    update(poll_votes)
+    .where(_VOTER)
+    .values(
+        option_id=bindparam("v_option"),
+        village=bindparam("v_village"),
+        updated_at=bindparam("v_now"),
+    )
+)
+_ADD_VOTE = insert(poll_votes).values(
+    poll_id=bindparam("v_poll"),
+    option_id=bindparam("v_option"),
+    channel=bindparam("v_channel"),
+    user_id=bindparam("v_user"),
+    village=bindparam("v_village"),
+    created_at=bindparam("v_now"),
+    updated_at=bindparam("v_now"),
+)
+_COUNTS = (
+    select(poll_votes.c.village, poll_votes.c.option_id, func.count())
+    .where(poll_votes.c.poll_id == bindparam("poll_id"))
+    .group_by(poll_votes.c.village, poll_votes.c.option_id)
+)
+_SUBSCRIBERS = select(func.count()).where(
+    subscriptions.c.active.is_(True), subscriptions.c.commune_code == bindparam("commune")
+)

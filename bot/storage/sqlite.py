@@ -30,6 +30,8 @@ import collections
 import logging
 import sqlite3
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from sqlalchemy import event
@@ -44,7 +46,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     SQLiteDialect_aiosqlite,
 )
 from sqlalchemy.engine import URL, AdaptedConnection, Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
 
@@ -315,3 +317,21 @@ def install(engine: AsyncEngine, busy_timeout_ms: int, lock_wait: float) -> None
 
 
 WRITE_OPTIONS = {"sqlite_begin": "IMMEDIATE"}  # a write's connection: see _on_begin
+
+
+@asynccontextmanager
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection, given back without a turn of the event loop.
+
+    SQLAlchemy's `async with engine.connect()` closes in a task of its own, so that a
+    cancellation cannot leave a close half done with a driver that awaits its thread. Here
+    nothing awaits anything (InlineSQLite runs at once), so the close runs straight through —
+    and a connection is not held, across a turn of the loop, by every one of fifty villagers
+    answered at once (the pool had to open a new connection for most of them).
+    """
+    conn = engine.connect()
+    await conn.start()
+    try:
+        yield conn
+    finally:
+        await conn.close()
