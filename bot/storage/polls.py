@@ -219,12 +219,10 @@ class PollStore:
         mine = mine & (poll_votes.c.user_id == user_id)
         try:
             async with self._db.write() as conn:
-                # Read in the vote's transaction: a poll closed meanwhile takes no vote.
-                row = (
-                    await conn.execute(
-                        select(polls.c.status, polls.c.closes_at).where(polls.c.id == poll.id)
-                    )
-                ).one()
+                # Read in the vote's transaction: a poll closed meanwhile takes no vote. FOR SHARE
+                # makes a close wait for this vote on PostgreSQL (SQLite has one writer anyway).
+                status = select(polls.c.status, polls.c.closes_at).where(polls.c.id == poll.id)
+                row = (await conn.execute(status.with_for_update(read=True))).one()
                 if row.status != "open" or as_utc(row.closes_at) <= now:
                     return "closed"
                 earlier = (await conn.execute(select(poll_votes.c.option_id).where(mine))).scalar()
