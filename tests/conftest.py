@@ -1,7 +1,14 @@
-"""Shared fixtures: a real SQLite file per test, migrated, with reference and sample data."""
+"""Shared fixtures: a real database per test, migrated, with reference and sample data — a SQLite
+file, and a PostgreSQL database too when CHUNGSUC_TEST_PG_URL names a server (tests/databases.py).
+
+Every test that asks for `db_url`, `settings`, `services` or `empty_services` runs once per
+database in databases.DATABASES (its id ends in [sqlite] or [postgresql]); a test or module
+marked `sqlite_only` runs on SQLite alone. The rest of the suite touches no database of ours.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
@@ -16,14 +23,18 @@ from bot.core.conversation import Incoming, Reply
 from bot.core.dispatch import Dispatcher
 from bot.domain.clock import TZ, FixedClock
 from handlers import build_router
+from tests import databases
+from tests.databases import DATABASES, PG_URL, POSTGRESQL, SQLITE
 
 TODAY = date(2026, 11, 29)
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=TZ)  # every test's 'now', whatever the real date
 _TEMPLATE_DB: dict[str, bytes] = {}
 
 
-def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    return load_settings(db_url=f"sqlite+aiosqlite:///{tmp_path / 'chungsuc.sqlite3'}", **overrides)
+def make_settings(tmp_path: Path, db_url: str | None = None, **overrides: object) -> Settings:
+    """Settings for a test: its database is `db_url` (the `db_url` fixture), else a SQLite file."""
+    url = db_url or f"sqlite+aiosqlite:///{tmp_path / 'chungsuc.sqlite3'}"
+    return load_settings(db_url=url, **overrides)
 
 
 async def _template_db(tmp_path_factory: pytest.TempPathFactory) -> bytes:
@@ -42,17 +53,92 @@ async def _template_db(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return _TEMPLATE_DB["db"]
 
 
+# On PostgreSQL a conversation test runs on one channel, not on each: what it stores is the same
+# whatever the messenger, and the suite stays well under ten minutes. Zalo, as it is numbered:
+# the buttons it offered are stored with the profile (a JSON column).
+PG_CHANNEL = "zalo"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if POSTGRESQL in DATABASES:
+        where = databases.server_url().render_as_string(hide_password=True)
+        return (
+            f"databases: {', '.join(DATABASES)} (PostgreSQL at {where}: the tests that use a"
+            f" database, conversations on {PG_CHANNEL} only)"
+        )
+    return f"databases: sqlite (set {PG_URL} to add PostgreSQL)"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(pytest_report_header(terminalreporter.config))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that uses the database fixtures runs once per database."""
+    if "database" in metafunc.fixturenames:
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("database", [SQLITE] if sqlite_only else DATABASES, indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, the `chat` fixture's other channels are deselected (see PG_CHANNEL)."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        params = params.params if params is not None else {}
+        on_pg = params.get("database") == POSTGRESQL
+        (dropped if on_pg and params.get("chat", PG_CHANNEL) != PG_CHANNEL else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if POSTGRESQL in DATABASES:
+        asyncio.run(databases.drop_all())
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def database(request: pytest.FixtureRequest) -> str:
+    """Which database this test runs on: "sqlite" or "postgresql" (see pytest_generate_tests)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(database: str, tmp_path: Path) -> str:
+    """This test's database: a SQLite file in tmp_path, or the run's PostgreSQL database (which
+    `services` and `empty_services` bring to the state they promise)."""
+    if database == SQLITE:
+        return f"sqlite+aiosqlite:///{tmp_path / 'chungsuc.sqlite3'}"
+    return databases.url_of(databases.WORK)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return make_settings(tmp_path, db_url)
+
+
+async def _fill_empty(url: str) -> None:
+    await (await build_services(load_settings(db_url=url))).close()
+
+
+async def _fill_sample(url: str) -> None:
+    services = await build_services(load_settings(db_url=url))
+    services.clock = FixedClock(NOW)
+    await load_sample(services.db, services.reference, services.statuses, TODAY)
+    await load_sample_campaigns(services)
+    await services.close()
 
 
 @pytest.fixture
 async def services(
-    settings: Settings, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    settings: Settings, database: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Services]:
     """Services on a fresh copy of the sample database; the date is fixed to TODAY."""
-    (tmp_path / "chungsuc.sqlite3").write_bytes(await _template_db(tmp_path_factory))
+    if database == SQLITE:
+        (tmp_path / "chungsuc.sqlite3").write_bytes(await _template_db(tmp_path_factory))
+    else:
+        await databases.reset("sample", _fill_sample)
     built = await build_services(settings, await prepare_database(settings))
     built.clock = FixedClock(NOW)
     yield built
@@ -60,8 +146,10 @@ async def services(
 
 
 @pytest.fixture
-async def empty_services(settings: Settings) -> AsyncIterator[Services]:
+async def empty_services(settings: Settings, database: str) -> AsyncIterator[Services]:
     """Services on a migrated database with reference data but no statuses."""
+    if database == POSTGRESQL:
+        await databases.reset("empty", _fill_empty)
     built = await build_services(settings)
     built.clock = FixedClock(NOW)
     yield built

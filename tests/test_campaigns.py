@@ -119,9 +119,9 @@ async def test_villagers_cannot_open_campaigns(dispatcher: Dispatcher) -> None:
 
 
 def test_export_contributions_as_csv_and_xlsx(
-    services: Services, settings: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CHUNGSUC_DB_URL", f"sqlite+aiosqlite:///{tmp_path / 'chungsuc.sqlite3'}")
+    monkeypatch.setenv("CHUNGSUC_DB_URL", db_url)
     runner = CliRunner()
     result = runner.invoke(app, ["export", "contributions", "--area", "02020"])
     assert result.exit_code == 0, result.output

@@ -19,6 +19,8 @@ from bot.storage.db import Database
 from bot.storage.schema import schedules, users
 from tests.conftest import Chat
 
+pytestmark = pytest.mark.sqlite_only  # SQLite's own lock, held by another process
+
 APOLOGY = "Xin lỗi, hệ thống đang gặp sự cố"
 NOW = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
 

@@ -64,10 +64,11 @@ async def zalo() -> AsyncIterator[FakeZaloBot]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, zalo: FakeZaloBot) -> Settings:
+def settings(tmp_path: Path, db_url: str, zalo: FakeZaloBot) -> Settings:
     """Every channel configured: each mode must take only its own."""
     return make_settings(
         tmp_path,
+        db_url,
         telegram_token=TOKEN,
         telegram_webhook_secret="tg-secret_0123456789",
         zalo_bot_token=BOT_TOKEN,

@@ -1,13 +1,12 @@
 """The tables are written twice: bot/storage/schema.py, which the queries use, and the Alembic
 migrations, which build the database. A database migrated from nothing must be the schema.
 
-SQLite always; PostgreSQL too when CHUNGSUC_TEST_POSTGRES_URL names an empty database the test
-may fill and empty again (postgresql+asyncpg://user:pass@host/db, `pip install '.[postgres]'`).
+SQLite always; PostgreSQL too when CHUNGSUC_TEST_PG_URL names a server: each test migrates a new,
+empty database of its own there (tests/databases.py).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from pprint import pformat
@@ -20,40 +19,28 @@ from sqlalchemy import Connection, MetaData, String, UniqueConstraint, inspect
 
 from bot.storage.db import Database
 from bot.storage.schema import metadata
-
-POSTGRES_URL = "CHUNGSUC_TEST_POSTGRES_URL"
-
-
-# PostgreSQL joins only when a server is named: no silent skip when it is not (issue 12 puts a
-# real server in every CI run).
-ENGINES = ["sqlite", *(["postgresql"] if os.environ.get(POSTGRES_URL) else [])]
+from tests import databases
 
 
-@pytest.fixture(params=ENGINES)
-async def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+@pytest.fixture
+async def migrated(database: str, tmp_path: Path) -> AsyncIterator[Database]:
     """A database brought from nothing to the newest revision by the migration start-up runs."""
-    if request.param == "sqlite":
+    fresh = None if database == databases.SQLITE else await databases.create_database()
+    if fresh is None:
         url = f"sqlite+aiosqlite:///{tmp_path / 'schema.sqlite3'}"
     else:
-        url = os.environ[POSTGRES_URL]
+        url = databases.url_of(fresh)
     db = Database(url)
     try:
         async with db.read() as conn:
             existing = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
-        assert not existing, f"{request.param}: the database must start empty, has {existing}"
+        assert not existing, f"{database}: the database must start empty, has {existing}"
         await db.migrate()
         yield db
     finally:
-        if request.param != "sqlite":
-            async with db.write() as conn:
-                await conn.run_sync(_drop_everything)
         await db.close()
-
-
-def _drop_everything(sync: Connection) -> None:
-    found = MetaData()
-    found.reflect(sync)
-    found.drop_all(sync)
+        if fresh is not None:
+            await databases.drop_database(fresh)
 
 
 def _differences(sync: Connection, wanted: MetaData) -> list[Any]:

@@ -51,9 +51,10 @@ async def fake() -> AsyncIterator[FakeZaloBot]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake: FakeZaloBot) -> Settings:
+def settings(tmp_path: Path, db_url: str, fake: FakeZaloBot) -> Settings:
     return make_settings(
         tmp_path,
+        db_url,
         telegram_token=TOKEN,
         telegram_webhook_secret=TG_SECRET,
         zalo_bot_token=BOT_TOKEN,

@@ -23,6 +23,9 @@ from tests.test_db_lock import locked_by_another_process
 NOW = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
 
 
+pytestmark = pytest.mark.sqlite_only  # SQLite's own hooks: nothing here exists on PostgreSQL
+
+
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")

@@ -35,8 +35,8 @@ ALICE, BINH = 1001, 1002
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path, telegram_token=TOKEN)
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return make_settings(tmp_path, db_url, telegram_token=TOKEN)
 
 
 @pytest.fixture

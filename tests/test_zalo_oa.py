@@ -53,10 +53,11 @@ async def fake() -> AsyncIterator[FakeZaloOa]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake: FakeZaloOa) -> Settings:
+def settings(tmp_path: Path, db_url: str, fake: FakeZaloOa) -> Settings:
     url = fake.url  # type: ignore[attr-defined]
     return make_settings(
         tmp_path,
+        db_url,
         zalo_oa_app_id=OA_APP_ID,
         zalo_oa_secret_key=OA_SECRET_KEY,
         zalo_oa_app_secret=OA_APP_SECRET,

@@ -22,12 +22,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 
 from bot.delivery import outbox
 from bot.delivery.outbox import Broadcast, Delivery, Outcome, as_utc, utcnow
 from bot.delivery.transport import Blocked, Permanent, RetryLater, Temporary, Transport
-from bot.storage.db import Database
+from bot.storage.db import Database, insert_or
 from bot.storage.schema import schedules
 
 if TYPE_CHECKING:
@@ -171,21 +171,22 @@ def lease_name(broadcast_id: int) -> str:
 async def acquire_lease(
     db: Database, name: str, seconds: float, takeover: bool = False
 ) -> datetime | None:
-    """Take the lease if it is free or expired (or `takeover`); its token, or None if held."""
+    """Take the lease if it is free or expired (or `takeover`); its token, or None if held.
+
+    One statement, so two senders starting together cannot both take it: the row is made, or
+    taken over only while it has expired (compare-and-set in the ON CONFLICT's WHERE)."""
     now = utcnow()
     token = now + timedelta(seconds=seconds)
     s = schedules
     async with db.write() as conn:
-        held = (await conn.execute(select(s.c.next_run_at).where(s.c.name == name))).first()
-        if held is None:
-            await conn.execute(insert(s).values(name=name, next_run_at=token, last_run_at=now))
-            return token
-        if not takeover and as_utc(held[0]) > now:
-            return None
-        await conn.execute(
-            update(s).where(s.c.name == name).values(next_run_at=token, last_run_at=now)
+        take = insert_or(conn, s).values(name=name, next_run_at=token, last_run_at=now)
+        take = take.on_conflict_do_update(
+            index_elements=[s.c.name],
+            set_={"next_run_at": take.excluded.next_run_at, "last_run_at": now},
+            where=None if takeover else s.c.next_run_at <= now,
         )
-    return token
+        taken = (await conn.execute(take.returning(s.c.name))).first()
+    return token if taken is not None else None
 
 
 async def lease_expiry(db: Database, name: str) -> datetime | None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
 from bot.storage.cache import TtlCache
-from bot.storage.db import Database
+from bot.storage.db import Database, insert_or
 from bot.storage.schema import audit_log, campaigns, contributions
 
 KINDS = ("workdays", "land", "money", "materials")
@@ -251,18 +251,24 @@ class CampaignStore:
         return [c for c in (await self._campaigns()).values() if c.commune_code == commune_code]
 
     async def save(self, values: dict[str, Any], actor: str) -> tuple[Campaign, bool]:
-        """Create a campaign, or update the one with the same slug; audited."""
+        """Create a campaign, or update the one with the same slug; audited.
+
+        Made in one statement (ON CONFLICT DO NOTHING): two saves of a new slug at once make
+        one campaign, and the second finds it. An existing one is read FOR UPDATE, so two
+        updates take turns (SQLite's one writer does this already; PostgreSQL needs the lock).
+        """
         async with self._db.write() as conn:
-            old = (
-                await conn.execute(select(campaigns).where(campaigns.c.slug == values["slug"]))
-            ).first()
+            new = insert_or(conn, campaigns).values(
+                **values, created_by=actor, created_at=self._db.clock.utcnow()
+            )
+            new = new.on_conflict_do_nothing(index_elements=[campaigns.c.slug])
+            made = (await conn.execute(new.returning(campaigns.c.id))).scalar()
+            old = None
+            if made is None:
+                mine = select(campaigns).where(campaigns.c.slug == values["slug"])
+                old = (await conn.execute(mine.with_for_update())).one()
             if old is None:
-                result = await conn.execute(
-                    insert(campaigns)
-                    .values(**values, created_by=actor, created_at=self._db.clock.utcnow())
-                    .returning(campaigns.c.id)
-                )
-                campaign_id = int(result.scalar_one())
+                campaign_id = int(made)
                 await audit(
                     conn,
                     actor,
@@ -494,7 +500,10 @@ class ContributionStore:
                 .where(and_(*scope), c.c.status.in_((*COUNTED, REGISTERED)))
                 .group_by(c.c.status, c.c.kind, c.c.unit, c.c.description)
             )
-            for status, kind, unit, what, total, count in rows:
+            # Groups come in no promised order (SQLite sorts them, PostgreSQL hashes): sorted
+            # here, by code point, so the tally reads the same on both whatever the collation.
+            groups = sorted(rows, key=lambda r: (r[0], r[1], r[2] or "", r[3] or ""))
+            for status, kind, unit, what, total, count in groups:
                 if status in COUNTED:
                     tally.totals[kind] = tally.totals.get(kind, 0) + int(total)
                     if kind == "materials":

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -27,6 +30,18 @@ def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def insert_or(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite_dialect.Insert:
+    """An INSERT that can say what to do ON CONFLICT, for the connection's database.
+
+    SQLite and PostgreSQL spell `INSERT … ON CONFLICT (…) DO NOTHING | DO UPDATE … WHERE …`
+    alike; SQLAlchemy keeps the construct per dialect. One statement instead of a read and
+    then a write, which is safe only while there is one writer.
+    """
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite_dialect.insert(table)
 
 
 class Database:

@@ -10,9 +10,9 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from bot.storage.db import Database
+from bot.storage.db import Database, insert_or
 from bot.storage.schema import oa_tokens
 
 
@@ -53,8 +53,7 @@ async def save(db: Database, app_id: str, configured_refresh_token: str, tokens:
         "updated_at": db.clock.utcnow(),
     }
     async with db.write() as conn:
-        changed = await conn.execute(
-            update(oa_tokens).where(oa_tokens.c.app_id == app_id).values(**values)
+        upsert = insert_or(conn, oa_tokens).values(app_id=app_id, **values)
+        await conn.execute(
+            upsert.on_conflict_do_update(index_elements=[oa_tokens.c.app_id], set_=values)
         )
-        if not changed.rowcount:
-            await conn.execute(oa_tokens.insert().values(app_id=app_id, **values))

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, select
 
 from bot.storage.cache import TtlCache
-from bot.storage.db import Database
+from bot.storage.db import Database, insert_or
 from bot.storage.schema import officials
 
 ROLES = ("commune_official", "province_official", "admin")
@@ -85,20 +84,21 @@ class OfficialStore:
             raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
         try:
             async with self._db.write() as conn:
-                await conn.execute(
-                    insert(officials).values(
-                        principal=principal,
-                        role=role,
-                        area_code=area_code,
-                        granted_by=granted_by,
-                        granted_at=self._db.clock.utcnow(),
-                    )
+                new = insert_or(conn, officials).values(
+                    principal=principal,
+                    role=role,
+                    area_code=area_code,
+                    granted_by=granted_by,
+                    granted_at=self._db.clock.utcnow(),
                 )
-        except IntegrityError:
-            return False
+                # A grant made at the same time elsewhere is no error: the first one stands.
+                new = new.on_conflict_do_nothing(
+                    index_elements=[officials.c.principal, officials.c.role, officials.c.area_code]
+                )
+                made = (await conn.execute(new.returning(officials.c.id))).first()
         finally:
             self._cache.clear()
-        return True
+        return made is not None
 
     async def revoke(self, principal: str, role: str, area_code: str) -> bool:
         async with self._db.write() as conn:

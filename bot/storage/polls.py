@@ -235,7 +235,8 @@ class PollStore:
         voter = {"v_poll": poll.id, "v_channel": channel, "v_user": user_id}
         try:
             async with self._db.write() as conn:
-                # Read in the vote's transaction: a poll closed meanwhile takes no vote.
+                # Read in the vote's transaction: a poll closed meanwhile takes no vote. FOR SHARE
+                # makes a close wait for this vote on PostgreSQL (SQLite has one writer anyway).
                 row = (await conn.execute(_STATUS, {"poll_id": poll.id})).one()
                 if row.status != "open" or as_utc(row.closes_at) <= now:
                     return "closed"
@@ -396,7 +397,11 @@ _VILLAGE_OF = (
     .order_by(contributions.c.id.desc())
     .limit(1)
 )
-_STATUS = select(polls.c.status, polls.c.closes_at).where(polls.c.id == bindparam("poll_id"))
+_STATUS = (
+    select(polls.c.status, polls.c.closes_at)
+    .where(polls.c.id == bindparam("poll_id"))
+    .with_for_update(read=True)
+)
 _VOTER = (
     (poll_votes.c.poll_id == bindparam("v_poll"))
     & (poll_votes.c.channel == bindparam("v_channel"))
