@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -130,6 +131,35 @@ def _day(value: str | None, option: str) -> date | None:
         raise typer.BadParameter("write it as YYYY-MM-DD", param_hint=option) from None
 
 
+def _check_export(format: str, output: Path | None) -> None:
+    """Refused before any work: an unknown format, XLSX to a terminal, or a missing folder (a
+    folder is not made from what may be a typo in the path)."""
+    if format not in ("csv", "xlsx"):
+        raise typer.BadParameter("csv or xlsx", param_hint="--format")
+    if format == "xlsx" and output is None:
+        raise typer.BadParameter("an .xlsx export needs --output FILE", param_hint="--output")
+    if output is not None and not output.parent.is_dir():
+        err.print(
+            _("Không có thư mục {folder}: hãy tạo thư mục đó trước, hoặc ghi vào nơi khác.").format(
+                folder=output.parent
+            )
+        )
+        raise typer.Exit(2)
+
+
+def _written(write: Callable[[], int], output: Path | None) -> int:
+    """What `write` wrote; a file that cannot be written is one line and exit code 1."""
+    try:
+        return write()
+    except OSError as error:
+        err.print(
+            _("Không ghi được {file}: {reason}").format(
+                file=output or "stdout", reason=error.strerror or error
+            )
+        )
+        raise typer.Exit(1) from None
+
+
 @export_app.command("contributions")
 def export_contributions(
     format: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
@@ -145,19 +175,8 @@ def export_contributions(
     """Write the contributions (every status) as CSV or XLSX, to a file or stdout (CSV)."""
     from bot.content.exports import day_end, day_start, write_contributions
 
-    if format not in ("csv", "xlsx"):
-        raise typer.BadParameter("csv or xlsx", param_hint="--format")
-    if format == "xlsx" and output is None:
-        raise typer.BadParameter("an .xlsx export needs --output FILE", param_hint="--output")
+    _check_export(format, output)
     since_day, until_day = _day(since, "--since"), _day(until, "--until")
-    # Refused before any work: a folder is not made from what may be a typo in the path.
-    if output is not None and not output.parent.is_dir():
-        err.print(
-            _("Không có thư mục {folder}: hãy tạo thư mục đó trước, hoặc ghi vào nơi khác.").format(
-                folder=output.parent
-            )
-        )
-        raise typer.Exit(2)
 
     async def work(services: Services) -> int:
         reference = services.reference
@@ -172,15 +191,9 @@ def export_contributions(
             day_start(since_day) if since_day else None,
             day_end(until_day) if until_day else None,
         )
-        try:
-            return write_contributions(rows, reference, format, output or sys.stdout)
-        except OSError as error:
-            err.print(
-                _("Không ghi được {file}: {reason}").format(
-                    file=output or "stdout", reason=error.strerror or error
-                )
-            )
-            raise typer.Exit(1) from None
+        return _written(
+            lambda: write_contributions(rows, reference, format, output or sys.stdout), output
+        )
 
     count = _with_services(work, quiet=True)
     if output is not None:
@@ -197,17 +210,7 @@ def export_polls(
     merged; never who voted) as CSV or XLSX, to a file or stdout (CSV)."""
     from bot.content.exports import write_poll_results
 
-    if format not in ("csv", "xlsx"):
-        raise typer.BadParameter("csv or xlsx", param_hint="--format")
-    if format == "xlsx" and output is None:
-        raise typer.BadParameter("an .xlsx export needs --output FILE", param_hint="--output")
-    if output is not None and not output.parent.is_dir():
-        err.print(
-            _("Không có thư mục {folder}: hãy tạo thư mục đó trước, hoặc ghi vào nơi khác.").format(
-                folder=output.parent
-            )
-        )
-        raise typer.Exit(2)
+    _check_export(format, output)
 
     async def work(services: Services) -> int:
         reference = services.reference
@@ -218,15 +221,9 @@ def export_polls(
         else:
             raise typer.BadParameter(f"no commune or province {area!r} here", param_hint="--area")
         found = await services.polls.export(codes)
-        try:
-            return write_poll_results(found, reference, format, output or sys.stdout)
-        except OSError as error:
-            err.print(
-                _("Không ghi được {file}: {reason}").format(
-                    file=output or "stdout", reason=error.strerror or error
-                )
-            )
-            raise typer.Exit(1) from None
+        return _written(
+            lambda: write_poll_results(found, reference, format, output or sys.stdout), output
+        )
 
     count = _with_services(work, quiet=True)
     if output is not None:
