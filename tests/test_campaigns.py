@@ -78,9 +78,9 @@ async def test_files_create_then_update_by_slug_with_an_audit_trail(
     async with services.db.read() as conn:
         rows = (
             await conn.execute(
-                select(audit_log.c.action, audit_log.c.before, audit_log.c.after).where(
-                    audit_log.c.entity == "campaign", audit_log.c.entity_id == str(campaign.id)
-                )
+                select(audit_log.c.action, audit_log.c.before, audit_log.c.after)
+                .where(audit_log.c.entity == "campaign", audit_log.c.entity_id == str(campaign.id))
+                .order_by(audit_log.c.id)  # PostgreSQL returns rows in no order of its own
             )
         ).all()
     assert [r.action for r in rows] == ["campaign.create", "campaign.update"]

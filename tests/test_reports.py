@@ -215,7 +215,9 @@ async def test_an_official_moves_a_report_through_every_state_and_the_reporter_h
         actions = [
             r.action
             for r in await conn.execute(
-                select(audit_log.c.action).where(audit_log.c.entity == "report")
+                select(audit_log.c.action)
+                .where(audit_log.c.entity == "report")
+                .order_by(audit_log.c.id)
             )
         ]
     assert actions == ["report.received", "report.in_progress", "report.resolved"]
