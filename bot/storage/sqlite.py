@@ -1,26 +1,34 @@
 """Everything that is SQLite's alone: the driver, pragmas, how transactions begin and end.
 
-The rest of storage writes portable SQLAlchemy; `Database` calls `engine_url`, `ENGINE_OPTIONS`
-and `install` for a SQLite URL and nothing here for any other. Each hook is here because
-BENCHMARKS.md or a test shows what it buys, and each has a test in tests/test_sqlite.py:
+The rest of storage writes portable SQLAlchemy; `Database` calls `engine_url`, `ENGINE_OPTIONS`,
+`install` and `connection` for a SQLite URL and nothing here for any other. Each hook is here
+because BENCHMARKS.md or a test shows what it buys, and each has a test in tests/test_sqlite.py:
 
-- **One trip per statement** (`sqlite+chungsuc://`, the dialect below). SQLAlchemy's asyncio
-  layer over aiosqlite makes three or four trips to aiosqlite's thread for a statement: open a
-  cursor, execute, fetch the rows, close. Each trip is a thread hand-off under the GIL, about
-  100 µs on our 2-core machines, and a write holds SQLite's one writer across all of them. The
-  cursor below does the four in one call on that thread. An `sqlite+aiosqlite://` URL is
-  served by it; any other SQLite driver is left as it is.
-- **Pragmas** on every connection: WAL (readers never wait for the writer), a busy timeout,
-  foreign keys, `synchronous=NORMAL` (durable at each checkpoint; safe in WAL).
-- **Writes begin IMMEDIATE**, straight on aiosqlite's thread, and retry with back-off while
-  another process holds the lock, up to `lock_wait` seconds: a villager's save waits out a
-  long lock instead of turning into an apology.
+- **Statements in the event loop's own thread** (`sqlite+chungsuc://`, `InlineDialect`; an
+  `sqlite+aiosqlite://` URL is served by it). SQLAlchemy's asyncio layer over aiosqlite hands
+  every statement to aiosqlite's thread three or four times (open a cursor, execute, fetch,
+  close), and each hand-off contends for the GIL with the loop: a fifth of a pledge flow's
+  time under fifty villagers at once. A statement on a local SQLite file takes microseconds,
+  so it runs at once instead. What could block the loop is a lock held by another process:
+  SQLite's busy handler is off (busy_timeout 0) and `InlineSQLite.run` waits the lock out with
+  asyncio.sleep, up to the busy timeout, while the loop serves everyone else.
+  The price: a statement holds the loop for as long as SQLite takes. Chat statements take
+  microseconds; the longest the bot runs, materialising a 100,000-recipient broadcast with one
+  INSERT … SELECT, took 0.37 s, once per broadcast (BENCHMARKS.md: replies beside a broadcast
+  kept a p95 of 5.6 ms). WAL checkpoints run in the committing connection, every ~4 MB written.
+- **Connections back to the pool at once** (`connection`): nothing awaits in the inline driver,
+  so a connection is not held over a turn of the loop while SQLAlchemy closes it in a task.
+- **Pragmas** on every connection: WAL (readers never wait for the writer), foreign keys,
+  `synchronous=NORMAL` (durable at each checkpoint; safe in WAL).
+- **Writes begin IMMEDIATE** and retry with back-off while another process holds the lock, up
+  to `lock_wait` seconds: a villager's save waits out a long lock instead of turning into an
+  apology.
 - **Reads run in autocommit** (no BEGIN, no ROLLBACK at the end); a failed write's BEGIN is
   rolled back by the `rollback` hook, because SQLAlchemy skips the driver's rollback() on
   connections it believes are in autocommit.
 - **One writer at a time in the process** (`Database.write` holds an asyncio lock on SQLite
-  only): SQLite has one writer anyway, and waiting in the event loop is cheaper than waiting in
-  the busy handler's sleeps.
+  only): SQLite has one writer anyway, and waiting in the event loop is cheaper than waiting
+  for the lock in SQLite.
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000  # how long one statement waits for another process's lock
 LOCK_WAIT_SECONDS = 15.0  # how long a write keeps trying BEGIN IMMEDIATE in all
-DRIVER = "chungsuc"  # sqlite+chungsuc:// — aiosqlite, one trip to its thread per statement
+DRIVER = "chungsuc"  # sqlite+chungsuc:// — SQLite in the event loop's thread (InlineDialect)
 # SQLite: transactions are begun and ended explicitly (see install), so the pool need not roll
 # back every connection it gets back, nor SQLAlchemy every read: a trip saved per query.
 ENGINE_OPTIONS: dict[str, Any] = {"pool_reset_on_return": None, "skip_autocommit_rollback": True}
