@@ -97,16 +97,24 @@ async def test_no_at_the_confirmation_starts_again_and_records_nothing(
 # --- names that fold to command words --------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["Dũng", "Huy", "dung", "Nguyễn Văn Dừng"])
-async def test_a_name_is_a_name(chat: Chat, services: Services, name: str) -> None:
+# The terminal and Zalo ask for the name to show; Telegram knows it and does not ask.
+ASKING_NAME = pytest.mark.parametrize("chat", ["terminal", "zalo"], indirect=True)
+
+
+async def at_the_name_step(chat: Chat) -> None:
+    """A pledge of 500k up to "Bạn muốn hiện tên là gì?"."""
     await at_village(chat)
     await chat.press("contrib:vil:0")
     await chat.press("contrib:kind:money")
     await chat.say("500k")
     await chat.press("contrib:when:now")
-    answer = await chat.press("contrib:public:yes")
-    if "Bạn muốn hiện tên là gì?" not in answer:
-        return  # Telegram knows the name; the terminal and Zalo ask
+    assert "Bạn muốn hiện tên là gì?" in await chat.press("contrib:public:yes")
+
+
+@ASKING_NAME
+@pytest.mark.parametrize("name", ["Dũng", "Huy", "dung", "Nguyễn Văn Dừng"])
+async def test_a_name_is_a_name(chat: Chat, services: Services, name: str) -> None:
+    await at_the_name_step(chat)
     assert f"Hiện tên: {name}" in await chat.say(name)
     await chat.say("đúng")
     [mine] = await services.contributions.of_user(chat.channel, chat.user_id)
@@ -123,10 +131,9 @@ async def test_a_village_typed_by_name(chat: Chat, typed: str) -> None:
     assert "bạn muốn góp gì?" in await chat.say(typed)
 
 
+@pytest.mark.parametrize("chat", ["terminal", "zalo"], indirect=True)
 async def test_a_village_by_its_number_on_channels_without_buttons(chat: Chat) -> None:
     await at_village(chat)
-    if chat.channel == "telegram":
-        return
     assert "bạn muốn góp gì?" in await chat.say("2")
 
 
@@ -446,30 +453,19 @@ async def test_no_typed_at_cancel_this_pledge_keeps_it(
     assert await subscribed(services, chat)
 
 
-async def at_the_name_step(chat: Chat) -> bool:
-    """A pledge of 500k up to "Bạn muốn hiện tên là gì?"; False where the channel knows the
-    name and does not ask (Telegram)."""
-    await at_village(chat)
-    await chat.press("contrib:vil:0")
-    await chat.press("contrib:kind:money")
-    await chat.say("500k")
-    await chat.press("contrib:when:now")
-    return "Bạn muốn hiện tên là gì?" in await chat.press("contrib:public:yes")
-
-
+@ASKING_NAME
 @pytest.mark.parametrize("typed", ["khong", "không", "ko", "an danh"])
 async def test_no_typed_at_the_name_step_keeps_the_pledge_anonymous(chat: Chat, typed: str) -> None:
     """ "khong" at "Bạn muốn hiện tên là gì?" was shown as the name "khong"."""
-    if not await at_the_name_step(chat):
-        return  # Telegram knows the name; the terminal and Zalo ask
+    await at_the_name_step(chat)
     answer = await chat.say(typed)
     assert "Công khai: ẩn danh" in answer and "Hiện tên" not in answer
 
 
+@ASKING_NAME
 @pytest.mark.parametrize("typed", ["ok", "👍", "1", "..."])
 async def test_what_is_no_name_asks_for_the_name_again(chat: Chat, typed: str) -> None:
-    if not await at_the_name_step(chat):
-        return  # Telegram knows the name
+    await at_the_name_step(chat)
     answer = await chat.say(typed)
     assert "Bạn gõ tên muốn hiện" in answer and "Bạn muốn hiện tên là gì?" in answer
 
