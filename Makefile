@@ -24,9 +24,11 @@ run: $(STAMP)
 	@if [ -n "$$CHUNGSUC_TELEGRAM_TOKEN" ]; then $(BIN)/chungsuc run telegram; \
 	else $(BIN)/chungsuc chat; fi
 
-## test: lint, type-check and the whole suite.
+## test: lint, type-check and the whole suite, on as many processes as the machine has cores
+##       (pytest-xdist; TEST_WORKERS=0 runs it in this process).
+TEST_WORKERS ?= auto
 test: lint $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
