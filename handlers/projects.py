@@ -260,25 +260,50 @@ def _name(text: str, ctx: Context) -> str | None:
     return name
 
 
-# Where a budget line says its money comes from, folded.
-_SOURCE_WORDS = re.compile(
-    r"\b(?P<state>nha nuoc|ngan sach|nn|state)\b|\b(?P<people>nhan dan|dan gop|dan|people)\b"
-    r"|\b(?P<enterprises>doanh nghiep|dn|enterprises?|business)\b"
-)
+# Where a budget line says its money comes from, folded: one or two words.
+_SOURCE_WORDS = {
+    "nha nuoc": "state",
+    "ngan sach": "state",
+    "nn": "state",
+    "state": "state",
+    "nhan dan": "people",
+    "dan gop": "people",
+    "dan": "people",
+    "people": "people",
+    "doanh nghiep": "enterprises",
+    "dn": "enterprises",
+    "enterprises": "enterprises",
+    "enterprise": "enterprises",
+    "business": "enterprises",
+}
 
 
 def _budget(text: str, ctx: Context) -> dict[str, int] | None:
-    """ "nhà nước 1,2 tỷ; dân 200 triệu, doanh nghiệp 50 triệu": each amount after its source."""
-    folded = fold(text)
-    if folded in SKIP_WORDS:
+    """ "nhà nước 1,2 tỷ; dân 200 triệu, doanh nghiệp 50 triệu": each amount after its source
+    (read from the words as typed: folding would drop the comma of "1,2 tỷ")."""
+    if fold(text) in SKIP_WORDS:
         return {}
-    marks = list(_SOURCE_WORDS.finditer(folded))
+    words = text.replace(";", " ; ").split()
+    keys = [fold(w) for w in words]
+    marks: list[tuple[int, int, str]] = []  # (first word, words it takes, source)
+    i = 0
+    while i < len(words):
+        pair = " ".join(keys[i : i + 2])
+        if pair in _SOURCE_WORDS:
+            marks.append((i, 2, _SOURCE_WORDS[pair]))
+            i += 2
+        elif keys[i] in _SOURCE_WORDS:
+            marks.append((i, 1, _SOURCE_WORDS[keys[i]]))
+            i += 1
+        else:
+            i += 1
     budget: dict[str, int] = {}
-    for i, mark in enumerate(marks):
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(folded)
-        amount = find_amount(folded[mark.end() : end])
-        if amount is not None and str(amount.kind) == "money" and mark.lastgroup:
-            budget[mark.lastgroup] = amount.value
+    for n, (start, width, source) in enumerate(marks):
+        end = marks[n + 1][0] if n + 1 < len(marks) else len(words)
+        part = " ".join(words[start + width : end]).strip(" ,;")
+        amount = find_amount(part)
+        if amount is not None and str(amount.kind) == "money":
+            budget[source] = amount.value
     if not budget:
         raise Unfit(
             _("Chưa hiểu kinh phí. Ví dụ: nhà nước 1,2 tỷ; dân góp 200 triệu — hoặc “bỏ qua”."),
@@ -287,7 +312,7 @@ def _budget(text: str, ctx: Context) -> dict[str, int] | None:
     return budget
 
 
-_DASH = re.compile(r"\s+(?:-|–|den|toi|->)\s+|\s*(?:–|->)\s*")
+_DASH = re.compile(r"\s+-\s+|\s*(?:–|->|→)\s*|\s+(?:đến|den|tới|toi|to)\s+", re.I)
 
 
 def _dates(text: str, ctx: Context) -> list[str | None] | None:
@@ -295,7 +320,7 @@ def _dates(text: str, ctx: Context) -> list[str | None] | None:
     if fold(text) in SKIP_WORDS:
         return [None, None]
     today = ctx.services.today()
-    parts = [p for p in _DASH.split(fold(text).replace(" - ", " den ")) if p.strip()]
+    parts = [p for p in _DASH.split(text.strip()) if p.strip()]
     days = [parse_when(p, today) for p in parts[:2]]
     if not days or any(d is None for d in days):
         raise Unfit(

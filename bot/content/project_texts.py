@@ -65,9 +65,7 @@ def budget_lines(project: Project) -> list[str]:
     shown = [(s, n) for s, n in project.budget.items() if n]
     if not shown:
         return []
-    lines = [
-        _("Kinh phí: {total}").format(total=spell("money", project.total_budget, compact=True))
-    ]
+    lines = [_("Kinh phí: {total}").format(total=spell("money", project.total_budget))]
     lines += [f"• {_(SOURCE_NAMES[s])}: {spell('money', n, compact=True)}" for s, n in shown]
     return lines
 
