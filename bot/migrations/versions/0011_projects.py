@@ -1,5 +1,6 @@
-"""Dân hưởng lợi: projects (công trình), their progress updates, and a "projects" topic (on, as
-every topic is, for everyone already subscribed).
+"""Dân hưởng lợi: projects (công trình), their progress updates and a "projects" topic.
+
+The topic is on for everyone already subscribed, as every topic is on for a new subscriber.
 
 Revision ID: 0011
 Revises: 0008
