@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from telegram import Update
 from typer.testing import CliRunner
 
 from bot.app.services import Services
+from bot.app.settings import Settings
+from bot.channels.telegram import build_application
 from bot.content.project_files import SAMPLES_DIR, ProjectFileError, load_project_files
 from bot.content.project_texts import bar, status_of
 from bot.core.conversation import Incoming
@@ -19,8 +22,10 @@ from bot.core.dispatch import Dispatcher
 from bot.delivery.digest import build_digests
 from bot.delivery.outbox import get_broadcast, materialise, utcnow
 from bot.interfaces.cli.main import app
+from bot.storage.projects import NewUpdate
 from bot.storage.schema import audit_log, broadcasts, deliveries, project_updates, projects
-from tests.conftest import NOW, Chat
+from tests.conftest import NOW, Chat, make_settings
+from tests.offline_telegram import TOKEN, OfflineRequest, text_update
 
 OFFICIAL = "official-1"
 REFUSAL = "Việc này chỉ cán bộ xã phụ trách mới làm được."
@@ -423,8 +428,6 @@ async def test_files_load_once_and_never_undo_a_chat_update(
     again = await load_project_files(services.projects, communes, SAMPLES_DIR, True, today)
     assert again == 0
     project_id = await road(services)
-    from bot.storage.projects import NewUpdate
-
     await services.projects.post_update(
         project_id, NewUpdate("done", 100, "Xong", None, None, "t-1"), actor="test"
     )
@@ -455,3 +458,33 @@ def test_chungsuc_projects_load(
 async def test_in_progress_across_the_province(services: Services) -> None:
     found = await services.projects.in_progress(services.reference.province_code)
     assert [p.slug for p in found] == [ROAD]  # Na Rì's cultural house is done
+
+
+# --- on Telegram, the photo is sent with the card as its caption ----------------------------
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return make_settings(tmp_path, db_url, telegram_token=TOKEN)
+
+
+async def test_on_telegram_the_card_comes_as_a_photo_with_its_caption(
+    services: Services, dispatcher: Dispatcher, settings: Settings
+) -> None:
+    project_id = await road(services)
+    await services.projects.post_update(
+        project_id,
+        NewUpdate("building", 80, "Phủ mặt đường", "AgAC-photo", "telegram", "t-photo"),
+        actor="test",
+    )
+    offline = OfflineRequest()
+    application = build_application(settings, dispatcher, request=offline)
+    async with application:
+        for text in ("/start", "Tiếng Việt", "cho don", "/congtrinh"):
+            await application.process_update(Update.de_json(text_update(77, text), application.bot))
+    assert offline.unexpected == []
+    [photo] = offline.params("sendPhoto")
+    assert photo["photo"] == "AgAC-photo" and photo["chat_id"] == 77
+    assert photo["caption"].startswith("🏗 Đường bê tông thôn Nà Làng (mẫu)")
+    assert "Cập nhật 29/11/2026: Phủ mặt đường" in photo["caption"]
+    assert "proj:list" in str(photo["reply_markup"])
