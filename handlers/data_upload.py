@@ -68,15 +68,20 @@ async def _checked(ctx: Context, data: bytes, name: str) -> ImportBatch:
     return batch
 
 
-async def _fetch(ctx: Context, file_id: str) -> bytes | Reply:
+async def _fetched_and_checked(ctx: Context, file_id: str, name: str) -> ImportBatch | Reply:
+    """The file fetched through its channel and checked whole, or what to tell the official."""
     limit = ctx.services.settings.import_max_mb
     try:
-        return await ctx.services.files.fetch(ctx.event.channel, file_id, int(limit * MB))
+        data = await ctx.services.files.fetch(ctx.event.channel, file_id, int(limit * MB))
     except FileTooBig:
         return _too_big(limit)
     except CannotFetch as error:
         log.warning("could not fetch a file from %s:%s: %s", *ctx.event.key, error)
         return with_menu(_("Mình chưa tải được tệp này. Bạn gửi lại giúp mình nhé."))
+    try:
+        return await _checked(ctx, data, name)
+    except ImportRejected as rejected:
+        return _rejected(name, rejected)
 
 
 def _too_big(limit: float) -> Reply:
@@ -119,13 +124,9 @@ async def received(ctx: Context) -> Reply:
     limit = ctx.services.settings.import_max_mb
     if document.size > limit * MB:
         return _too_big(limit)
-    data = await _fetch(ctx, document.file_id)
-    if isinstance(data, Reply):
-        return data
-    try:
-        batch = await _checked(ctx, data, name)
-    except ImportRejected as rejected:
-        return _rejected(name, rejected)
+    batch = await _fetched_and_checked(ctx, document.file_id, name)
+    if isinstance(batch, Reply):
+        return batch
     ctx.user.enter(CONFIRM, file_id=document.file_id, name=name, sha256=batch.sha256)
     return await ask(ctx, _summary(batch, ctx))
 
@@ -160,13 +161,9 @@ async def import_it(ctx: Context) -> Reply:
         raise StalePayload("import confirmation outside the flow")
     name = data["name"]
     ctx.user.leave()  # whatever happens next, the confirmation is spent: never imported twice
-    fetched = await _fetch(ctx, data["file_id"])
-    if isinstance(fetched, Reply):
-        return fetched
-    try:
-        batch = await _checked(ctx, fetched, name)
-    except ImportRejected as rejected:
-        return _rejected(name, rejected)
+    batch = await _fetched_and_checked(ctx, data["file_id"], name)
+    if isinstance(batch, Reply):
+        return batch
     if batch.sha256 != data["sha256"]:
         return with_menu(_("Tệp đã thay đổi sau khi kiểm tra. Bạn gửi lại tệp nhé."))
     await ctx.services.statuses.record(batch, actor=ctx.official.principal)

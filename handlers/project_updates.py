@@ -14,8 +14,9 @@ from bot.delivery.project_notices import announcer
 from bot.domain.i18n import N_, _
 from bot.domain.text import fold
 from bot.storage.projects import DONE, HANDED_OVER, STATUSES, NewUpdate, Project, ProjectUpdate
+from handlers.common import commune_of_official
 from handlers.menu import not_allowed, with_menu
-from handlers.projects import MAX_LISTED, commune_of_official
+from handlers.projects import MAX_LISTED
 
 router = Router("project_updates")
 PICK, STATUS, PROGRESS = "projup:pick", "projup:status", "projup:progress"

@@ -27,7 +27,7 @@ from bot.domain.quantities import spell
 from bot.domain.text import fold
 from bot.storage.projects import PREPARING, Project
 from handlers.campaigns import SKIP_WORDS
-from handlers.common import ask_commune, example_day
+from handlers.common import ask_commune, commune_of_official, example_day
 from handlers.menu import not_allowed, with_menu
 
 router = Router("projects")
@@ -136,15 +136,6 @@ class PickVillage(Payload, prefix="proj:vil"):
 @dataclass(frozen=True)
 class ToggleCampaign(Payload, prefix="proj:camp"):
     index: int  # in the draft's list of the commune's campaigns
-
-
-def commune_of_official(ctx: Context) -> str | None:
-    """The commune an official acts for here: the one they live in, or their only one."""
-    communes = ctx.official.communes
-    code = ctx.user.commune_code if ctx.user.commune_code in communes else None
-    if code is None and len(communes) == 1:
-        code = communes[0]
-    return code
 
 
 @router.command(

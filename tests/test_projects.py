@@ -20,12 +20,13 @@ from bot.content.project_texts import bar, status_of
 from bot.core.conversation import Incoming
 from bot.core.dispatch import Dispatcher
 from bot.delivery.digest import build_digests
-from bot.delivery.outbox import get_broadcast, materialise, utcnow
+from bot.delivery.outbox import get_broadcast
 from bot.interfaces.cli.main import app
 from bot.storage.projects import NewUpdate
-from bot.storage.schema import audit_log, broadcasts, deliveries, project_updates, projects
+from bot.storage.schema import audit_log, broadcasts, project_updates, projects
 from tests.conftest import NOW, Chat, make_settings
 from tests.offline_telegram import TOKEN, OfflineRequest, text_update
+from tests.test_polls import recipients_of
 
 OFFICIAL = "official-1"
 REFUSAL = "Việc này chỉ cán bộ xã phụ trách mới làm được."
@@ -214,29 +215,6 @@ async def test_skipping_budget_and_dates(official: Chat, services: Services) -> 
 # --- officials post progress; subscribers are told once -------------------------------------
 
 
-async def recipients(services: Services) -> dict[str, set[tuple[str, str]]]:
-    found: dict[str, set[tuple[str, str]]] = {}
-    async with services.db.read() as conn:
-        ids = list(
-            (await conn.execute(select(broadcasts.c.id).where(broadcasts.c.kind == "project")))
-            .scalars()
-            .all()
-        )
-    for broadcast_id in ids:
-        b = await get_broadcast(services.db, broadcast_id)
-        assert b is not None and b.locale is not None and b.topic == "projects"
-        async with services.db.write() as conn:
-            await materialise(conn, b, utcnow(), oa_days=7)
-        async with services.db.read() as conn:
-            rows = await conn.execute(
-                select(deliveries.c.channel, deliveries.c.user_id).where(
-                    deliveries.c.broadcast_id == broadcast_id
-                )
-            )
-            found[b.locale] = {(c, u) for c, u in rows}
-    return found
-
-
 async def test_an_update_moves_the_project_and_tells_subscribers_once(
     official: Chat, services: Services, dispatcher: Dispatcher
 ) -> None:
@@ -262,7 +240,7 @@ async def test_an_update_moves_the_project_and_tells_subscribers_once(
     assert "Đã gửi tin tới bà con nhận tin công trình" in done
     project = await services.projects.get(project_id)
     assert project is not None and (project.status, project.progress) == ("building", 60)
-    reached = await recipients(services)
+    reached = await recipients_of(services, "project")
     assert ("zalo", "v1") in reached["vi"] and ("zalo", "v2") not in reached["vi"]
     assert ("zalo", "v3") in reached["en"] and ("zalo", "v3") not in reached["vi"]
     # A replayed confirmation records and announces nothing more.
@@ -272,6 +250,13 @@ async def test_an_update_moves_the_project_and_tells_subscribers_once(
         kinds = (await conn.execute(select(broadcasts.c.kind))).scalars().all()
         actions = (await conn.execute(select(audit_log.c.action))).scalars().all()
     assert kinds.count("project") == 2  # one per language
+    async with services.db.read() as conn:
+        topics = set(
+            (await conn.execute(select(broadcasts.c.topic).where(broadcasts.c.kind == "project")))
+            .scalars()
+            .all()
+        )
+    assert topics == {"projects"}
     assert actions.count("project.progress") == before + 1  # the files' and this one
     # The villager's card shows it.
     assert "Cập nhật 29/11/2026: Xong 600 m mặt đường" in await villager.say("/congtrinh")
