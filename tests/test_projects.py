@@ -473,3 +473,18 @@ async def test_on_telegram_the_card_comes_as_a_photo_with_its_caption(
     assert photo["caption"].startswith("🏗 Đường bê tông thôn Nà Làng (mẫu)")
     assert "Cập nhật 29/11/2026: Phủ mặt đường" in photo["caption"]
     assert "proj:list" in str(photo["reply_markup"])
+
+
+async def test_a_photo_sent_from_zalo_is_said_to_be_there(
+    services: Services, dispatcher: Dispatcher
+) -> None:
+    await services.projects.post_update(
+        await road(services),
+        NewUpdate("building", 50, "Ảnh từ Zalo", "https://zalo.example/p.jpg", "zalo", "t-z"),
+        actor="test",
+    )
+    viewer = Chat(dispatcher, "telegram", "v-tg")
+    await onboard(viewer)
+    card = await viewer.say("/congtrinh")
+    assert "[kèm 1 ảnh]" in card and "xem trên Telegram" not in card
+    assert viewer.last[0].photo is None  # a Zalo photo means nothing to Telegram
