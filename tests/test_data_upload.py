@@ -18,9 +18,10 @@ from telegram.ext import Application
 
 from bot.app.services import Services
 from bot.app.settings import Settings
-from bot.channels.telegram import build_application
+from bot.channels.telegram import build_application, fetch_file
 from bot.core.conversation import Document, Incoming
 from bot.core.dispatch import Dispatcher
+from bot.core.files import CannotFetch, Files, FileTooBig
 from tests.conftest import Chat, make_settings
 from tests.offline_telegram import TOKEN, OfflineRequest, document_update, text_update
 from tests.test_import import CHO_DON, HEADER, good_rows
@@ -298,3 +299,27 @@ async def test_on_telegram_the_file_is_fetched_checked_and_imported(
     ]
     assert "Đã nhập 11 dòng" in await send(text_update(42, "Nhập"))
     assert await imports(services) == before + 1
+
+
+async def test_telegram_refuses_a_big_file_before_downloading_it(
+    telegram: tuple[Application[Any, Any, Any, Any, Any, Any], OfflineRequest],
+) -> None:
+    application, offline = telegram
+    offline.files["big"] = b"x" * 2048
+    with pytest.raises(FileTooBig):
+        await fetch_file(application.bot, "big", 1024)
+    assert [c.method for c in offline.calls if c.method in ("getFile", "download")] == ["getFile"]
+
+
+async def test_a_download_bigger_than_said_is_refused_and_a_channel_without_files_says_so() -> None:
+    files = Files()
+
+    async def liar(file_id: str, max_bytes: int) -> bytes:
+        return b"x" * (max_bytes + 1)  # the channel said nothing of its size
+
+    files.register("telegram", liar)
+    with pytest.raises(FileTooBig):
+        await files.fetch("telegram", "f", 100)
+    with pytest.raises(CannotFetch):
+        await files.fetch("zalo", "f", 100)
+    assert files.can_fetch("telegram") and not files.can_fetch("zalo")

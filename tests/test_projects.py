@@ -440,9 +440,16 @@ def test_chungsuc_projects_load(
     assert result.exit_code == 1 and "unknown commune '99999'" in result.output
 
 
-async def test_in_progress_across_the_province(services: Services) -> None:
+async def test_the_read_api_for_pages_and_open_data(services: Services) -> None:
     found = await services.projects.in_progress(services.reference.province_code)
     assert [p.slug for p in found] == [ROAD]  # Na Rì's cultural house is done
+    every = await services.projects.every()
+    assert {p.slug for p in every} == {ROAD, "mau-nha-van-hoa-na-ri"}
+    assert all(p.is_sample for p in every)
+    updates = await services.projects.every_update()
+    assert len(updates) == 4 and updates == sorted(updates, key=lambda u: u.created_at)
+    [latest] = await services.projects.updates(await road(services), limit=1)
+    assert (latest.status, latest.progress, latest.photo) == ("building", 45, None)
 
 
 # --- on Telegram, the photo is sent with the card as its caption ----------------------------

@@ -212,7 +212,6 @@ class Step:
     yes: str | None = None
     no: str | None = None
     photos: bool = False
-    documents: bool = False  # a file sent reaches `answer` too
     locations: bool = False  # a location sent (Telegram) reaches `answer` too
     keeps: bool = False
     bound: bool = True  # its buttons mean nothing outside it (False: they work anywhere)

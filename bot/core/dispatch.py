@@ -203,9 +203,7 @@ class Dispatcher:
             return refused
         if event.unsupported:
             taken = step is not None and (
-                (event.photo and step.photos)
-                or (event.location and step.locations)
-                or (event.document and step.documents)
+                (event.photo and step.photos) or (event.location and step.locations)
             )
             if taken and step is not None and step.answer is not None:
                 return await step.answer(ctx)

@@ -8,6 +8,7 @@ The read API other parts use (the chat, the public pages, open data):
     store.people_gave(project)     → Tally: confirmed totals of its campaigns by kind
     store.in_progress("19")        → [Project] preparing or building in the province
     store.happened("02020", since) → [(Project, ProjectUpdate)] posted since then (digests)
+    store.every() / every_update()  → all projects / all updates, oldest first (open data)
 
 Writes are audited (`project.create`, `project.update`, `project.progress`); an update comes
 from a confirmed draft or a file entry with its own `source_key`, so a replay records nothing
@@ -322,6 +323,19 @@ class ProjectStore:
                 .order_by(*_order())
             )
             return [_project(r) for r in rows]
+
+    async def every(self) -> list[Project]:
+        """Every project of every commune, by id (open data)."""
+        async with self._db.read() as conn:
+            rows = await conn.execute(select(projects).order_by(projects.c.id))
+            return [_project(r) for r in rows]
+
+    async def every_update(self) -> list[ProjectUpdate]:
+        """Every update of every project, oldest first (open data)."""
+        u = project_updates
+        async with self._db.read() as conn:
+            rows = await conn.execute(select(u).order_by(u.c.created_at, u.c.id))
+            return [_update(r) for r in rows]
 
     async def updates(self, project_id: int, limit: int = 10) -> list[ProjectUpdate]:
         """The project's updates, newest first."""
