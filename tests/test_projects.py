@@ -495,3 +495,14 @@ async def test_a_photo_sent_from_zalo_is_said_to_be_there(
     card = await viewer.say("/congtrinh")
     assert "[kèm 1 ảnh]" in card and "xem trên Telegram" not in card
     assert viewer.last[0].photo is None  # a Zalo photo means nothing to Telegram
+
+
+@pytest.mark.parametrize(
+    ("typed", "asked"), [("dang thi cong", "phần trăm"), ("hoan thanh", "Ghi chú")]
+)
+async def test_a_status_label_typed_picks_it(
+    official: Chat, services: Services, typed: str, asked: str
+) -> None:
+    await official.say("/capnhatcongtrinh")
+    await official.press(f"projup:pick:{await road(services)}")  # by its number where numbered
+    assert asked in await official.say(typed)  # the label typed, without its marks
