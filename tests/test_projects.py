@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from telegram import Update
 from typer.testing import CliRunner
 
@@ -26,23 +26,12 @@ from bot.storage.projects import NewUpdate
 from bot.storage.schema import audit_log, broadcasts, project_updates, projects
 from tests.conftest import NOW, Chat, make_settings
 from tests.offline_telegram import TOKEN, OfflineRequest, text_update
-from tests.test_polls import recipients_of
+from tests.test_polls import count, onboard, recipients_of
 
 OFFICIAL = "official-1"
 REFUSAL = "Việc này chỉ cán bộ xã phụ trách mới làm được."
 CHO_DON, NA_RI = "02020", "02155"
 ROAD = "mau-duong-thon-na-lang"  # the sample project of Chợ Đồn (content/samples/projects/)
-
-
-async def count(services: Services, table: object) -> int:
-    async with services.db.read() as conn:
-        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
-
-
-async def onboard(chat: Chat, commune: str = "cho don") -> None:
-    await chat.say("/start")
-    await chat.press("lang:vi")
-    await chat.say(commune)
 
 
 @pytest.fixture(params=["telegram", "terminal", "zalo"])
