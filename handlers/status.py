@@ -49,6 +49,13 @@ class PickCriterion(Payload, prefix="status:crit"):
     number: int
 
 
+@dataclass(frozen=True)
+class Dispute(Payload, prefix="report:dispute"):
+    """ "Tôi thấy tiêu chí này chưa đạt" under a criterion shown as met (handlers/reports.py)."""
+
+    number: int
+
+
 def _as_read(ctx: Context) -> str:
     """The text as the matcher reads it: folded, teencode expanded ("tc 3", "tieu chj")."""
     return " ".join(ctx.services.understanding.words(ctx.text))
@@ -198,7 +205,12 @@ async def criterion_card(ctx: Context) -> Reply:
         entry=status.criteria.get(criterion.number) if status else None,
         indicators=status.indicators if status else {},
     )
-    return Reply(
-        text,
-        [[Button("status:card", _("Tiến độ của xã")), Button("status:list", _("Tất cả tiêu chí"))]],
-    )
+    rows = [
+        [Button("status:card", _("Tiến độ của xã")), Button("status:list", _("Tất cả tiêu chí"))]
+    ]
+    entry = status.criteria.get(criterion.number) if status else None
+    if entry is not None and entry.met:  # dân kiểm tra: a villager may say it is not
+        rows.insert(
+            0, [Button(Dispute(criterion.number).pack(), _("Tôi thấy tiêu chí này chưa đạt"))]
+        )
+    return Reply(text, rows)
