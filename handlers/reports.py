@@ -12,7 +12,7 @@ from typing import Any, Literal
 from rapidfuzz import fuzz, process
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.content.reference import localized
+from bot.content.reference import Criterion, localized
 from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit
 from bot.delivery.notify import Notice, enqueue
 from bot.domain.i18n import N_, _, fmt_number, use_locale
@@ -188,15 +188,20 @@ async def _begin(ctx: Context, draft: dict[str, Any]) -> Reply | None:
 _NOT_MET = (" chua dat", " khong dat", " chua du", " not met", " isn t met", " is not met")
 
 
+def _disputed(ctx: Context) -> Criterion | None:
+    """The criterion named, as typed ("ha tang") or as the matcher reads it ("tc 2")."""
+    cset = current_set(ctx)
+    as_read = " ".join(ctx.services.understanding.words(ctx.text))
+    return find_criterion(fold(ctx.text), cset) or find_criterion(as_read, cset)
+
+
 def _disputes_a_criterion(ctx: Context) -> float | None:
     """ "toi thay tieu chi so 2 chua dat", "tieu chi giao thong chua dat dau": one criterion
     named, and said not to be met (a question about which ones are not met is not this)."""
-    folded = f" {' '.join(ctx.services.understanding.words(ctx.text))} "
+    folded = f" {fold(ctx.text)} {' '.join(ctx.services.understanding.words(ctx.text))} "
     if not any(w in folded for w in _NOT_MET) or " nao " in folded or " which " in folded:
         return None
-    if find_criterion(folded.strip(), current_set(ctx)) is None:
-        return None
-    return 98.0
+    return 98.0 if _disputed(ctx) is not None else None
 
 
 @router.button(Dispute)
@@ -213,8 +218,7 @@ async def dispute(ctx: Context) -> Reply | list[Reply]:
         if criterion is None:
             raise StalePayload(f"no criterion {ctx.payload.number} in {cset.id}")
     else:
-        words = " ".join(ctx.services.understanding.words(ctx.text))
-        criterion = find_criterion(words, cset)
+        criterion = _disputed(ctx)
         if criterion is None:
             return with_menu(_("Bạn gõ số tiêu chí, ví dụ: tiêu chí 2 chưa đạt."))
     status = await ctx.services.statuses.commune(cset.id, commune.code)

@@ -74,6 +74,8 @@ ROAD_TEXTS = (
     "Cống thoát nước đầu dốc Pác Nặm bị vỡ",
     "Mặt đường bê tông khu chợ nứt toác một đoạn dài",
     "Rãnh ven tỉnh lộ 254 đất đá lấp kín",
+    "Biển báo khúc cua gần UBND bị đổ",
+    "Taluy dương sau nhà văn hóa có nguy cơ lở",
 )
 _texts = itertools.cycle(ROAD_TEXTS)
 
