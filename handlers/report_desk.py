@@ -29,7 +29,7 @@ from bot.storage.reports import (
 )
 from handlers.menu import not_allowed, with_menu
 from handlers.my_reports import closed_buttons
-from handlers.reports import category_name, state_name
+from handlers.reports import category_name, state_name, tell_officials
 
 router = Router("report_desk")
 ANSWER, DUPLICATE_OF, COMMUNE = "report:answer", "report:dup", "report:commune"
@@ -336,6 +336,7 @@ async def commune_typed(ctx: Context) -> Reply:
             )
             reply = Reply(text, [[Button("report:mine", _("Phản ánh của tôi"))]])
         await _tell(ctx, conn, changed.channel, changed.user_id, reply, notices)
+        await tell_officials(ctx, conn, changed, notices)  # new to that commune's officials
 
     moved = await services.reports.reassign(
         report_id, target.code, official.principal, list(official.communes), notify

@@ -593,7 +593,7 @@ async def confirm(ctx: Context) -> Reply | list[Reply]:
         ),
         max_open=ctx.services.settings.report_max_open,
         max_spam=ctx.services.settings.report_max_spam,
-        notify=lambda conn, new: _tell_officials(ctx, conn, new, notices),
+        notify=lambda conn, new: tell_officials(ctx, conn, new, notices),
     )
     if report is None:
         full = await _full(ctx)
@@ -603,7 +603,7 @@ async def confirm(ctx: Context) -> Reply | list[Reply]:
     return receipt(report)
 
 
-async def _tell_officials(
+async def tell_officials(
     ctx: Context, conn: AsyncConnection, report: Report, notices: list[Notice]
 ) -> None:
     """One notice per official of the commune, in their language, in the report's transaction

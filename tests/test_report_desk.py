@@ -260,6 +260,7 @@ async def test_a_province_official_reassigns_a_report_to_its_commune(
     await onboard(villager, "na ri")
     ref = await file_report(villager)
     rid = report_id(ref)
+    desk = await official_of(services, dispatcher, "terminal")  # Chợ Đồn's
     province = await province_official(services, dispatcher, "zalo")
     listed = await province.say("/xulyphananh")
     assert f"{ref} · Xã Na Rì" in listed  # every commune's reports
@@ -270,6 +271,8 @@ async def test_a_province_official_reassigns_a_report_to_its_commune(
     assert await notices_to(services, villager) == [
         f"Phản ánh {ref} của bạn đã được chuyển cho Xã Chợ Đồn xử lý."
     ]
+    [told] = await notices_to(services, desk)  # the commune's officials hear of it as new
+    assert told.startswith(f"Phản ánh mới {ref} ở Xã Chợ Đồn: Đường giao thông.")
     async with services.db.read() as conn:
         [action] = (
             await conn.execute(
