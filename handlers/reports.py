@@ -17,7 +17,7 @@ from bot.core.conversation import Button, Context, Payload, Reply, Router, Stale
 from bot.delivery.notify import Notice, enqueue
 from bot.domain.i18n import N_, _, fmt_number, use_locale
 from bot.domain.text import fold
-from bot.storage.reports import CATEGORIES, NewReport, Report, ReportStore
+from bot.storage.reports import CATEGORIES, Candidate, NewReport, Report
 from handlers.common import ask_commune
 from handlers.menu import with_menu
 from handlers.status import Dispute, current_set, find_criterion
@@ -318,7 +318,7 @@ def _read_as(ctx: Context, text: str) -> str:
     return said
 
 
-async def _near_duplicate(ctx: Context, draft: dict[str, Any]) -> Report | None:
+async def _near_duplicate(ctx: Context, draft: dict[str, Any]) -> Candidate | None:
     """The open report of the same commune, category (and criterion) and village — a report
     without a village may be any village's — whose description reads most like this one, if
     it is close enough; the villager's own ones too (they may have forgotten they sent it)."""
@@ -338,10 +338,10 @@ async def _near_duplicate(ctx: Context, draft: dict[str, Any]) -> Report | None:
         processor=None,
         score_cutoff=SIMILAR,
     )
-    return await ctx.services.reports.get(candidates[best[2]].id) if best else None
+    return candidates[best[2]] if best else None
 
 
-def _same_question(r: Report) -> Reply:
+def _same_question(r: Report | Candidate) -> Reply:
     lines = [
         _("Có phải việc này không?"),
         f"{r.ref} · {category_name(r.category)} — {state_name(r.state)}",
@@ -610,7 +610,7 @@ async def tell_officials(
     (a replayed confirmation records no report and so no notice)."""
     services = ctx.services
     commune = services.reference.communes[report.commune_code].name
-    for principal in await ReportStore.officials_of(conn, report.commune_code):
+    for principal in await services.reports.officials_of(conn, report.commune_code):
         channel, _sep, user_id = principal.partition(":")
         official = await services.users.load(channel, user_id, services.settings.default_locale)
         with use_locale(official.locale):

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from bot.storage.cache import TtlCache
 from bot.storage.contributions import audit
 from bot.storage.db import Database, as_utc, insert_or
 from bot.storage.schema import officials, report_followers, reports
@@ -41,6 +42,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 REOPEN_DAYS = 14  # a reporter may reopen a closed report once within this many days
 SPAM_DAYS = 30  # spam marks count against a sender for this many days
+OFFICIALS_TTL = 10.0  # seconds a commune's officials are kept (grants change rarely)
 Notify = Callable[[AsyncConnection, "Report"], Awaitable[None]]
 
 
@@ -137,6 +139,14 @@ class Candidate:
     village: str | None
     criterion: int | None
     description: str
+    category: str
+    state: str
+    answer: str | None
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return ref_of(self.id, self.created_at)
 
 
 @dataclass(frozen=True)
@@ -204,7 +214,16 @@ _ADD = insert(reports).returning(reports)
 _BY_SOURCE = select(reports).where(_MINE, reports.c.source_key == bindparam("key"))
 _GET = select(reports).where(reports.c.id == bindparam("report_id"))
 _SIMILAR = (
-    select(reports.c.id, reports.c.village, reports.c.criterion, reports.c.description)
+    select(
+        reports.c.id,
+        reports.c.village,
+        reports.c.criterion,
+        reports.c.description,
+        reports.c.category,
+        reports.c.state,
+        reports.c.answer,
+        reports.c.created_at,
+    )
     .where(
         reports.c.commune_code == bindparam("commune"),
         reports.c.category == bindparam("category"),
@@ -224,6 +243,7 @@ _FOLLOWERS = select(report_followers.c.channel, report_followers.c.user_id).wher
 class ReportStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._officials = TtlCache(OFFICIALS_TTL)
 
     async def add(
         self, new: NewReport, max_open: int, max_spam: int, notify: Notify | None = None
@@ -297,7 +317,7 @@ class ReportStore:
         check reads (no times to parse: this runs before every confirmation)."""
         async with self._db.read() as conn:
             rows = await conn.execute(_SIMILAR, {"commune": commune_code, "category": category})
-            return [Candidate(r.id, r.village, r.criterion, r.description) for r in rows]
+            return [Candidate(*r) for r in rows]
 
     async def follow(self, report_id: int, channel: str, user_id: str) -> bool:
         """The villager follows the report (told of its changes); False if they did already."""
@@ -314,12 +334,15 @@ class ReportStore:
             )
         return bool(added.rowcount)
 
-    @staticmethod
-    async def officials_of(conn: AsyncConnection, commune_code: str) -> list[str]:
-        """The principals of the commune's officials ("telegram:123"), in the caller's
-        transaction: they hear of each new report."""
-        rows = await conn.execute(_OFFICIALS_OF, {"commune": commune_code})
-        return sorted({r.principal for r in rows})
+    async def officials_of(self, conn: AsyncConnection, commune_code: str) -> list[str]:
+        """The principals of the commune's officials ("telegram:123"), who hear of each new
+        report; kept OFFICIALS_TTL seconds, as OfficialStore keeps grants."""
+        cached: list[str] | None = self._officials.get(commune_code)
+        if cached is None:
+            rows = await conn.execute(_OFFICIALS_OF, {"commune": commune_code})
+            cached = sorted({r.principal for r in rows})
+            self._officials.put(commune_code, cached)
+        return cached
 
     @staticmethod
     async def followers(conn: AsyncConnection, report_id: int) -> list[tuple[str, str]]:
