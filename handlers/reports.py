@@ -20,7 +20,7 @@ from bot.domain.text import fold
 from bot.storage.reports import CATEGORIES, Candidate, NewReport, Report
 from handlers.common import ask_commune
 from handlers.menu import with_menu
-from handlers.status import Dispute, current_set, find_criterion
+from handlers.status import Dispute, current_set, find_criterion, pressed_criterion
 
 router = Router("reports")
 CATEGORY, TEXT, ATTACH = "report:category", "report:text", "report:attach"
@@ -213,10 +213,9 @@ async def dispute(ctx: Context) -> Reply | list[Reply]:
     if commune is None:
         return ask_commune(ctx, then="status:list")
     cset = current_set(ctx)
+    criterion: Criterion | None
     if ctx.payload is not None:
-        criterion = cset.criterion(ctx.payload.number)
-        if criterion is None:
-            raise StalePayload(f"no criterion {ctx.payload.number} in {cset.id}")
+        criterion = pressed_criterion(ctx, cset)
     else:
         criterion = _disputed(ctx)
         if criterion is None:

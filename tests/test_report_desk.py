@@ -37,6 +37,19 @@ async def confirm(chat: Chat) -> str:
     return done.split("Mã phản ánh: ")[1].split()[0]
 
 
+async def filed(dispatcher: Dispatcher) -> int:
+    """A Chợ Đồn villager's new road report on Telegram: its id."""
+    villager = Chat(dispatcher, "telegram", "v1")
+    await onboard(villager)
+    return report_id(await file_report(villager))
+
+
+def days_later(services: Services, days: int) -> None:
+    """The one clock moved on: everything written from now is stamped then."""
+    services.clock = FixedClock(NOW + timedelta(days=days))
+    services.db.clock = services.clock
+
+
 async def province_official(services: Services, dispatcher: Dispatcher, channel: str) -> Chat:
     await services.officials.grant(f"{channel}:tinh", "province_official", "19", "test")
     chat = Chat(dispatcher, channel, "tinh")
@@ -120,14 +133,16 @@ async def test_a_question_about_criteria_files_nothing(
 # --- a near-duplicate of an open report is shown first ---------------------------------------
 
 
-async def _reported(chat: Chat, text: str) -> str:
-    """Roads, `text`, no photo, no village: the answer after the village (a preview, or the
-    near-duplicate question)."""
+async def _reported(
+    chat: Chat, text: str, category: str = "roads", village: str | None = None
+) -> str:
+    """`category`, `text`, no photo, the village typed or none: the answer after the village
+    (a preview, or the near-duplicate question)."""
     await chat.say("/phananh")
-    await chat.press("report:cat:roads")
+    await chat.press(f"report:cat:{category}")
     await chat.say(text)
     await chat.press("report:skip")
-    return await chat.press("report:novil")
+    return await (chat.say(village) if village else chat.press("report:novil"))
 
 
 @pytest.mark.parametrize("same", ["dung viec nay", "Đúng việc này", "1"])
@@ -182,21 +197,14 @@ async def test_an_unlike_problem_is_not_asked_about(chat: Chat, services: Servic
 async def test_a_closed_or_other_village_report_is_not_a_duplicate(
     dispatcher: Dispatcher, services: Services
 ) -> None:
+    text = "Đường thôn bị sạt, xe máy không qua được"
     first = Chat(dispatcher, "telegram", "v1")
     await onboard(first)
-    await first.say("/phananh")
-    await first.press("report:cat:roads")
-    await first.say("Đường thôn bị sạt, xe máy không qua được")
-    await first.press("report:skip")
-    await first.say("Nà Làng")
+    await _reported(first, text, village="Nà Làng")
     await confirm(first)
     second = Chat(dispatcher, "telegram", "v2")
     await onboard(second)
-    await second.say("/phananh")
-    await second.press("report:cat:roads")
-    await second.say("Đường thôn bị sạt, xe máy không qua được")
-    await second.press("report:skip")
-    assert "Xem lại phản ánh của bạn:" in await second.say("Bản Cuôn")  # another village
+    assert "Xem lại phản ánh của bạn:" in await _reported(second, text, village="Bản Cuôn")
 
 
 async def test_my_own_report_again_is_named_not_followed(chat: Chat, services: Services) -> None:
@@ -232,17 +240,14 @@ async def test_spam_is_hidden_from_figures_and_stops_a_repeat_sender(
     assert (await services.users.load("zalo", "z9", "vi")).state is None
     assert "Bạn muốn phản ánh về việc gì?" in await honest.say("/phananh")  # others go on
     # Spam marks count for 30 days.
-    services.clock = FixedClock(NOW + timedelta(days=31))
-    services.db.clock = services.clock
+    days_later(services, 31)
     assert "Bạn muốn phản ánh về việc gì?" in await sender.say("/phananh")
 
 
 async def test_an_official_of_another_commune_cannot_mark_spam(
     dispatcher: Dispatcher, services: Services
 ) -> None:
-    villager = Chat(dispatcher, "telegram", "v1")
-    await onboard(villager)
-    rid = report_id(await file_report(villager))
+    rid = await filed(dispatcher)
     other = await official_of(services, dispatcher, "zalo", NA_RI)
     assert REFUSAL in await other.press_unoffered(f"report:spam:{rid}")
     report = await services.reports.get(rid)
@@ -285,9 +290,7 @@ async def test_a_province_official_reassigns_a_report_to_its_commune(
 async def test_a_commune_official_cannot_reassign(
     dispatcher: Dispatcher, services: Services
 ) -> None:
-    villager = Chat(dispatcher, "telegram", "v1")
-    await onboard(villager)
-    rid = report_id(await file_report(villager))
+    rid = await filed(dispatcher)
     desk = await official_of(services, dispatcher, "telegram")
     await desk.say("/xulyphananh")
     assert f"report:move:{rid}" not in desk.buttons
@@ -301,9 +304,7 @@ async def test_a_commune_official_cannot_reassign(
 async def test_a_commune_name_not_found_asks_again(
     dispatcher: Dispatcher, services: Services
 ) -> None:
-    villager = Chat(dispatcher, "telegram", "v1")
-    await onboard(villager)
-    rid = report_id(await file_report(villager))
+    rid = await filed(dispatcher)
     province = await province_official(services, dispatcher, "terminal")
     await province.say("/xulyphananh")
     await province.press(f"report:move:{rid}")
@@ -314,9 +315,7 @@ async def test_a_commune_name_not_found_asks_again(
 async def test_a_revoked_province_official_is_stopped_at_the_commune(
     dispatcher: Dispatcher, services: Services
 ) -> None:
-    villager = Chat(dispatcher, "telegram", "v1")
-    await onboard(villager)
-    rid = report_id(await file_report(villager))
+    rid = await filed(dispatcher)
     province = await province_official(services, dispatcher, "zalo")
     await province.say("/xulyphananh")
     await province.press(f"report:move:{rid}")
@@ -338,8 +337,7 @@ async def test_the_queue_in_pages_of_five_new_first_overdue_marked(
     villager = Chat(dispatcher, "telegram", "v1")
     await onboard(villager)
     refs = [await file_report(villager) for _ in range(6)]
-    services.clock = FixedClock(NOW + timedelta(days=16))  # roads: 15 days
-    services.db.clock = services.clock
+    days_later(services, 16)  # roads: 15 days
     late = Chat(dispatcher, "telegram", "v2")
     await onboard(late)
     refs.append(await file_report(late))
@@ -367,11 +365,7 @@ async def test_the_communes_officials_hear_of_a_new_report_once_in_their_languag
     elsewhere = await official_of(services, dispatcher, "terminal", NA_RI)
     villager = Chat(dispatcher, "terminal", "t1")
     await onboard(villager)
-    await villager.say("/phananh")
-    await villager.press("report:cat:water")
-    await villager.say("Kênh mương nội đồng bị vỡ một đoạn")
-    await villager.press("report:skip")
-    await villager.press("report:novil")
+    await _reported(villager, "Kênh mương nội đồng bị vỡ một đoạn", "water")
     ok = next(b for b in villager.buttons if b.startswith("report:ok:"))
     ref = (await villager.press(ok)).split("Mã phản ánh: ")[1].split()[0]
     assert "Đã ghi nhận trước đó." in await villager.press_unoffered(ok)  # replayed

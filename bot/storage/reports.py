@@ -240,6 +240,36 @@ _FOLLOWERS = select(report_followers.c.channel, report_followers.c.user_id).wher
 )
 
 
+async def _change(
+    conn: AsyncConnection,
+    report_id: int,
+    column: Any,
+    where: tuple[ColumnElement[bool], ...],
+    values: dict[str, Any],
+    audited: tuple[str, str, dict[str, Any], datetime],
+    notify: Notify,
+) -> Report | None:
+    """One official's change of a report, if `where` still holds: the update, the audit row
+    (the changed column before, `audited`'s after) and the notices, in the caller's
+    transaction; None when it no longer holds."""
+    prior = (await conn.execute(select(column).where(reports.c.id == report_id))).scalar()
+    row = (
+        await conn.execute(
+            update(reports)
+            .where(reports.c.id == report_id, *where)
+            .values(**values)
+            .returning(reports)
+        )
+    ).first()
+    if row is None:
+        return None
+    changed = _report(row)
+    actor, action, after, now = audited
+    await audit(conn, actor, action, "report", report_id, {column.key: prior}, after, now)
+    await notify(conn, changed)
+    return changed
+
+
 class ReportStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -397,37 +427,19 @@ class ReportStore:
         correction); audited, the reporter's notice in the same transaction. None when not."""
         now = self._db.clock.utcnow()
         async with self._db.write() as conn:
-            prior = (
-                await conn.execute(select(reports.c.commune_code).where(reports.c.id == report_id))
-            ).scalar()
-            row = (
-                await conn.execute(
-                    update(reports)
-                    .where(
-                        reports.c.id == report_id,
-                        reports.c.state.in_(OPEN),
-                        reports.c.commune_code.in_(list(communes)),
-                        reports.c.commune_code != commune_code,
-                    )
-                    .values(commune_code=commune_code, updated_at=now)
-                    .returning(reports)
-                )
-            ).first()
-            if row is None:
-                return None
-            changed = _report(row)
-            await audit(
+            return await _change(
                 conn,
-                actor,
-                "report.reassign",
-                "report",
                 report_id,
-                {"commune_code": prior},
-                {"commune_code": commune_code},
-                now,
+                reports.c.commune_code,
+                (
+                    reports.c.state.in_(OPEN),
+                    reports.c.commune_code.in_(list(communes)),
+                    reports.c.commune_code != commune_code,
+                ),
+                {"commune_code": commune_code, "updated_at": now},
+                (actor, "report.reassign", {"commune_code": commune_code}, now),
+                notify,
             )
-            await notify(conn, changed)
-        return changed
 
     async def move(
         self,
@@ -452,33 +464,19 @@ class ReportStore:
         if to in (*CLOSED, SPAM):
             values |= {"closed_at": now, "evidence_photo": evidence_photo, "rating": None}
             values["duplicate_of"] = duplicate_of
+        after = {"state": to, "answer": answer, "duplicate_of": duplicate_of}
+        if evidence_photo:
+            after["evidence_photo"] = evidence_photo
         async with self._db.write() as conn:
-            prior = (
-                await conn.execute(select(reports.c.state).where(reports.c.id == report_id))
-            ).scalar()
-            row = (
-                await conn.execute(
-                    update(reports)
-                    .where(
-                        reports.c.id == report_id,
-                        reports.c.state.in_(TRANSITIONS[to]),
-                        reports.c.commune_code.in_(list(communes)),
-                    )
-                    .values(**values)
-                    .returning(reports)
-                )
-            ).first()
-            if row is None:
-                return None
-            changed = _report(row)
-            after = {"state": to, "answer": answer, "duplicate_of": duplicate_of}
-            if evidence_photo:
-                after["evidence_photo"] = evidence_photo
-            await audit(
-                conn, actor, f"report.{to}", "report", report_id, {"state": prior}, after, now
+            return await _change(
+                conn,
+                report_id,
+                reports.c.state,
+                (reports.c.state.in_(TRANSITIONS[to]), reports.c.commune_code.in_(list(communes))),
+                values,
+                (actor, f"report.{to}", after, now),
+                notify,
             )
-            await notify(conn, changed)
-        return changed
 
     async def rate(self, report_id: int, channel: str, user_id: str, rating: str) -> Report | None:
         """The reporter's rating of a closed report; None if it is not theirs or not closed."""
