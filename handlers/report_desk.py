@@ -10,7 +10,16 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.content.reference import localized
-from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Unfit
+from bot.core.conversation import (
+    Button,
+    Context,
+    Payload,
+    Reply,
+    Router,
+    StalePayload,
+    Step,
+    Unfit,
+)
 from bot.delivery.notify import Notice, enqueue
 from bot.domain.i18n import N_, _, fmt_date, fmt_number, use_locale
 from bot.storage.reports import (
@@ -33,6 +42,7 @@ from handlers.reports import category_name, state_name, tell_officials
 
 router = Router("report_desk")
 ANSWER, DUPLICATE_OF, COMMUNE = "report:answer", "report:dup", "report:commune"
+SPAM_ASK = "report:spam"
 PAGE = 5
 NOTICES = {
     RECEIVED: N_("Phản ánh {ref} của bạn đã được cán bộ xã tiếp nhận."),
@@ -72,6 +82,13 @@ class Close(Payload, prefix="report:end"):
 
 @dataclass(frozen=True)
 class MarkSpam(Payload, prefix="report:spam"):
+    id: int
+
+
+@dataclass(frozen=True)
+class ConfirmSpam(Payload, prefix="report:spamok"):
+    """Spam confirmed: it closes the report and counts against its sender, so it is asked."""
+
     id: int
 
 
@@ -278,11 +295,62 @@ async def _tell_followers(
 
 @router.button(MarkSpam, official=True)
 async def mark_spam(ctx: Context) -> Reply:
+    """Spam asked first: it closes the report, hides it and counts against the sender."""
+    found = await _target(ctx, ctx.payload.id)
+    if isinstance(found, Reply):
+        return found
+    ctx.user.enter(SPAM_ASK, id=found.id, ref=found.ref)
+    return await ask_spam(ctx)
+
+
+async def ask_spam(ctx: Context) -> Reply:
+    """Is it spam? (a typed "đúng" or "không" answers)."""
+    data = ctx.user.state_data
+    return Reply(
+        _(
+            "Đánh dấu {ref} là tin rác? Phản ánh sẽ đóng, không tính vào số liệu công khai, "
+            "và tính vào người gửi."
+        ).format(ref=data["ref"]),
+        [
+            [
+                Button(ConfirmSpam(int(data["id"])).pack(), _("Đúng, tin rác")),
+                Button("report:spamno", _("Không")),
+            ]
+        ],
+    )
+
+
+# Not bound: the confirmation's button means what it says even after the step was left.
+router.add_step(
+    Step(
+        SPAM_ASK,
+        ask=ask_spam,
+        buttons=("report:spamok", "report:spamno"),
+        yes="report:spamok",
+        no="report:spamno",
+        bound=False,
+        official=True,
+    )
+)
+
+
+@router.button(ConfirmSpam, official=True)
+async def confirm_spam(ctx: Context) -> Reply:
     """Spam: closed and hidden from the public figures; it counts against the sender."""
     found = await _target(ctx, ctx.payload.id)
     if isinstance(found, Reply):
         return found
+    if ctx.user.state == SPAM_ASK:
+        ctx.user.leave()
     return await _move(ctx, found.id, SPAM)
+
+
+@router.button("report:spamno", official=True)
+async def not_spam(ctx: Context) -> Reply | list[Reply]:
+    """Not spam after all: back to the queue."""
+    if ctx.user.state == SPAM_ASK:
+        ctx.user.leave()
+    return await queue(ctx)
 
 
 @router.button(Reassign, official=True)

@@ -236,7 +236,8 @@ async def test_every_step_and_button_an_official_meets_is_guarded(
     await desk.say("PA-26-00001")
     assert "người phản ánh đã được báo" in await desk.say("Đang xử lý theo phản ánh trước")
     await desk.say("/xulyphananh")
-    assert "“tin rác”" in await desk.press(f"report:spam:{third}")
+    assert "là tin rác?" in await desk.press(f"report:spam:{third}")
+    assert "“tin rác”" in await desk.press(f"report:spamok:{third}")
     province = Watched(dispatcher, "zalo", "pcb")
     await services.officials.grant("zalo:pcb", "province_official", "19", "test")
     await province.say("/xulyphananh")
@@ -304,6 +305,8 @@ FORGED = [
     "report:work:{gift}",
     "report:end:{gift}:declined",
     "report:spam:{gift}",
+    "report:spamok:{gift}",
+    "report:spamno",
     "report:move:{gift}",
     "report:more:new:{gift}",
 ]

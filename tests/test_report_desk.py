@@ -226,14 +226,20 @@ async def test_spam_is_hidden_from_figures_and_stops_a_repeat_sender(
     await onboard(sender)
     honest = Chat(dispatcher, "telegram", "v1")
     await onboard(honest)
-    await file_report(honest)
+    honest_ref = await file_report(honest)
     first, second = await file_report(sender), await file_report(sender)
     desk = await official_of(services, dispatcher, "terminal")
     await desk.say("/xulyphananh")
-    assert "“tin rác”" in await desk.press(f"report:spam:{report_id(first)}")
+    assert "là tin rác?" in await desk.press(f"report:spam:{report_id(first)}")
+    assert await count(services, reports, reports.c.state == "spam") == 0  # asked first
+    assert "“tin rác”" in await desk.say("dung")
+    await desk.say("/xulyphananh")
+    await desk.press(f"report:spam:{report_id(honest_ref)}")
+    assert "Phản ánh đang chờ xử lý:" in await desk.say("khong")  # not spam: nothing marked
     assert "Phản ánh ở Xã Chợ Đồn: 2" in await honest.say("/phananh thongke")
     await desk.say("/xulyphananh")
     await desk.press(f"report:spam:{report_id(second)}")
+    await desk.press(f"report:spamok:{report_id(second)}")
     assert "Phản ánh ở Xã Chợ Đồn: 1" in await honest.say("/phananh thong ke")
     refused = await sender.say("/phananh")
     assert "chưa gửi được phản ánh mới" in refused
@@ -250,6 +256,7 @@ async def test_an_official_of_another_commune_cannot_mark_spam(
     rid = await filed(dispatcher)
     other = await official_of(services, dispatcher, "zalo", NA_RI)
     assert REFUSAL in await other.press_unoffered(f"report:spam:{rid}")
+    assert REFUSAL in await other.press_unoffered(f"report:spamok:{rid}")
     report = await services.reports.get(rid)
     assert report is not None and report.state == "new"
 
