@@ -82,6 +82,15 @@ async def test_a_villager_disputes_a_met_criterion_from_its_card(
     assert "Dân kiểm tra: tiêu chí 1 (" in await desk.say("/xulyphananh")
 
 
+@pytest.mark.parametrize(
+    "typed", ["toi thay tieu chi nay chua dat", "Tôi thấy tiêu chí này chưa đạt"]
+)
+async def test_the_dispute_label_typed_under_the_card(chat: Chat, typed: str) -> None:
+    await onboard(chat)
+    await chat.say("tieu chi quy hoach")
+    assert "Tiêu chí 1: " in (asked := await chat.say(typed)) and "chưa đạt ở đâu?" in asked
+
+
 async def test_the_dispute_button_shows_only_under_a_met_criterion(chat: Chat) -> None:
     await onboard(chat)
     await chat.say("tieu chi 2")
