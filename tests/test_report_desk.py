@@ -317,13 +317,19 @@ async def test_a_commune_official_cannot_reassign(
     assert report is not None and report.commune_code == CHO_DON
 
 
+async def asked_where(services: Services, dispatcher: Dispatcher, channel: str) -> tuple[Chat, int]:
+    """A province official asked which commune a Chợ Đồn report goes to; the report's id."""
+    rid = await filed(dispatcher)
+    province = await province_official(services, dispatcher, channel)
+    await province.say("/xulyphananh")
+    assert "chuyển cho xã nào?" in await province.press(f"report:move:{rid}")
+    return province, rid
+
+
 async def test_a_commune_name_not_found_asks_again(
     dispatcher: Dispatcher, services: Services
 ) -> None:
-    rid = await filed(dispatcher)
-    province = await province_official(services, dispatcher, "terminal")
-    await province.say("/xulyphananh")
-    await province.press(f"report:move:{rid}")
+    province, _rid = await asked_where(services, dispatcher, "terminal")
     assert "không tìm thấy xã" in await province.say("xyzxyz")
     assert "đã chuyển cho Xã Na Rì" in await province.say("na ri")
 
@@ -331,10 +337,7 @@ async def test_a_commune_name_not_found_asks_again(
 async def test_a_revoked_province_official_is_stopped_at_the_commune(
     dispatcher: Dispatcher, services: Services
 ) -> None:
-    rid = await filed(dispatcher)
-    province = await province_official(services, dispatcher, "zalo")
-    await province.say("/xulyphananh")
-    await province.press(f"report:move:{rid}")
+    province, rid = await asked_where(services, dispatcher, "zalo")
     assert await services.officials.revoke("zalo:tinh", "province_official", "19")
     assert REFUSAL in await province.say("na ri")
     report = await services.reports.get(rid)
