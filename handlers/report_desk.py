@@ -9,7 +9,17 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Unfit
+from bot.content.reference import localized
+from bot.core.conversation import (
+    Button,
+    Context,
+    Payload,
+    Reply,
+    Router,
+    StalePayload,
+    Step,
+    Unfit,
+)
 from bot.delivery.notify import Notice, enqueue
 from bot.domain.i18n import N_, _, fmt_date, fmt_number, use_locale
 from bot.storage.reports import (
@@ -20,16 +30,19 @@ from bot.storage.reports import (
     OPEN,
     RECEIVED,
     RESOLVED,
+    SPAM,
     Report,
+    ReportStore,
     parse_ref,
     ref_of,
 )
 from handlers.menu import not_allowed, with_menu
 from handlers.my_reports import closed_buttons
-from handlers.reports import category_name, state_name
+from handlers.reports import category_name, state_name, tell_officials
 
 router = Router("report_desk")
-ANSWER, DUPLICATE_OF = "report:answer", "report:dup"
+ANSWER, DUPLICATE_OF, COMMUNE = "report:answer", "report:dup", "report:commune"
+SPAM_ASK = "report:spam"
 PAGE = 5
 NOTICES = {
     RECEIVED: N_("Phản ánh {ref} của bạn đã được cán bộ xã tiếp nhận."),
@@ -40,7 +53,9 @@ NOTICES = {
     ),
     DUPLICATE: N_("Phản ánh {ref} của bạn trùng với phản ánh {other}. Xã trả lời: {answer}"),
     "declined": N_("Phản ánh {ref} của bạn sẽ không được xử lý. Lý do: {answer}"),
+    SPAM: N_("Phản ánh {ref} đã được đóng: cán bộ xã thấy nó không đúng mục đích phản ánh."),
 }
+FOLLOWED = N_("Phản ánh {ref} bạn theo dõi: {state}.")
 ASK_ANSWER = {
     RESOLVED: N_("{ref}: việc đã giải quyết thế nào? Người phản ánh sẽ đọc câu trả lời này."),
     "out_of_scope": N_("{ref}: người dân nên liên hệ ở đâu? Ví dụ: Điện lực Chợ Đồn, số …"),
@@ -65,6 +80,33 @@ class Close(Payload, prefix="report:end"):
     how: Literal["resolved", "out_of_scope", "duplicate", "declined"]
 
 
+@dataclass(frozen=True)
+class MarkSpam(Payload, prefix="report:spam"):
+    id: int
+
+
+@dataclass(frozen=True)
+class ConfirmSpam(Payload, prefix="report:spamok"):
+    """Spam confirmed: it closes the report and counts against its sender, so it is asked."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class Reassign(Payload, prefix="report:move"):
+    """A province official sends the report to the commune it belongs to."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class NextPage(Payload, prefix="report:more"):
+    """The queue after the last report shown: its state and id (ReportStore.queue)."""
+
+    state: Literal["new", "received", "in_progress"]
+    after: int
+
+
 def card(ctx: Context, r: Report) -> Reply:
     """One report as its commune's officials see it, the reporter's identity included."""
     now = ctx.services.clock.utcnow()
@@ -84,6 +126,8 @@ def card(ctx: Context, r: Report) -> Reply:
         lines.append(_("[kèm 1 ảnh]"))
     if r.latitude is not None and r.longitude is not None:
         lines.append(f"📍 {r.latitude:.5f}, {r.longitude:.5f}")
+    if r.criterion is not None:
+        lines.append(_criterion_line(ctx, r))
     if r.reopened:
         lines.append(_("Người dân đã mở lại phản ánh này."))
     rows = []
@@ -100,8 +144,21 @@ def card(ctx: Context, r: Report) -> Reply:
             Button(Close(r.id, "duplicate").pack(), _("Trùng")),
             Button(Close(r.id, "declined").pack(), _("Không xử lý")),
         ],
+        [Button(MarkSpam(r.id).pack(), _("Tin rác"))],
     ]
+    if ctx.official.whole_province:
+        rows[-1].append(Button(Reassign(r.id).pack(), _("Chuyển xã khác")))
     return Reply("\n".join(lines), rows)
+
+
+def _criterion_line(ctx: Context, r: Report) -> str:
+    """The criterion a report disputes, by number and name where the set is known."""
+    cset = ctx.services.reference.criteria_set(r.criteria_set or "")
+    criterion = cset.criterion(r.criterion or 0) if cset is not None else None
+    name = localized(criterion.name) if criterion is not None else ""
+    return _("Dân kiểm tra: tiêu chí {number} ({name}) được ghi là đạt").format(
+        number=r.criterion, name=name
+    )
 
 
 @router.command(
@@ -109,17 +166,32 @@ def card(ctx: Context, r: Report) -> Reply:
 )
 @router.button("report:queue", official=True)
 async def queue(ctx: Context) -> Reply | list[Reply]:
-    """The open reports of the official's communes: new first, overdue marked."""
-    items, more = await ctx.services.reports.queue(list(ctx.official.communes), limit=PAGE)
-    if not items:
+    """The open reports of the official's communes (all of them for the province): new first,
+    overdue marked, PAGE at a time."""
+    return await _page(ctx, None)
+
+
+@router.button(NextPage, official=True)
+async def next_page(ctx: Context) -> Reply | list[Reply]:
+    """The page after the one shown."""
+    return await _page(ctx, (ctx.payload.state, ctx.payload.after))
+
+
+async def _page(ctx: Context, after: tuple[str, int] | None) -> Reply | list[Reply]:
+    communes = list(ctx.official.communes)
+    page = await ctx.services.reports.queue(communes, limit=PAGE, after=after)
+    if not page.items:
+        if after is not None:
+            return with_menu(_("Hết phản ánh đang chờ xử lý."))
         return with_menu(_("Không có phản ánh nào đang chờ xử lý."))
-    replies = [Reply(_("Phản ánh đang chờ xử lý:")), *(card(ctx, r) for r in items)]
-    if more:
+    replies = [Reply(_("Phản ánh đang chờ xử lý:")), *(card(ctx, r) for r in page.items)]
+    if page.more:
+        last = page.items[-1]
+        state: Literal["new", "received", "in_progress"] = last.state  # type: ignore[assignment]
         replies.append(
             Reply(
-                _("Còn {count} phản ánh nữa; xử lý xong các phản ánh trên để xem tiếp.").format(
-                    count=fmt_number(more)
-                )
+                _("Còn {count} phản ánh nữa.").format(count=fmt_number(page.more)),
+                [[Button(NextPage(state, last.id).pack(), _("Trang sau"))]],
             )
         )
     return replies
@@ -160,12 +232,8 @@ async def _move(
             text = _(NOTICES[to]).format(ref=changed.ref, answer=answer or "", other=other_ref)
             rows = closed_buttons(changed, True) if to in CLOSED else []
             rows.append([Button("report:mine", _("Phản ánh của tôi"))])
-            claim = services.notifier.claim_until(changed.channel, changed.user_id)
-            notices.append(
-                await enqueue(
-                    conn, changed.channel, changed.user_id, Reply(text, rows), claim_until=claim
-                )
-            )
+        await _tell(ctx, conn, changed.channel, changed.user_id, Reply(text, rows), notices)
+        await _tell_followers(ctx, conn, changed, answer, notices)
 
     moved = await services.reports.move(
         report_id,
@@ -193,6 +261,165 @@ async def _move(
     return Reply(
         _("{ref}: đã chuyển sang “{state}”; người phản ánh đã được báo.").format(
             ref=moved.ref, state=state_name(to)
+        ),
+        [[Button("report:queue", _("Xử lý tiếp"))]],
+    )
+
+
+async def _tell(
+    ctx: Context,
+    conn: AsyncConnection,
+    channel: str,
+    user_id: str,
+    reply: Reply,
+    notices: list[Notice],
+) -> None:
+    claim = ctx.services.notifier.claim_until(channel, user_id)
+    notices.append(await enqueue(conn, channel, user_id, reply, claim_until=claim))
+
+
+async def _tell_followers(
+    ctx: Context, conn: AsyncConnection, changed: Report, answer: str | None, notices: list[Notice]
+) -> None:
+    """Those who said "Đúng việc này" to this report hear of each change, in their language."""
+    services = ctx.services
+    for channel, user_id in await ReportStore.followers(conn, changed.id):
+        follower = await services.users.load(channel, user_id, services.settings.default_locale)
+        with use_locale(follower.locale):
+            text = _(FOLLOWED).format(ref=changed.ref, state=state_name(changed.state))
+            if answer and changed.state in CLOSED:
+                text += "\n" + _("Xã trả lời: {answer}").format(answer=answer)
+            reply = Reply(text, [[Button("report:mine", _("Phản ánh của tôi"))]])
+        await _tell(ctx, conn, channel, user_id, reply, notices)
+
+
+@router.button(MarkSpam, official=True)
+async def mark_spam(ctx: Context) -> Reply:
+    """Spam asked first: it closes the report, hides it and counts against the sender."""
+    found = await _target(ctx, ctx.payload.id)
+    if isinstance(found, Reply):
+        return found
+    ctx.user.enter(SPAM_ASK, id=found.id, ref=found.ref)
+    return await ask_spam(ctx)
+
+
+async def ask_spam(ctx: Context) -> Reply:
+    """Is it spam? (a typed "đúng" or "không" answers)."""
+    data = ctx.user.state_data
+    return Reply(
+        _(
+            "Đánh dấu {ref} là tin rác? Phản ánh sẽ đóng, không tính vào số liệu công khai, "
+            "và tính vào người gửi."
+        ).format(ref=data["ref"]),
+        [
+            [
+                Button(ConfirmSpam(int(data["id"])).pack(), _("Đúng, tin rác")),
+                Button("report:spamno", _("Không")),
+            ]
+        ],
+    )
+
+
+# Not bound: the confirmation's button means what it says even after the step was left.
+router.add_step(
+    Step(
+        SPAM_ASK,
+        ask=ask_spam,
+        buttons=("report:spamok", "report:spamno"),
+        yes="report:spamok",
+        no="report:spamno",
+        bound=False,
+        official=True,
+    )
+)
+
+
+@router.button(ConfirmSpam, official=True)
+async def confirm_spam(ctx: Context) -> Reply:
+    """Spam: closed and hidden from the public figures; it counts against the sender."""
+    found = await _target(ctx, ctx.payload.id)
+    if isinstance(found, Reply):
+        return found
+    if ctx.user.state == SPAM_ASK:
+        ctx.user.leave()
+    return await _move(ctx, found.id, SPAM)
+
+
+@router.button("report:spamno", official=True)
+async def not_spam(ctx: Context) -> Reply | list[Reply]:
+    """Not spam after all: back to the queue."""
+    if ctx.user.state == SPAM_ASK:
+        ctx.user.leave()
+    return await queue(ctx)
+
+
+@router.button(Reassign, official=True)
+async def reassign(ctx: Context) -> Reply:
+    """A province official's correction: which commune the report belongs to."""
+    found = await _target(ctx, ctx.payload.id)
+    if isinstance(found, Reply):
+        return found
+    if not ctx.official.whole_province:
+        return await not_allowed(ctx)
+    ctx.user.enter(COMMUNE, id=found.id, ref=found.ref)
+    return await ask_commune_of(ctx)
+
+
+async def ask_commune_of(ctx: Context) -> Reply:
+    """Which commune a report goes to, by its name (old names and no marks understood)."""
+    return Reply(
+        _("{ref} chuyển cho xã nào? Gõ tên xã, ví dụ: Nghĩa Tá.").format(
+            ref=ctx.user.state_data["ref"]
+        ),
+        [[Button("menu:main", _("Hủy"))]],
+    )
+
+
+def _commune(text: str, ctx: Context) -> str | None:
+    result = ctx.services.areas.search(text)
+    if result.meant is not None:
+        return result.meant.code
+    names = ", ".join(c.name for c in result.communes[:5])
+    if names:
+        raise Unfit(_("Tên này có thể là: {names}. Gõ rõ hơn một chút.").format(names=names))
+    raise Unfit(_("Mình không tìm thấy xã “{name}” trong tỉnh.").format(name=text.strip()[:50]))
+
+
+@router.step(COMMUNE, ask=ask_commune_of, parse=_commune, official=True)
+async def commune_typed(ctx: Context) -> Reply:
+    """The report moved to that commune; the reporter is told."""
+    report_id = int(ctx.user.state_data["id"])
+    ctx.user.leave()
+    services, official = ctx.services, ctx.official
+    target = services.reference.communes[str(ctx.value)]
+    notices: list[Notice] = []
+
+    async def notify(conn: AsyncConnection, changed: Report) -> None:
+        reporter = await services.users.load(
+            changed.channel, changed.user_id, services.settings.default_locale
+        )
+        with use_locale(reporter.locale):
+            text = _("Phản ánh {ref} của bạn đã được chuyển cho {commune} xử lý.").format(
+                ref=changed.ref, commune=target.name
+            )
+            reply = Reply(text, [[Button("report:mine", _("Phản ánh của tôi"))]])
+        await _tell(ctx, conn, changed.channel, changed.user_id, reply, notices)
+        await tell_officials(ctx, conn, changed, notices)  # new to that commune's officials
+
+    moved = await services.reports.reassign(
+        report_id, target.code, official.principal, list(official.communes), notify
+    )
+    if moved is None:
+        return Reply(
+            _("Không chuyển được: phản ánh đã đóng, hoặc đã ở {commune}.").format(
+                commune=target.name
+            ),
+            [[Button("report:queue", _("Xử lý tiếp"))]],
+        )
+    services.notifier.kick(*notices)
+    return Reply(
+        _("{ref}: đã chuyển cho {commune}; người phản ánh đã được báo.").format(
+            ref=moved.ref, commune=target.name
         ),
         [[Button("report:queue", _("Xử lý tiếp"))]],
     )

@@ -9,16 +9,23 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rapidfuzz import fuzz, process
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.content.reference import Criterion, localized
 from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit
-from bot.domain.i18n import N_, _, fmt_number
+from bot.delivery.notify import Notice, enqueue
+from bot.domain.i18n import N_, _, fmt_number, use_locale
 from bot.domain.text import fold
-from bot.storage.reports import CATEGORIES, NewReport, Report
+from bot.storage.reports import CATEGORIES, Candidate, NewReport, Report
 from handlers.common import ask_commune
 from handlers.menu import with_menu
+from handlers.status import Dispute, current_set, find_criterion, pressed_criterion
 
 router = Router("reports")
 CATEGORY, TEXT, ATTACH = "report:category", "report:text", "report:attach"
-VILLAGE, CONFIRM = "report:village", "report:confirm"
+VILLAGE, SAME, CONFIRM = "report:village", "report:same", "report:confirm"
+SIMILAR = 78  # rapidfuzz token_set_ratio of two folded descriptions: "the same problem"
 CATEGORY_NAMES = {
     "roads": N_("Đường giao thông"),
     "power": N_("Điện, chiếu sáng"),
@@ -50,6 +57,7 @@ STATE_NAMES = {
     "out_of_scope": N_("không thuộc thẩm quyền"),
     "duplicate": N_("trùng"),
     "declined": N_("không xử lý"),
+    "spam": N_("tin rác"),
 }
 
 
@@ -76,6 +84,13 @@ class PickVillage(Payload, prefix="report:vil"):
 @dataclass(frozen=True)
 class ConfirmReport(Payload, prefix="report:ok"):
     draft: str
+
+
+@dataclass(frozen=True)
+class SameReport(Payload, prefix="report:same"):
+    """ "Đúng việc này": the near-duplicate shown is what the villager meant to report."""
+
+    id: int
 
 
 def category_name(category: str) -> str:
@@ -108,11 +123,22 @@ def _draft(ctx: Context) -> dict[str, Any]:
 
 
 async def _full(ctx: Context) -> Reply | None:
-    """The per-person cap on open reports (settings), kindly said; None when under it."""
-    cap = ctx.services.settings.report_max_open
-    if await ctx.services.reports.open_count(*ctx.event.key) < cap:
+    """The per-person caps (settings) on open reports and on recent spam marks, kindly said;
+    None when under both."""
+    settings = ctx.services.settings
+    cap = settings.report_max_open
+    standing = await ctx.services.reports.standing(*ctx.event.key)
+    if standing.open < cap and standing.spam < settings.report_max_spam:
         return None
     ctx.user.leave()
+    if standing.spam >= settings.report_max_spam:
+        return with_menu(
+            _(
+                "Một số phản ánh gần đây của bạn bị cán bộ xã đánh dấu là không đúng mục đích, "
+                "nên tạm thời bạn chưa gửi được phản ánh mới. Việc gấp, bạn gọi trực tiếp "
+                "UBND xã nhé."
+            )
+        )
     return Reply(
         _(
             "Bạn đang có {n} phản ánh chưa xử lý xong, tối đa là {n}. "
@@ -131,6 +157,18 @@ async def start(ctx: Context) -> Reply | list[Reply]:
         return await figures(ctx)
     if ctx.services.areas.get(ctx.user.commune_code or "") is None:
         return ask_commune(ctx, then="report:start")
+    full = await _begin(ctx, {})
+    if full is not None:
+        return full
+    if ctx.event.button is None and not ctx.text.startswith("/"):
+        guessed = guess_category(ctx.text)
+        if guessed is not None:
+            _draft(ctx)["category"] = guessed
+    return await next_step(ctx)
+
+
+async def _begin(ctx: Context, draft: dict[str, Any]) -> Reply | None:
+    """A new draft (with what is known already), unless a cap says no (that answer, then)."""
     full = await _full(ctx)
     if full is not None:
         return full
@@ -141,12 +179,72 @@ async def start(ctx: Context) -> Reply | list[Reply]:
             for v in c.villages
         }
     )
-    ctx.user.enter(CATEGORY, draft={"id": uuid.uuid4().hex[:16]}, villages=villages)
-    if ctx.event.button is None and not ctx.text.startswith("/"):
-        guessed = guess_category(ctx.text)
-        if guessed is not None:
-            _draft(ctx)["category"] = guessed
-    return await next_step(ctx)
+    ctx.user.enter(CATEGORY, draft={"id": uuid.uuid4().hex[:16], **draft}, villages=villages)
+    return None
+
+
+# --- "Dân kiểm tra" of the numbers: a criterion shown as met, disputed ------------------------
+
+_NOT_MET = (" chua dat", " khong dat", " chua du", " not met", " isn t met", " is not met")
+
+
+def _disputed(ctx: Context) -> Criterion | None:
+    """The criterion named, as typed ("ha tang") or as the matcher reads it ("tc 2")."""
+    cset = current_set(ctx)
+    as_read = " ".join(ctx.services.understanding.words(ctx.text))
+    return find_criterion(fold(ctx.text), cset) or find_criterion(as_read, cset)
+
+
+def _disputes_a_criterion(ctx: Context) -> float | None:
+    """ "toi thay tieu chi so 2 chua dat", "tieu chi giao thong chua dat dau": one criterion
+    named, and said not to be met (a question about which ones are not met is not this)."""
+    folded = f" {fold(ctx.text)} {' '.join(ctx.services.understanding.words(ctx.text))} "
+    if not any(w in folded for w in _NOT_MET) or " nao " in folded or " which " in folded:
+        return None
+    return 98.0 if _disputed(ctx) is not None else None
+
+
+@router.button(Dispute)
+@router.intent("dispute_criterion", recognize=_disputes_a_criterion)
+async def dispute(ctx: Context) -> Reply | list[Reply]:
+    """ "Tôi thấy tiêu chí này chưa đạt": a report of the category "an NTM criterion", linked
+    to a criterion the commune is shown to have met."""
+    commune = ctx.services.areas.get(ctx.user.commune_code or "")
+    if commune is None:
+        return ask_commune(ctx, then="status:list")
+    cset = current_set(ctx)
+    criterion: Criterion | None
+    if ctx.payload is not None:
+        criterion = pressed_criterion(ctx, cset)
+    else:
+        criterion = _disputed(ctx)
+        if criterion is None:
+            return with_menu(_("Bạn gõ số tiêu chí, ví dụ: tiêu chí 2 chưa đạt."))
+    status = await ctx.services.statuses.commune(cset.id, commune.code)
+    entry = status.criteria.get(criterion.number)
+    name = _("Tiêu chí {number}: {name}").format(
+        number=criterion.number, name=localized(criterion.name)
+    )
+    if entry is None or not entry.met:
+        return Reply(
+            _("{criterion} của {commune} đang được ghi là chưa đạt.").format(
+                criterion=name, commune=commune.name
+            ),
+            [
+                [Button(PickCategory("criterion").pack(), _("Vẫn phản ánh"))],
+                [Button("status:list", _("Tất cả tiêu chí")), Button("menu:main", _("Menu"))],
+            ],
+        )
+    full = await _begin(
+        ctx,
+        {
+            "category": "criterion",
+            "criteria_set": cset.id,
+            "criterion": criterion.number,
+            "criterion_name": name,
+        },
+    )
+    return full or await next_step(ctx)
 
 
 async def next_step(ctx: Context) -> Reply | list[Reply]:
@@ -157,6 +255,15 @@ async def next_step(ctx: Context) -> Reply | list[Reply]:
         ctx.user.state = CATEGORY
         rows = [[Button(PickCategory(c).pack(), category_name(c))] for c in CATEGORIES]  # type: ignore[arg-type]
         return Reply(_("Bạn muốn phản ánh về việc gì?"), [*rows, [cancel]])
+    if "description" not in draft and draft.get("criterion_name"):
+        ctx.user.state = TEXT
+        return Reply(
+            _(
+                "{criterion} — bạn thấy chưa đạt ở đâu? Mô tả ngắn điều bạn thấy. Ví dụ: Đường "
+                "thôn Nà Làng chưa được cứng hóa, mưa là lầy."
+            ).format(criterion=draft["criterion_name"]),
+            [[cancel]],
+        )
     if "description" not in draft:
         ctx.user.state = TEXT
         return Reply(
@@ -185,12 +292,132 @@ async def next_step(ctx: Context) -> Reply | list[Reply]:
             _("Việc này ở thôn, bản nào? Chọn, gõ tên thôn, hoặc bấm Bỏ qua."),
             [*rows, [Button("report:novil", _("Bỏ qua"))], [cancel]],
         )
+    if "same" not in draft:
+        same = await _near_duplicate(ctx, draft)
+        draft["same"] = same.id if same is not None else None
+        if same is not None:
+            ctx.user.state = SAME
+            return _same_question(same)
     ctx.user.state = CONFIRM
     return [Reply(_("Xem lại phản ánh của bạn:") + "\n" + preview(draft)), _confirmation(draft)]
 
 
+# --- a near-duplicate of an open report is shown first ----------------------------------------
+
+
+_READ_AS: dict[str, str] = {}  # description → as the matcher reads it (they never change)
+
+
+def _read_as(ctx: Context, text: str) -> str:
+    said = _READ_AS.get(text)
+    if said is None:
+        if len(_READ_AS) >= 10_000:
+            _READ_AS.clear()
+        said = _READ_AS[text] = " ".join(ctx.services.understanding.words(text))
+    return said
+
+
+async def _near_duplicate(ctx: Context, draft: dict[str, Any]) -> Candidate | None:
+    """The open report of the same commune, category (and criterion) and village — a report
+    without a village may be any village's — whose description reads most like this one, if
+    it is close enough; the villager's own ones too (they may have forgotten they sent it)."""
+    village = fold(draft["village"]) if draft.get("village") else None
+    candidates = [
+        c
+        for c in await ctx.services.reports.open_like(
+            ctx.user.commune_code or "", draft["category"]
+        )
+        if c.criterion == draft.get("criterion")
+        and not (village and c.village and fold(c.village) != village)
+    ]
+    best = process.extractOne(
+        _read_as(ctx, draft["description"]),
+        [_read_as(ctx, c.description) for c in candidates],
+        scorer=fuzz.token_set_ratio,
+        processor=None,
+        score_cutoff=SIMILAR,
+    )
+    return candidates[best[2]] if best else None
+
+
+def _same_question(r: Report | Candidate) -> Reply:
+    lines = [
+        _("Có phải việc này không?"),
+        f"{r.ref} · {category_name(r.category)} — {state_name(r.state)}",
+        r.description,
+    ]
+    if r.answer:
+        lines.append(_("Xã trả lời: {answer}").format(answer=r.answer))
+    return Reply(
+        "\n".join(lines),
+        [
+            [
+                Button(SameReport(r.id).pack(), _("Đúng việc này")),
+                Button("report:other", _("Việc khác")),
+            ],
+            [Button("menu:main", _("Hủy"))],
+        ],
+    )
+
+
+@router.button(SameReport)
+async def same_report(ctx: Context) -> Reply:
+    """ "Đúng việc này": no new report; the villager follows the one shown (told its changes)."""
+    if ctx.user.state != SAME or _draft(ctx).get("same") != ctx.payload.id:
+        raise StalePayload(f"report near-duplicate {ctx.payload.id} outside the flow")
+    report = await ctx.services.reports.get(ctx.payload.id)
+    if report is None:
+        raise StalePayload(f"no report {ctx.payload.id}")
+    ctx.user.leave()
+    if report.channel == ctx.event.channel and report.user_id == ctx.event.user_id:
+        said = _("Đây là phản ánh bạn đã gửi. Mã: {ref}. Mình sẽ báo bạn khi xã trả lời.")
+    else:
+        await ctx.services.reports.follow(report.id, *ctx.event.key)
+        said = _(
+            "Cảm ơn bạn! Xã đã có phản ánh này (mã {ref}), mình không gửi thêm. "
+            "Mình sẽ báo bạn mỗi khi nó có thay đổi."
+        )
+    return Reply(
+        said.format(ref=report.ref),
+        [[Button("report:mine", _("Phản ánh của tôi")), Button("menu:main", _("Menu"))]],
+    )
+
+
+@router.button("report:other")
+async def other_report(ctx: Context) -> Reply | list[Reply]:
+    """ "Việc khác": on to the preview of the new report."""
+    if ctx.user.state != SAME:
+        raise StalePayload("report near-duplicate outside the flow")
+    _draft(ctx)["same"] = None
+    return await next_step(ctx)
+
+
+async def ask_same(ctx: Context) -> Reply | list[Reply]:
+    """The near-duplicate question, asked again (or, if that report is gone, the preview)."""
+    shown = _draft(ctx).get("same")
+    report = await ctx.services.reports.get(shown) if isinstance(shown, int) else None
+    if report is None or not report.is_open:
+        _draft(ctx)["same"] = None
+        return await next_step(ctx)
+    return _same_question(report)
+
+
+router.add_step(
+    Step(
+        SAME,
+        ask=ask_same,
+        buttons=("report:same", "report:other"),
+        yes="report:same",
+        no="report:other",
+        keeps=True,
+    )
+)
+
+
 def preview(draft: dict[str, Any]) -> str:
     lines = [_("Loại việc: {category}").format(category=category_name(draft["category"]))]
+    if draft.get("criterion_name"):
+        lines.append(draft["criterion_name"])
     if draft.get("village"):
         lines.append(_("Thôn: {village}").format(village=draft["village"]))
     lines.append(_("Nội dung: {text}").format(text=draft["description"]))
@@ -255,7 +482,11 @@ async def category_typed(ctx: Context) -> Reply | list[Reply]:
 async def pick_category(ctx: Context) -> Reply | list[Reply]:
     """A category pressed (or its number, or its label typed)."""
     if ctx.user.state != CATEGORY:
-        raise StalePayload("report category outside the flow")
+        if ctx.payload.category != "criterion" or ctx.user.state is not None:
+            raise StalePayload("report category outside the flow")
+        full = await _begin(ctx, {})  # "Vẫn phản ánh", under a criterion recorded as not met
+        if full is not None:
+            return full
     _draft(ctx)["category"] = ctx.payload.category
     return await next_step(ctx)
 
@@ -342,6 +573,7 @@ async def confirm(ctx: Context) -> Reply | list[Reply]:
             raise StalePayload(f"no report draft {ctx.payload.draft}")
         return receipt(recorded, again=True)
     location = draft.get("location")
+    notices: list[Notice] = []
     report, _created = await ctx.services.reports.add(
         NewReport(
             commune_code=ctx.user.commune_code or "",
@@ -355,14 +587,41 @@ async def confirm(ctx: Context) -> Reply | list[Reply]:
             user_id=ctx.event.user_id,
             display_name=ctx.event.display_name,
             source_key=key,
+            criteria_set=draft.get("criteria_set"),
+            criterion=draft.get("criterion"),
         ),
         max_open=ctx.services.settings.report_max_open,
+        max_spam=ctx.services.settings.report_max_spam,
+        notify=lambda conn, new: tell_officials(ctx, conn, new, notices),
     )
     if report is None:
         full = await _full(ctx)
         return full or with_menu(_("Mình chưa ghi được phản ánh này."))
     ctx.user.leave()
+    ctx.services.notifier.kick(*notices)
     return receipt(report)
+
+
+async def tell_officials(
+    ctx: Context, conn: AsyncConnection, report: Report, notices: list[Notice]
+) -> None:
+    """One notice per official of the commune, in their language, in the report's transaction
+    (a replayed confirmation records no report and so no notice)."""
+    services = ctx.services
+    commune = services.reference.communes[report.commune_code].name
+    for principal in await services.reports.officials_of(conn, report.commune_code):
+        channel, _sep, user_id = principal.partition(":")
+        official = await services.users.load(channel, user_id, services.settings.default_locale)
+        with use_locale(official.locale):
+            text = _("Phản ánh mới {ref} ở {commune}: {category}.").format(
+                ref=report.ref, commune=commune, category=category_name(report.category)
+            )
+            reply = Reply(
+                f"{text}\n{report.description[:200]}",
+                [[Button("report:queue", _("Xử lý phản ánh"))]],
+            )
+        claim = services.notifier.claim_until(channel, user_id)
+        notices.append(await enqueue(conn, channel, user_id, reply, claim_until=claim))
 
 
 def receipt(report: Report, again: bool = False) -> Reply:

@@ -49,6 +49,21 @@ class PickCriterion(Payload, prefix="status:crit"):
     number: int
 
 
+@dataclass(frozen=True)
+class Dispute(Payload, prefix="report:dispute"):
+    """ "Tôi thấy tiêu chí này chưa đạt" under a criterion shown as met (handlers/reports.py)."""
+
+    number: int
+
+
+def pressed_criterion(ctx: Context, cset: CriteriaSet) -> Criterion:
+    """The criterion a button names (its payload's number); stale if the set has none."""
+    criterion = cset.criterion(ctx.payload.number)
+    if criterion is None:
+        raise StalePayload(f"no criterion {ctx.payload.number} in {cset.id}")
+    return criterion
+
+
 def _as_read(ctx: Context) -> str:
     """The text as the matcher reads it: folded, teencode expanded ("tc 3", "tieu chj")."""
     return " ".join(ctx.services.understanding.words(ctx.text))
@@ -178,10 +193,9 @@ async def criterion_card(ctx: Context) -> Reply:
     """One criterion: met or not for the commune, its indicators and figures where known."""
     services = ctx.services
     cset = current_set(ctx)
+    criterion: Criterion | None
     if ctx.payload is not None:
-        criterion = cset.criterion(ctx.payload.number)
-        if criterion is None:
-            raise StalePayload(f"no criterion {ctx.payload.number} in {cset.id}")
+        criterion = pressed_criterion(ctx, cset)
     else:
         # "/tieuchi 2" and "/tieuchi giao thong" read as "tieu chi …"; free text as typed.
         query = "tieu chi " + fold(" ".join(ctx.args)) if ctx.args else fold(ctx.text)
@@ -198,7 +212,12 @@ async def criterion_card(ctx: Context) -> Reply:
         entry=status.criteria.get(criterion.number) if status else None,
         indicators=status.indicators if status else {},
     )
-    return Reply(
-        text,
-        [[Button("status:card", _("Tiến độ của xã")), Button("status:list", _("Tất cả tiêu chí"))]],
-    )
+    rows = [
+        [Button("status:card", _("Tiến độ của xã")), Button("status:list", _("Tất cả tiêu chí"))]
+    ]
+    entry = status.criteria.get(criterion.number) if status else None
+    if entry is not None and entry.met:  # dân kiểm tra: a villager may say it is not
+        rows.insert(
+            0, [Button(Dispute(criterion.number).pack(), _("Tôi thấy tiêu chí này chưa đạt"))]
+        )
+    return Reply(text, rows)

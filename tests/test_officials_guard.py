@@ -81,11 +81,11 @@ async def pledged(villager: Chat, services: Services) -> int:
     return gift.id
 
 
-async def filed(villager: Chat) -> int:
+async def filed(villager: Chat, text: str = "Đường thôn bị sạt một đoạn dài") -> int:
     """A villager's new report (a road, no photo, no village), waiting for an official."""
     await villager.say("/phananh")
     await villager.press("report:cat:roads")
-    await villager.say("Đường thôn bị sạt một đoạn dài")
+    await villager.say(text)
     await villager.press("report:skip")
     await villager.press("report:novil")
     done = await villager.press(next(b for b in villager.buttons if b.startswith("report:ok:")))
@@ -226,7 +226,9 @@ async def test_every_step_and_button_an_official_meets_is_guarded(
 
     reporter = Chat(dispatcher, "telegram", "v3")
     await onboard(reporter)
-    first, second = await filed(reporter), await filed(reporter)
+    first, second = await filed(reporter), await filed(reporter, "Cầu tràn Bản Cuôn ngập nước")
+    third = await filed(reporter, "Ổ gà lớn trước cổng trường")
+    fourth = await filed(reporter, "Cống thoát nước đầu dốc bị vỡ")
     desk = await official_of(services, dispatcher, "terminal")
     await desk.say("/xulyphananh")
     await desk.press(f"report:recv:{first}")
@@ -239,6 +241,14 @@ async def test_every_step_and_button_an_official_meets_is_guarded(
     assert "trùng với phản ánh nào?" in await desk.press(f"report:end:{second}:duplicate")
     await desk.say("PA-26-00001")
     assert "người phản ánh đã được báo" in await desk.say("Đang xử lý theo phản ánh trước")
+    await desk.say("/xulyphananh")
+    assert "là tin rác?" in await desk.press(f"report:spam:{third}")
+    assert "“tin rác”" in await desk.press(f"report:spamok:{third}")
+    province = Watched(dispatcher, "zalo", "pcb")
+    await services.officials.grant("zalo:pcb", "province_official", "19", "test")
+    await province.say("/xulyphananh")
+    assert "chuyển cho xã nào?" in await province.press(f"report:move:{fourth}")
+    assert "đã chuyển cho Xã Na Rì" in await province.say("na ri")
 
     project = await official_of(services, dispatcher, "telegram")
     assert "Tên công trình?" in await project.say("/taocongtrinh")
@@ -272,7 +282,7 @@ async def test_every_step_and_button_an_official_meets_is_guarded(
 
     open_to_all = {b.id for row in main_menu() for b in row} | {"menu:main"}
     open_to_all |= {"proj:list"}  # the card's "Công trình của xã", as every villager has it
-    for walked in (review, campaign, announce, poll, desk, project, upload):
+    for walked in (review, campaign, announce, poll, desk, province, project, upload):
         assert walked.states, walked.channel
         assert [s for s in walked.states if not router.steps[s].official] == []
         found = [router.find_button(b) for b in walked.offered - open_to_all]
@@ -339,6 +349,11 @@ FORGED = [
     "projup:st:building",
     "projup:ok",
     "upload:ok",
+    "report:spam:{gift}",
+    "report:spamok:{gift}",
+    "report:spamno",
+    "report:move:{gift}",
+    "report:more:new:{gift}",
 ]
 
 

@@ -8,13 +8,15 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
+from bot.storage.cache import TtlCache
 from bot.storage.contributions import audit
-from bot.storage.db import Database, as_utc
-from bot.storage.schema import reports
+from bot.storage.db import Database, as_utc, insert_or
+from bot.storage.schema import officials, report_followers, reports
 
 CATEGORIES = (
     "roads",
@@ -29,15 +31,18 @@ CATEGORIES = (
 )
 NEW, RECEIVED, IN_PROGRESS = "new", "received", "in_progress"
 RESOLVED, OUT_OF_SCOPE, DUPLICATE, DECLINED = "resolved", "out_of_scope", "duplicate", "declined"
+SPAM = "spam"  # closed by an official as spam: hidden from figures, counted against the sender
 OPEN = (NEW, RECEIVED, IN_PROGRESS)
 CLOSED = (RESOLVED, OUT_OF_SCOPE, DUPLICATE, DECLINED)
-STATES = OPEN + CLOSED
+STATES = (*OPEN, *CLOSED, SPAM)
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     RECEIVED: (NEW,),
     IN_PROGRESS: (NEW, RECEIVED),
-    **{closed: OPEN for closed in CLOSED},
+    **{closed: OPEN for closed in (*CLOSED, SPAM)},
 }
 REOPEN_DAYS = 14  # a reporter may reopen a closed report once within this many days
+SPAM_DAYS = 30  # spam marks count against a sender for this many days
+OFFICIALS_TTL = 10.0  # seconds a commune's officials are kept (grants change rarely)
 Notify = Callable[[AsyncConnection, "Report"], Awaitable[None]]
 
 
@@ -62,6 +67,8 @@ class Report:
     reopened: int
     created_at: datetime
     closed_at: datetime | None
+    criteria_set: str | None = None  # the criterion a dispute is about (set and number)
+    criterion: int | None = None
 
     @property
     def ref(self) -> str:
@@ -112,6 +119,42 @@ class NewReport:
     user_id: str
     display_name: str | None
     source_key: str  # the draft: a replayed confirmation records nothing twice
+    criteria_set: str | None = None  # a disputed criterion ("tiêu chí này chưa đạt")
+    criterion: int | None = None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What a sender has going: open reports, and reports marked spam in the last SPAM_DAYS."""
+
+    open: int
+    spam: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An open report as the near-duplicate check compares it."""
+
+    id: int
+    village: str | None
+    criterion: int | None
+    description: str
+    category: str
+    state: str
+    answer: str | None
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return ref_of(self.id, self.created_at)
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """A page of an officials' queue and how many come after it."""
+
+    items: list[Report]
+    more: int
 
 
 @dataclass(frozen=True)
@@ -149,56 +192,131 @@ def _report(row: Any) -> Report:
         row.reopened,
         as_utc(row.created_at),
         as_utc(row.closed_at) if row.closed_at is not None else None,
+        row.criteria_set,
+        row.criterion,
     )
+
+
+# Built once: a report step runs these for every villager (SQLAlchemy's cache keys cost more
+# than the statements when they are built anew each time).
+_MINE = (reports.c.channel == bindparam("channel")) & (reports.c.user_id == bindparam("user_id"))
+_SPAM_SINCE = (reports.c.state == SPAM) & (reports.c.closed_at >= bindparam("since"))
+_STANDING = select(
+    func.coalesce(func.sum(case((reports.c.state.in_(OPEN), 1), else_=0)), 0),
+    func.coalesce(func.sum(case((_SPAM_SINCE, 1), else_=0)), 0),
+).where(_MINE)
+# Before recording: the same draft recorded already, and what counts against the cap (at
+# most max_open + max_spam rows).
+_BEFORE_ADD = select(reports).where(
+    _MINE, or_(reports.c.source_key == bindparam("key"), reports.c.state.in_(OPEN), _SPAM_SINCE)
+)
+_ADD = insert(reports).returning(reports)
+_BY_SOURCE = select(reports).where(_MINE, reports.c.source_key == bindparam("key"))
+_GET = select(reports).where(reports.c.id == bindparam("report_id"))
+_SIMILAR = (
+    select(
+        reports.c.id,
+        reports.c.village,
+        reports.c.criterion,
+        reports.c.description,
+        reports.c.category,
+        reports.c.state,
+        reports.c.answer,
+        reports.c.created_at,
+    )
+    .where(
+        reports.c.commune_code == bindparam("commune"),
+        reports.c.category == bindparam("category"),
+        reports.c.state.in_(OPEN),
+    )
+    .order_by(reports.c.id.desc())
+    .limit(50)
+)
+_OFFICIALS_OF = select(officials.c.principal).where(
+    officials.c.role == "commune_official", officials.c.area_code == bindparam("commune")
+)
+_FOLLOWERS = select(report_followers.c.channel, report_followers.c.user_id).where(
+    report_followers.c.report_id == bindparam("report_id")
+)
+
+
+async def _change(
+    conn: AsyncConnection,
+    report_id: int,
+    column: Any,
+    where: tuple[ColumnElement[bool], ...],
+    values: dict[str, Any],
+    audited: tuple[str, str, dict[str, Any], datetime],
+    notify: Notify,
+) -> Report | None:
+    """One official's change of a report, if `where` still holds: the update, the audit row
+    (the changed column before, `audited`'s after) and the notices, in the caller's
+    transaction; None when it no longer holds."""
+    prior = (await conn.execute(select(column).where(reports.c.id == report_id))).scalar()
+    row = (
+        await conn.execute(
+            update(reports)
+            .where(reports.c.id == report_id, *where)
+            .values(**values)
+            .returning(reports)
+        )
+    ).first()
+    if row is None:
+        return None
+    changed = _report(row)
+    actor, action, after, now = audited
+    await audit(conn, actor, action, "report", report_id, {column.key: prior}, after, now)
+    await notify(conn, changed)
+    return changed
 
 
 class ReportStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._officials = TtlCache(OFFICIALS_TTL)
 
-    async def add(self, new: NewReport, max_open: int) -> tuple[Report | None, bool]:
+    async def add(
+        self, new: NewReport, max_open: int, max_spam: int, notify: Notify | None = None
+    ) -> tuple[Report | None, bool]:
         """Record a confirmed report once: (the report, True); a replay gives the first one and
-        False; (None, False) when the reporter already has `max_open` open reports."""
+        False; (None, False) when the reporter already has `max_open` open reports or
+        `max_spam` spam marks in SPAM_DAYS. `notify` records the officials' notices in the same
+        transaction, for a new report only: a replay never notifies twice."""
         now = self._db.clock.utcnow()
-        mine = (reports.c.channel == new.channel) & (reports.c.user_id == new.user_id)
+        since = now - timedelta(days=SPAM_DAYS)
+        params = {"channel": new.channel, "user_id": new.user_id, "key": new.source_key}
         try:
             async with self._db.write() as conn:
-                earlier = (
-                    await conn.execute(
-                        select(reports).where(mine, reports.c.source_key == new.source_key)
-                    )
-                ).first()
+                rows = (await conn.execute(_BEFORE_ADD, params | {"since": since})).all()
+                earlier = next((r for r in rows if r.source_key == new.source_key), None)
                 if earlier is not None:
                     return _report(earlier), False
-                open_now = (
-                    await conn.execute(select(func.count()).where(mine, reports.c.state.in_(OPEN)))
-                ).scalar_one()
-                if open_now >= max_open:
+                spam = sum(r.state == SPAM for r in rows)
+                if len(rows) - spam >= max_open or spam >= max_spam:
                     return None, False
-                row = (
-                    await conn.execute(
-                        insert(reports)
-                        .values(
-                            commune_code=new.commune_code,
-                            village=new.village,
-                            category=new.category,
-                            description=new.description,
-                            photo=new.photo,
-                            latitude=new.latitude,
-                            longitude=new.longitude,
-                            channel=new.channel,
-                            user_id=new.user_id,
-                            display_name=new.display_name,
-                            state=NEW,
-                            reopened=0,
-                            created_at=now,
-                            updated_at=now,
-                            source_key=new.source_key,
-                        )
-                        .returning(reports)
-                    )
-                ).one()
-                return _report(row), True
+                values = {
+                    "commune_code": new.commune_code,
+                    "village": new.village,
+                    "category": new.category,
+                    "description": new.description,
+                    "photo": new.photo,
+                    "latitude": new.latitude,
+                    "longitude": new.longitude,
+                    "channel": new.channel,
+                    "user_id": new.user_id,
+                    "display_name": new.display_name,
+                    "state": NEW,
+                    "reopened": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                    "source_key": new.source_key,
+                    "criteria_set": new.criteria_set,
+                    "criterion": new.criterion,
+                }
+                report = _report((await conn.execute(_ADD, values)).one())
+                if notify is not None:
+                    await notify(conn, report)
+                return report, True
         except IntegrityError:  # the same confirmation twice at once: the first one stands
             found = await self.by_source(new.channel, new.user_id, new.source_key)
             if found is None:
@@ -207,59 +325,121 @@ class ReportStore:
 
     async def by_source(self, channel: str, user_id: str, key: str) -> Report | None:
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(reports).where(
-                        reports.c.channel == channel,
-                        reports.c.user_id == user_id,
-                        reports.c.source_key == key,
-                    )
-                )
-            ).first()
+            params = {"channel": channel, "user_id": user_id, "key": key}
+            row = (await conn.execute(_BY_SOURCE, params)).first()
         return _report(row) if row else None
 
     async def get(self, report_id: int) -> Report | None:
         async with self._db.read() as conn:
-            row = (await conn.execute(select(reports).where(reports.c.id == report_id))).first()
+            row = (await conn.execute(_GET, {"report_id": report_id})).first()
         return _report(row) if row else None
 
-    async def open_count(self, channel: str, user_id: str) -> int:
+    async def standing(self, channel: str, user_id: str) -> Standing:
+        """The sender's open reports and recent spam marks, in one statement."""
+        since = self._db.clock.utcnow() - timedelta(days=SPAM_DAYS)
         async with self._db.read() as conn:
-            return int(
-                (
-                    await conn.execute(
-                        select(func.count()).where(
-                            reports.c.channel == channel,
-                            reports.c.user_id == user_id,
-                            reports.c.state.in_(OPEN),
-                        )
-                    )
-                ).scalar_one()
+            params = {"channel": channel, "user_id": user_id, "since": since}
+            opened, spam = (await conn.execute(_STANDING, params)).one()
+        return Standing(int(opened), int(spam))
+
+    async def open_like(self, commune_code: str, category: str) -> list[Candidate]:
+        """The newest open reports of a commune and category, as little as a near-duplicate
+        check reads (no times to parse: this runs before every confirmation)."""
+        async with self._db.read() as conn:
+            rows = await conn.execute(_SIMILAR, {"commune": commune_code, "category": category})
+            return [Candidate(*r) for r in rows]
+
+    async def follow(self, report_id: int, channel: str, user_id: str) -> bool:
+        """The villager follows the report (told of its changes); False if they did already."""
+        async with self._db.write() as conn:
+            added = await conn.execute(
+                insert_or(conn, report_followers)
+                .values(
+                    report_id=report_id,
+                    channel=channel,
+                    user_id=user_id,
+                    created_at=self._db.clock.utcnow(),
+                )
+                .on_conflict_do_nothing()
             )
+        return bool(added.rowcount)
+
+    async def officials_of(self, conn: AsyncConnection, commune_code: str) -> list[str]:
+        """The principals of the commune's officials ("telegram:123"), who hear of each new
+        report; kept OFFICIALS_TTL seconds, as OfficialStore keeps grants."""
+        cached: list[str] | None = self._officials.get(commune_code)
+        if cached is None:
+            rows = await conn.execute(_OFFICIALS_OF, {"commune": commune_code})
+            cached = sorted({r.principal for r in rows})
+            self._officials.put(commune_code, cached)
+        return cached
+
+    @staticmethod
+    async def followers(conn: AsyncConnection, report_id: int) -> list[tuple[str, str]]:
+        """(channel, user id) of those following a report, inside the caller's transaction."""
+        rows = await conn.execute(_FOLLOWERS, {"report_id": report_id})
+        return [(r.channel, r.user_id) for r in rows]
 
     async def of_user(self, channel: str, user_id: str, limit: int = 10) -> list[Report]:
+        """The reporter's reports and those they follow, newest first."""
+        followed = select(report_followers.c.report_id).where(
+            report_followers.c.channel == channel, report_followers.c.user_id == user_id
+        )
         async with self._db.read() as conn:
             rows = await conn.execute(
                 select(reports)
-                .where(reports.c.channel == channel, reports.c.user_id == user_id)
+                .where(
+                    or_(
+                        and_(reports.c.channel == channel, reports.c.user_id == user_id),
+                        reports.c.id.in_(followed),
+                    )
+                )
                 .order_by(reports.c.id.desc())
                 .limit(limit)
             )
             return [_report(r) for r in rows]
 
-    async def queue(self, communes: Sequence[str], limit: int = 5) -> tuple[list[Report], int]:
-        """The open reports of these communes, new first, then received, then in progress,
-        oldest first in each; and how many more there are."""
+    async def queue(
+        self, communes: Sequence[str], limit: int = 5, after: tuple[str, int] | None = None
+    ) -> QueuePage:
+        """The open reports of these communes: new first, then received, then in progress,
+        oldest first in each. `after` is the (state, id) of the last one shown: a page starts
+        where the last one ended, so reports handled in the meantime make no page skip any."""
         r = reports
-        where = (r.c.commune_code.in_(list(communes)), r.c.state.in_(OPEN))
-        order = case((r.c.state == NEW, 0), (r.c.state == RECEIVED, 1), else_=2)
+        rank = case((r.c.state == NEW, 0), (r.c.state == RECEIVED, 1), else_=2)
+        where: list[ColumnElement[bool]] = [
+            r.c.commune_code.in_(list(communes)),
+            r.c.state.in_(OPEN),
+        ]
+        if after is not None:
+            last = OPEN.index(after[0]) if after[0] in OPEN else len(OPEN)
+            where.append(or_(rank > last, and_(rank == last, r.c.id > after[1])))
         async with self._db.read() as conn:
-            rows = await conn.execute(
-                select(r).where(*where).order_by(order, r.c.created_at, r.c.id).limit(limit)
-            )
+            rows = await conn.execute(select(r).where(*where).order_by(rank, r.c.id).limit(limit))
             items = [_report(row) for row in rows]
             total = (await conn.execute(select(func.count()).where(*where))).scalar_one()
-        return items, int(total) - len(items)
+        return QueuePage(items, int(total) - len(items))
+
+    async def reassign(
+        self, report_id: int, commune_code: str, actor: str, communes: Sequence[str], notify: Notify
+    ) -> Report | None:
+        """Move an open report of these communes to another commune (a province official's
+        correction); audited, the reporter's notice in the same transaction. None when not."""
+        now = self._db.clock.utcnow()
+        async with self._db.write() as conn:
+            return await _change(
+                conn,
+                report_id,
+                reports.c.commune_code,
+                (
+                    reports.c.state.in_(OPEN),
+                    reports.c.commune_code.in_(list(communes)),
+                    reports.c.commune_code != commune_code,
+                ),
+                {"commune_code": commune_code, "updated_at": now},
+                (actor, "report.reassign", {"commune_code": commune_code}, now),
+                notify,
+            )
 
     async def move(
         self,
@@ -275,42 +455,28 @@ class ReportStore:
         """Move a report of these communes to `to` if its state allows it; audited, and the
         reporter's notice recorded in the same transaction. None when not (another official got
         there first, or it is not the actor's commune). Closing needs a written answer."""
-        if to in CLOSED and not (answer and answer.strip()):
+        if to in CLOSED and not (answer and answer.strip()):  # spam needs no answer
             raise ValueError("closing a report needs a written answer")
         now = self._db.clock.utcnow()
         values: dict[str, Any] = {"state": to, "updated_at": now}
         if answer is not None:
             values["answer"] = answer
-        if to in CLOSED:
+        if to in (*CLOSED, SPAM):
             values |= {"closed_at": now, "evidence_photo": evidence_photo, "rating": None}
             values["duplicate_of"] = duplicate_of
+        after = {"state": to, "answer": answer, "duplicate_of": duplicate_of}
+        if evidence_photo:
+            after["evidence_photo"] = evidence_photo
         async with self._db.write() as conn:
-            prior = (
-                await conn.execute(select(reports.c.state).where(reports.c.id == report_id))
-            ).scalar()
-            row = (
-                await conn.execute(
-                    update(reports)
-                    .where(
-                        reports.c.id == report_id,
-                        reports.c.state.in_(TRANSITIONS[to]),
-                        reports.c.commune_code.in_(list(communes)),
-                    )
-                    .values(**values)
-                    .returning(reports)
-                )
-            ).first()
-            if row is None:
-                return None
-            changed = _report(row)
-            after = {"state": to, "answer": answer, "duplicate_of": duplicate_of}
-            if evidence_photo:
-                after["evidence_photo"] = evidence_photo
-            await audit(
-                conn, actor, f"report.{to}", "report", report_id, {"state": prior}, after, now
+            return await _change(
+                conn,
+                report_id,
+                reports.c.state,
+                (reports.c.state.in_(TRANSITIONS[to]), reports.c.commune_code.in_(list(communes))),
+                values,
+                (actor, f"report.{to}", after, now),
+                notify,
             )
-            await notify(conn, changed)
-        return changed
 
     async def rate(self, report_id: int, channel: str, user_id: str, rating: str) -> Report | None:
         """The reporter's rating of a closed report; None if it is not theirs or not closed."""
@@ -378,7 +544,7 @@ class ReportStore:
                         reports.c.created_at,
                         reports.c.closed_at,
                         reports.c.rating,
-                    ).where(reports.c.commune_code == commune_code)
+                    ).where(reports.c.commune_code == commune_code, reports.c.state != SPAM)
                 )
             ).all()
         by_category: dict[str, int] = {}

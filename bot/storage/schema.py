@@ -437,9 +437,24 @@ reports = Table(
     Column("closed_at", DateTime(timezone=True)),
     # The reporter's draft: a replayed confirmation records nothing twice.
     Column("source_key", String(64), nullable=False),
+    # The report desk (0010): a disputed criterion ("tôi thấy tiêu chí này chưa đạt").
+    Column("criteria_set", String(32)),
+    Column("criterion", Integer),
     UniqueConstraint("channel", "user_id", "source_key", name="uq_reports_source"),
     Index("ix_reports_queue", "commune_code", "state", "created_at"),
     Index("ix_reports_reporter", "channel", "user_id"),
+)
+
+# --- the report desk (0010): followers of a report ------------------------------------------
+
+# Villagers who said "Đúng việc này" to a near-duplicate: told of the report's changes too.
+report_followers = Table(
+    "report_followers",
+    metadata,
+    Column("report_id", ForeignKey("reports.id"), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 # --- dân hưởng lợi: projects (công trình) the gifts build -------------------------------------
