@@ -147,6 +147,19 @@ async def test_a_report_typed_without_diacritics_in_words(chat: Chat, services: 
     assert (report.category, report.village) == ("roads", "thon moi")
 
 
+async def test_phan_anh_typed_under_a_receipt_files_a_new_report(chat: Chat) -> None:
+    # The receipt offers "Phản ánh của tôi"; the words "phan anh" are a request of their own.
+    await onboard(chat)
+    await file_report(chat)
+    assert "Bạn muốn phản ánh về việc gì?" in await chat.say("phan anh")
+
+
+async def test_the_receipts_label_typed_whole_lists_my_reports(chat: Chat) -> None:
+    await onboard(chat)
+    ref = await file_report(chat)
+    assert f"• {ref}" in await chat.say("phan anh cua toi")
+
+
 @pytest.mark.parametrize("typed", ["moi truong", "rac", "Môi trường, rác thải"])
 async def test_the_category_typed(dispatcher: Dispatcher, typed: str) -> None:
     chat = Chat(dispatcher, "zalo", "z1")

@@ -94,12 +94,17 @@ def picked_by_number(event: Incoming, offered: list[list[str]]) -> Incoming:
 
 
 def picked_by_label(
-    understanding: Understanding, text: str, offered: list[list[str]], skip: tuple[str, ...] = ()
+    understanding: Understanding,
+    text: str,
+    offered: list[list[str]],
+    skip: tuple[str, ...] = (),
+    partial: bool = True,
 ) -> str | None:
     """The button on offer whose label was typed ("na lang" for “Nà Làng”, small typos too).
 
     A label on several buttons ("Xác nhận" under each card of a list) names none of them:
-    taking the first would make the words mean whatever the list shows first."""
+    taking the first would make the words mean whatever the list shows first. With `partial`
+    False only the whole label (or one typo of it) counts."""
     typed = fold(text)
     if len(typed) < 2:
         return None
@@ -120,6 +125,8 @@ def picked_by_label(
         return exact.pop() if len(exact) == 1 else None
     if near:
         return near[0] if len(near) == 1 else None
+    if not partial:
+        return None
     # Part of one label only ("kenh muong" for “Làm kênh mương nội đồng”, "an danh").
     words = typed.split()
     if len(words) < 2 and len(typed) < 5:
@@ -245,7 +252,12 @@ class Dispatcher:
             return [*replies, *as_list(await step.ask(ctx))]
         if step is not None:
             return await self._in_step(ctx, step)
-        pressed = picked_by_label(self.services.understanding, event.text, user.offered)
+        understanding = self.services.understanding
+        # Part of a label counts unless the words are themselves a request: "phản ánh" under
+        # a receipt's "Phản ánh của tôi" files a new report, it does not list the old ones.
+        found = understanding.match(event.text)
+        partial = found is None or found.how != "exact"
+        pressed = picked_by_label(understanding, event.text, user.offered, partial=partial)
         if pressed is not None:
             return await self._button(ctx, pressed, None)
         return await self._outside(ctx)
