@@ -1,0 +1,121 @@
+"""The public pages through Starlette's TestClient: the province, a commune, the search, in
+Vietnamese and English — every link answering, the numbers with their sources, no names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from bot.app.services import Services
+from bot.app.settings import Settings
+from tests.public_data import ANSWER, COMMUNE, OPEN_QUESTION, QUESTION, SECRETS, seed, site_client
+
+HREF = re.compile(r'href="([^"]+)"')
+
+
+@pytest.fixture
+async def seeded(services: Services) -> Services:
+    await seed(services)
+    return services
+
+
+@pytest.fixture
+def client(seeded: Services, settings: Settings) -> Iterator[TestClient]:
+    yield from site_client(settings)
+
+
+def links(html: str) -> list[str]:
+    return [h.replace("&amp;", "&") for h in HREF.findall(html) if h.startswith("/")]
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_every_link_on_each_page_answers(client: TestClient, lang: str) -> None:
+    query = "" if lang == "vi" else "?lang=en"
+    for start in ("/", f"/xa/{COMMUNE}", "/du-lieu", "/tim?q=bang+lung"):
+        page = client.get(start + (query.replace("?", "&") if "?" in start else query))
+        assert page.status_code == 200, start
+        assert f'<html lang="{lang}">' in page.text
+        assert len(page.content) < 100_000, (start, len(page.content))
+        for href in links(page.text):
+            assert client.get(href).status_code == 200, (start, href)
+            if lang == "en" and not href.startswith(("/static", "/du-lieu/", "/open311")):
+                assert "lang=en" in href or href.endswith("lang=vi"), (start, href)
+
+
+def test_the_province_ranks_communes_and_names_its_sources(client: TestClient) -> None:
+    page = client.get("/").text
+    assert "Xếp hạng các xã theo số tiêu chí đạt" in page
+    assert "Bình quân tỉnh:" in page
+    assert "Dữ liệu mẫu — không phải số liệu chính thức." in page  # the sample is labelled
+    assert "Nguồn: kết quả đánh giá do cơ quan có thẩm quyền công bố" in page
+    assert "Bê tông hóa đường thôn Nà Làng (mẫu)" in page  # the campaign under way
+    rows = re.findall(r"<tr><td>(\d+)</td><td><a href=\"/xa/(\d+)\">[^<]+</a></td><td>(\d+)/", page)
+    met = [int(n) for _, _, n in rows]
+    assert len(rows) > 10 and met == sorted(met, reverse=True)
+
+
+def test_the_commune_page_shows_status_chart_campaign_polls_reports(client: TestClient) -> None:
+    page = client.get(f"/xa/{COMMUNE}").text
+    assert "Xã Chợ Đồn" in page and "Đạt " in page and "Căn cứ:" in page
+    assert "Nguồn: Dữ liệu mẫu do Chung Sức tạo để minh họa" in page  # source, who, when
+    assert "<svg" in page and "<polyline" in page  # criteria met over time
+    assert "Còn thiếu:" in page or "Chưa có số liệu:" in page
+    assert "Chưa có công trình nào." in page  # the projects hook, until projects are merged
+    # The closed poll with its results; the open one without them.
+    assert QUESTION in page and "12 phiếu" in page
+    assert OPEN_QUESTION in page and "kết quả công bố khi kết thúc" in page
+    # Reports: category, village, state, the official's answer — no names, no texts.
+    assert "Đường giao thông" in page and "đã giải quyết" in page and ANSWER in page
+    assert "Tổng 2 phản ánh; đã giải quyết 1" in page
+    assert "Khởi công bê tông hóa đường thôn Nà Làng (tin mẫu)" in page
+    for secret in SECRETS:
+        assert secret not in page
+
+
+def test_english_with_lang_en(client: TestClient) -> None:
+    page = client.get(f"/xa/{COMMUNE}?lang=en").text
+    assert '<html lang="en">' in page
+    assert "Still missing:" in page or "No data yet:" in page
+    assert "Dân kiểm tra" not in page and "Tiêu chí" not in page
+    assert client.get("/?lang=en").text.count("Ranking of communes") == 1
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"), [("vi", "Không tìm thấy xã này."), ("en", "No such commune.")]
+)
+def test_an_unknown_commune_is_404_in_the_users_language(
+    client: TestClient, lang: str, words: str
+) -> None:
+    page = client.get("/xa/99999", params={"lang": lang})
+    assert page.status_code == 404
+    assert words in page.text
+
+
+@pytest.mark.parametrize(
+    "typed", ["cho don", "CHO DON", "chodon", "Chợ Đồn", "cho dong", "xa cho don"]
+)
+def test_the_search_understands_names_as_the_chat_does(client: TestClient, typed: str) -> None:
+    found = client.get("/tim", params={"q": typed}, follow_redirects=False)
+    assert found.status_code == 303
+    assert found.headers["location"] == f"/xa/{COMMUNE}"
+
+
+def test_an_old_name_says_where_it_went(client: TestClient) -> None:
+    page = client.get("/tim", params={"q": "bang lung", "lang": "en"})
+    assert page.status_code == 200
+    assert "Chợ Đồn" in page.text and 'href="/xa/02020?lang=en"' in page.text
+
+
+def test_a_search_for_nothing_known_says_so(client: TestClient) -> None:
+    page = client.get("/tim", params={"q": "<script>xyz</script>"})
+    assert page.status_code == 200
+    assert "<script>xyz" not in page.text and "&lt;script&gt;xyz" in page.text
+
+
+def test_a_ward_gets_no_ntm_title(client: TestClient) -> None:
+    page = client.get("/xa/01840").text
+    assert "Phường và đặc khu không thuộc chương trình nông thôn mới." in page
+    assert "Danh hiệu:" not in page
