@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from bot.storage.contributions import COUNTED
 from bot.storage.db import Database, as_utc
@@ -83,18 +83,16 @@ class PublicStore:
         households counted per group, so no one person's gift stands alone with their name."""
         c = contributions
         households = func.count(func.distinct(c.c.channel + ":" + c.c.user_id))
+        # Only a material has a unit and a name worth telling apart; any other note is a
+        # villager's own words and stays out.
+        material = c.c.kind == "materials"
+        unit = case((material, c.c.unit), else_=None).label("unit")
+        what = case((material, c.c.description), else_=None).label("what")
         query = (
-            select(
-                c.c.campaign_id,
-                c.c.village,
-                c.c.kind,
-                c.c.unit,
-                c.c.description,
-                func.sum(c.c.amount),
-                households,
-            )
+            select(c.c.campaign_id, c.c.village, c.c.kind, unit, what, func.sum(c.c.amount))
+            .add_columns(households)
             .where(c.c.status.in_(COUNTED))
-            .group_by(c.c.campaign_id, c.c.village, c.c.kind, c.c.unit, c.c.description)
+            .group_by(c.c.campaign_id, c.c.village, c.c.kind, unit, what)
         )
         if commune_code is not None:
             query = query.where(c.c.commune_code == commune_code)
