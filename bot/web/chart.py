@@ -8,7 +8,7 @@ from datetime import date
 from bot.storage.public import MetOn
 
 WIDTH, HEIGHT = 320, 160
-LEFT, RIGHT, TOP, BOTTOM = 34, 30, 10, 26  # room for the axes' labels (a date is ~50 px)
+LEFT, RIGHT, TOP, BOTTOM = 24, 8, 10, 26  # room for the axes' labels
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,13 @@ Vietnamese by default, English with `?lang=en`; every link a page makes keeps th
 page is rendered from content/templates/web/ with the chat's catalogs and Babel formats, HTML
 escaped. Rendered pages are kept PAGE_TTL seconds per (page, commune, language): at most
 2 × (communes + 2) entries, so the bound is the province's size, and a change shows within
-PAGE_TTL seconds (statuses, campaigns and tallies have their own 30 s caches below that).
+PAGE_TTL seconds (statuses, campaigns and tallies have their own 30 s caches below that); while
+one request re-renders an expired page, the others get the previous one.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -22,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from bot.app.runtime import Runtime
 from bot.app.services import Services
 from bot.content.render import build_environment
+from bot.domain.clock import TZ
 from bot.domain.i18n import LOCALES, _, use_locale
 from bot.domain.paths import CONTENT_DIR
 from bot.storage.cache import TtlCache
@@ -42,7 +45,11 @@ class Site:
 
     def __init__(self) -> None:
         self.env: Environment = build_environment(html=True)
+        self.env.filters["local"] = lambda moment: moment.astimezone(TZ)  # stored in UTC
         self.pages = TtlCache(PAGE_TTL)
+        # Per cached key (so bounded as the cache is): the render under way, the last page.
+        self._rendering: dict[tuple[str, ...], asyncio.Lock] = {}
+        self._last: dict[tuple[str, ...], bytes] = {}
         self._public: PublicStore | None = None
 
     def services(self, request: Request) -> Services:
@@ -68,15 +75,27 @@ class Site:
     async def cached(
         self, request: Request, key: tuple[str, ...], make: Callable[[], Awaitable[Response]]
     ) -> Response:
-        """The page from the cache, or made in the request's language and kept PAGE_TTL s."""
+        """The page from the cache, or made in the request's language and kept PAGE_TTL s (its
+        bytes: each request gets a response of its own). One request re-renders an expired page
+        while the others get the last one (a page is never more than one render late)."""
         full = (*key, language(request))
-        hit: Response | None = self.pages.get(full)
-        if hit is None:
-            with use_locale(language(request)):
-                hit = await make()
-            if hit.status_code == 200:
-                self.pages.put(full, hit)
-        return hit
+        body: bytes | None = self.pages.get(full)
+        if body is not None:
+            return HTMLResponse(body, headers=CACHE_HEADER)
+        lock = self._rendering.setdefault(full, asyncio.Lock())
+        if lock.locked() and full in self._last:
+            return HTMLResponse(self._last[full], headers=CACHE_HEADER)
+        async with lock:
+            body = self.pages.get(full)
+            if body is None:
+                with use_locale(language(request)):
+                    made = await make()
+                if made.status_code != 200:
+                    return made
+                body = bytes(made.body)
+                self.pages.put(full, body)
+                self._last[full] = body
+        return HTMLResponse(body, headers=CACHE_HEADER)
 
     def not_found(self, request: Request, message: str) -> Response:
         with use_locale(language(request)):
