@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.testclient import TestClient
 
@@ -116,9 +117,16 @@ async def seed(services: Services) -> None:
     assert [p.question for p, _ in closed] == [QUESTION]
 
 
-def site_client(settings: Settings) -> Iterator[TestClient]:
-    """The server of `chungsuc serve` with no messenger configured, on the test's database and
-    clock, through Starlette's TestClient (its own event loop, its own services)."""
-    app = create_app(settings, clock=FixedClock(NOW))
-    with TestClient(app) as client:
-        yield client
+@pytest.fixture
+async def seeded(services: Services) -> Services:
+    """The sample database with the seeds above."""
+    await seed(services)
+    return services
+
+
+@pytest.fixture
+def client(seeded: Services, settings: Settings) -> Iterator[TestClient]:
+    """The server of `chungsuc serve` with no messenger configured, on the test's seeded
+    database and clock, through Starlette's TestClient (its own event loop and services)."""
+    with TestClient(create_app(settings, clock=FixedClock(NOW))) as test_client:
+        yield test_client

@@ -6,30 +6,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import date, datetime
 
 import pytest
 from starlette.testclient import TestClient
 
-from bot.app.services import Services
-from bot.app.settings import Settings
 from bot.storage.reports import CATEGORIES
 from bot.web.open_data import DATASETS, Column
-from tests.public_data import ANSWER, COMMUNE, QUESTION, SECRETS, seed, site_client
+from tests import public_data
+from tests.public_data import ANSWER, COMMUNE, QUESTION, SECRETS
+
+seeded, client = public_data.seeded, public_data.client  # the shared fixtures
 
 NAMES = [d.name for d in DATASETS]
-
-
-@pytest.fixture
-async def seeded(services: Services) -> Services:
-    await seed(services)
-    return services
-
-
-@pytest.fixture
-def client(seeded: Services, settings: Settings) -> Iterator[TestClient]:
-    yield from site_client(settings)
 
 
 def fits(column: Column, value: object) -> bool:

@@ -4,27 +4,16 @@ Vietnamese and English — every link answering, the numbers with their sources,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
-from bot.app.services import Services
-from bot.app.settings import Settings
-from tests.public_data import ANSWER, COMMUNE, OPEN_QUESTION, QUESTION, SECRETS, seed, site_client
+from tests import public_data
+from tests.public_data import ANSWER, COMMUNE, OPEN_QUESTION, QUESTION, SECRETS
+
+seeded, client = public_data.seeded, public_data.client  # the shared fixtures
 
 HREF = re.compile(r'href="([^"]+)"')
-
-
-@pytest.fixture
-async def seeded(services: Services) -> Services:
-    await seed(services)
-    return services
-
-
-@pytest.fixture
-def client(seeded: Services, settings: Settings) -> Iterator[TestClient]:
-    yield from site_client(settings)
 
 
 def links(html: str) -> list[str]:

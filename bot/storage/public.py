@@ -16,7 +16,6 @@ from bot.storage.contributions import COUNTED
 from bot.storage.db import Database, as_utc
 from bot.storage.reports import ref_of
 from bot.storage.schema import (
-    area_successions,
     contributions,
     news_items,
     reports,
@@ -164,35 +163,20 @@ class PublicStore:
 
     async def status_history(self) -> list[Any]:
         """Every status assessment ever imported, oldest first, with its import's sample flag."""
-        r = status_records
-        query = (
-            select(r, status_imports.c.is_sample)
-            .join(status_imports, status_imports.c.id == r.c.import_id)
-            .order_by(r.c.commune_code, r.c.assessed_on, r.c.id)
-        )
-        async with self._db.read() as conn:
-            return list((await conn.execute(query)).all())
+        return await self._with_import(status_records, status_records.c.assessed_on)
 
     async def title_history(self) -> list[Any]:
-        t = title_records
+        """Every title decided, oldest first, with its import's sample flag."""
+        return await self._with_import(title_records, title_records.c.decided_on)
+
+    async def _with_import(self, table: Any, day: Any) -> list[Any]:
         query = (
-            select(t, status_imports.c.is_sample)
-            .join(status_imports, status_imports.c.id == t.c.import_id)
-            .order_by(t.c.commune_code, t.c.decided_on, t.c.id)
+            select(table, status_imports.c.is_sample)
+            .join(status_imports, status_imports.c.id == table.c.import_id)
+            .order_by(table.c.commune_code, day, table.c.id)
         )
         async with self._db.read() as conn:
             return list((await conn.execute(query)).all())
-
-    async def successions(self) -> list[tuple[str, str, str]]:
-        """(old era, old code, new code) of every old unit."""
-        s = area_successions
-        async with self._db.read() as conn:
-            rows = await conn.execute(
-                select(s.c.old_era, s.c.old_code, s.c.new_code).order_by(
-                    s.c.old_era, s.c.old_code, s.c.new_code
-                )
-            )
-            return [(a, b, c) for a, b, c in rows]
 
     async def headlines(self, commune_code: str, province_code: str, limit: int) -> list[Headline]:
         """The latest news of a commune and its province, newest first."""
