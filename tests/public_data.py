@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from bot.app.services import Services
 from bot.app.settings import Settings
+from bot.delivery import broadcasts
 from bot.domain.clock import FixedClock
 from bot.interfaces.server import create_app
 from bot.storage.contributions import CONFIRMED, NewContribution
@@ -36,6 +37,8 @@ SECRETS = (
 QUESTION = "Làm đường trước hay nhà văn hóa trước?"
 OPEN_QUESTION = "Họp thôn vào tối thứ bảy được không?"
 ANSWER = "Xã đã cho đắp lại đoạn đường sạt."
+SENT = "Lịch tiêm phòng cho đàn gia súc tháng 12"
+SCHEDULED = "Họp dân bàn kế hoạch năm sau (chưa gửi)"
 
 
 async def _no_notice(conn: AsyncConnection, report: Report) -> None:
@@ -115,6 +118,19 @@ async def seed(services: Services) -> None:
     async with services.db.write() as conn:
         closed = await services.polls.close_due(conn, closes + timedelta(minutes=1))
     assert [p.question for p, _ in closed] == [QUESTION]
+    for title, status in ((SENT, "done"), (SCHEDULED, "scheduled")):
+        await broadcasts.create(
+            services.db,
+            "telegram:1",
+            kind="announcement",
+            title=title,
+            text=title,
+            scope_level="commune",
+            scope_code=COMMUNE,
+            topic="commune_news",
+            send_at=NOW if status == "done" else NOW + timedelta(days=2),
+            status=status,
+        )
 
 
 @pytest.fixture

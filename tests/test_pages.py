@@ -3,13 +3,26 @@ Vietnamese and English — every link answering, the numbers with their sources,
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
 from starlette.testclient import TestClient
 
+from bot.storage.cache import TtlCache
+from bot.web.site import Site
 from tests import public_data
-from tests.public_data import ANSWER, COMMUNE, OPEN_QUESTION, QUESTION, SECRETS
+from tests.public_data import (
+    ANSWER,
+    COMMUNE,
+    OPEN_QUESTION,
+    QUESTION,
+    SCHEDULED,
+    SECRETS,
+    SENT,
+)
 
 seeded, client = public_data.seeded, public_data.client  # the shared fixtures
 
@@ -59,7 +72,9 @@ def test_the_commune_page_shows_status_chart_campaign_polls_reports(client: Test
     # Reports: category, village, state, the official's answer — no names, no texts.
     assert "Đường giao thông" in page and "đã giải quyết" in page and ANSWER in page
     assert "Tổng 2 phản ánh; đã giải quyết 1" in page
+    # Recent announcements: the news files and what was sent to the commune, not what waits.
     assert "Khởi công bê tông hóa đường thôn Nà Làng (tin mẫu)" in page
+    assert SENT in page and SCHEDULED not in page
     for secret in SECRETS:
         assert secret not in page
 
@@ -108,3 +123,26 @@ def test_a_ward_gets_no_ntm_title(client: TestClient) -> None:
     page = client.get("/xa/01840").text
     assert "Phường và đặc khu không thuộc chương trình nông thôn mới." in page
     assert "Danh hiệu:" not in page
+
+
+async def test_an_expired_page_is_rendered_once_while_the_others_get_the_last_one() -> None:
+    site = Site()
+    site.pages = TtlCache(0.0)  # every page has expired as soon as it is kept
+    request = Request({"type": "http", "query_string": b"lang=en", "path": "/", "headers": []})
+    renders: list[int] = []
+    gate = asyncio.Event()
+
+    async def make() -> Response:
+        renders.append(1)
+        if len(renders) > 1:
+            await gate.wait()  # a slow re-render
+        return HTMLResponse(f"v{len(renders)}")
+
+    assert (await site.cached(request, ("p",), make)).body == b"v1"
+    slow = asyncio.create_task(site.cached(request, ("p",), make))
+    await asyncio.sleep(0)  # the re-render has begun and waits
+    meanwhile = await asyncio.wait_for(site.cached(request, ("p",), make), 2)
+    assert meanwhile.body == b"v1" and len(renders) == 2
+    gate.set()
+    assert (await slow).body == b"v2"
+    assert (await site.cached(request, ("other",), make)).body == b"v3"  # another page: its own

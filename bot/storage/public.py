@@ -12,10 +12,12 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
+from bot.domain.clock import TZ
 from bot.storage.contributions import COUNTED
 from bot.storage.db import Database, as_utc
 from bot.storage.reports import ref_of
 from bot.storage.schema import (
+    broadcasts,
     contributions,
     news_items,
     reports,
@@ -179,16 +181,36 @@ class PublicStore:
             return list((await conn.execute(query)).all())
 
     async def headlines(self, commune_code: str, province_code: str, limit: int) -> list[Headline]:
-        """The latest news of a commune and its province, newest first."""
-        n = news_items
-        mine = ((n.c.scope_level == "commune") & (n.c.scope_code == commune_code)) | (
+        """The latest news files and announcements sent to a commune or its province (their
+        titles: what every subscriber of the scope was sent), newest first."""
+        n, b = news_items, broadcasts
+        news = ((n.c.scope_level == "commune") & (n.c.scope_code == commune_code)) | (
             (n.c.scope_level == "province") & (n.c.scope_code == province_code)
         )
+        sent = ((b.c.scope_level == "commune") & (b.c.scope_code == commune_code)) | (
+            (b.c.scope_level == "province") & (b.c.scope_code == province_code)
+        )
         async with self._db.read() as conn:
-            rows = await conn.execute(
+            files = await conn.execute(
                 select(n.c.slug, n.c.title, n.c.published_on, n.c.scope_level)
-                .where(mine)
+                .where(news)
                 .order_by(n.c.published_on.desc(), n.c.slug)
                 .limit(limit)
             )
-            return [Headline(*row) for row in rows]
+            found = [Headline(*row) for row in files]
+            announced = await conn.execute(
+                select(b.c.id, b.c.title, b.c.send_at, b.c.scope_level)
+                .where(
+                    sent,
+                    b.c.kind == "announcement",
+                    b.c.scope_village.is_(None),
+                    b.c.status.in_(("sending", "done")),
+                )
+                .order_by(b.c.send_at.desc(), b.c.id.desc())
+                .limit(limit)
+            )
+            found += [
+                Headline(f"broadcast-{i}", title, as_utc(at).astimezone(TZ).date(), level)
+                for i, title, at, level in announced
+            ]
+        return sorted(found, key=lambda h: (h.published_on, h.slug), reverse=True)[:limit]
