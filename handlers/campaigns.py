@@ -15,7 +15,7 @@ from bot.domain.i18n import N_, _, fmt_date, fmt_number
 from bot.domain.quantities import households, kind_name, spell
 from bot.domain.text import fold
 from bot.storage.contributions import KINDS, Campaign
-from handlers.common import ask_commune, example_day
+from handlers.common import ask_commune, commune_of_official, example_day
 from handlers.menu import not_allowed, with_menu
 
 router = Router("campaigns")
@@ -138,10 +138,7 @@ class ToggleKind(Payload, prefix="camp:kind"):
 )
 async def new_campaign(ctx: Context) -> Reply:
     """Asks an official for the campaign's name, then kinds, targets and end date."""
-    communes = ctx.official.communes
-    code = ctx.user.commune_code if ctx.user.commune_code in communes else None
-    if code is None and len(communes) == 1:
-        code = communes[0]
+    code = commune_of_official(ctx)
     if code is None:  # officials of several communes open one in the commune they live in
         return await not_allowed(ctx)
     ctx.user.enter(NAME, commune=code, kinds=[], draft=uuid.uuid4().hex[:12])

@@ -25,3 +25,13 @@ def example_day(ctx: Context, days: int = 16, year: bool = False) -> str:
 def example_moment(ctx: Context) -> str:
     """Tomorrow at 18:00, written the way an official would type it ("18:00 30/11")."""
     return "18:00 " + example_day(ctx, days=1)
+
+
+def commune_of_official(ctx: Context) -> str | None:
+    """The commune an official acts for here (an official route): the one they live in, or
+    their only one; None for officials of several communes living elsewhere."""
+    communes = ctx.official.communes
+    code = ctx.user.commune_code if ctx.user.commune_code in communes else None
+    if code is None and len(communes) == 1:
+        code = communes[0]
+    return code

@@ -17,7 +17,7 @@ from bot.domain.dates import parse_moment, parse_when
 from bot.domain.i18n import N_, _, fmt_datetime
 from bot.domain.text import fold
 from bot.storage.polls import NewPoll, Poll
-from handlers.common import ask_commune, example_moment
+from handlers.common import ask_commune, commune_of_official, example_moment
 from handlers.menu import not_allowed, with_menu
 
 router = Router("polls")
@@ -180,10 +180,7 @@ class PickResults(Payload, prefix="poll:res"):
 )
 async def new_poll(ctx: Context) -> Reply | list[Reply]:
     """Asks an official for the question, then options, scope, closing time and results."""
-    communes = ctx.official.communes
-    code = ctx.user.commune_code if ctx.user.commune_code in communes else None
-    if code is None and len(communes) == 1:
-        code = communes[0]
+    code = commune_of_official(ctx)
     if code is None:  # officials of several communes ask in the commune they live in
         return await not_allowed(ctx)
     villages = sorted(

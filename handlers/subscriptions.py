@@ -1,6 +1,6 @@
 """Dân biết: what a villager receives — their commune's and the province's announcements,
-campaign news, pledge reminders, new polls and their results, a digest — and "dừng" to stop
-everything at any time."""
+campaign news, pledge reminders, new polls and their results, projects' progress, a digest —
+and "dừng" to stop everything at any time."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ TOPIC_NAMES = {
     "campaign_news": N_("Tin các cuộc vận động"),
     "pledge_reminders": N_("Nhắc hẹn đóng góp"),
     "polls": N_("Bình chọn mới và kết quả"),
+    "projects": N_("Tiến độ công trình"),
 }
 DIGEST_NAMES = {
     "daily": N_("Bản tin hằng ngày"),
@@ -30,7 +31,9 @@ DIGEST_NAMES = {
 
 @dataclass(frozen=True)
 class ToggleTopic(Payload, prefix="sub:t"):
-    topic: Literal["commune_news", "province_news", "campaign_news", "pledge_reminders", "polls"]
+    topic: Literal[
+        "commune_news", "province_news", "campaign_news", "pledge_reminders", "polls", "projects"
+    ]
 
 
 @dataclass(frozen=True)

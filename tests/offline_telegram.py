@@ -39,7 +39,8 @@ class Call:
 
 
 class OfflineRequest(BaseRequest):
-    """Answers getMe, sendMessage, answerCallbackQuery, setMyCommands, deleteWebhook, getUpdates.
+    """Answers getMe, sendMessage, sendPhoto, answerCallbackQuery, setMyCommands, deleteWebhook,
+    getUpdates, and getFile and the download for the files put in `files`.
 
     `fail` maps a method to the description of an error answer (HTTP 400) it gets instead.
     `before_answer` is awaited before a call reaches the "server" (a test can hold one reply
@@ -61,6 +62,7 @@ class OfflineRequest(BaseRequest):
         self._sent_to: dict[Any, list[dict[str, Any]]] = {}  # chat → sendMessage params
         self.unexpected: list[str] = []
         self._message_ids = itertools.count(1000)
+        self.files: dict[str, bytes] = {}  # file id → contents: getFile and its download
 
     @property
     def read_timeout(self) -> float | None:
@@ -82,6 +84,13 @@ class OfflineRequest(BaseRequest):
         connect_timeout: Any = None,
         pool_timeout: Any = None,
     ) -> tuple[int, bytes]:
+        if "/file/bot" in url:  # a download of a file getFile pointed to
+            file_id = url.rsplit("/", 1)[-1]
+            if file_id not in self.files:
+                self.unexpected.append(f"download {file_id}")
+                return 404, b""
+            self.calls.append(Call("download", {"file_id": file_id}))
+            return 200, self.files[file_id]
         call = Call(url.rsplit("/", 1)[-1], request_data.parameters if request_data else {})
         if self.before_answer is not None:
             await self.before_answer(call)
@@ -102,6 +111,27 @@ class OfflineRequest(BaseRequest):
             return True
         if call.method == "getUpdates":
             return []
+        if call.method == "getFile" and call.params["file_id"] in self.files:
+            file_id = call.params["file_id"]
+            size = len(self.files[file_id])
+            return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": size} | {
+                "file_path": f"documents/{file_id}"
+            }
+        if call.method == "sendPhoto":
+            chat_id = call.params["chat_id"]
+            return {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"},
+                "photo": [
+                    {
+                        "file_id": call.params["photo"],
+                        "file_unique_id": "p",
+                        "width": 1,
+                        "height": 1,
+                    }
+                ],
+            }
         if call.method == "sendMessage":
             chat_id = call.params["chat_id"]
             message = {
@@ -190,4 +220,14 @@ def photo_update(user_id: int, language_code: str | None = "vi") -> dict[str, An
         for px in (90, 320, 800)
     ]
     message = _message(user_id, language_code, photo=photo, caption="Đường thôn mới làm")
+    return {"update_id": next(_update_ids), "message": message}
+
+
+def document_update(
+    user_id: int, file_id: str, name: str, size: int, language_code: str | None = "vi"
+) -> dict[str, Any]:
+    """A file sent in the private chat (a spreadsheet), as Telegram describes it."""
+    document: dict[str, Any] = {"file_id": file_id, "file_unique_id": f"u{file_id}"}
+    document |= {"file_name": name, "file_size": size}
+    message = _message(user_id, language_code, document=document)
     return {"update_id": next(_update_ids), "message": message}

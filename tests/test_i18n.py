@@ -117,6 +117,9 @@ async def test_every_template_renders_in_every_locale(services: Services, locale
             "tallies": [{"name": "Đường", "given": "1,5 tỷ đồng"}],
             "polls_opened": [{"question": "Làm việc nào trước?", "closes": "18:00 05/12/2026"}],
             "polls_closed": [{"question": "Sửa kênh?", "voters": "12"}],
+            "projects": [
+                {"name": "Đường", "status": "đang thi công", "bar": "▓▓░ 20%", "note": "Khởi công"}
+            ],
         }
         assert set(contexts) == {p.name for p in TEMPLATES_DIR.glob("*.txt")}
         with use_locale(locale):

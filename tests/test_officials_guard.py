@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app.services import Services
-from bot.core.conversation import Incoming, Router
+from bot.core.conversation import Document, Incoming, Router
 from bot.core.dispatch import Dispatcher
 from bot.storage.officials import Grant
 from bot.storage.schema import audit_log, broadcasts, campaigns, contributions
@@ -136,6 +136,9 @@ def test_every_official_route_is_declared_behind_the_guard() -> None:
         "tiendogui",
         "taobinhchon",
         "xulyphananh",
+        "taocongtrinh",
+        "capnhatcongtrinh",
+        "nhapsolieu",
     } <= named
     assert router.official_commands == named  # and officials see all theirs in the menu
     steps = [s for s in router.steps.values() if s.official]
@@ -171,6 +174,9 @@ def test_every_official_route_is_declared_behind_the_guard() -> None:
         "poll:confirm",
         "report:answer",
         "report:dup",
+        "proj:ok",
+        "projup:ok",
+        "upload:ok",
     }
 
 
@@ -234,8 +240,39 @@ async def test_every_step_and_button_an_official_meets_is_guarded(
     await desk.say("PA-26-00001")
     assert "người phản ánh đã được báo" in await desk.say("Đang xử lý theo phản ánh trước")
 
+    project = await official_of(services, dispatcher, "telegram")
+    assert "Tên công trình?" in await project.say("/taocongtrinh")
+    await project.say("Cầu treo bản Cuôn")
+    await project.press("proj:vil:0")
+    await project.press(next(b for b in project.buttons if b.startswith("proj:camp:")))
+    await project.press("proj:camps")
+    await project.say("nhà nước 3 tỷ")
+    await project.say("bỏ qua")
+    assert "Đã lưu công trình" in await project.press("proj:ok")
+    assert "Cập nhật công trình nào?" in await project.say("/capnhatcongtrinh")
+    await project.press(next(b for b in project.buttons if b.startswith("projup:pick:")))
+    await project.press("projup:st:building")
+    await project.say("30")
+    await project.say("Đã làm xong móng cầu")
+    assert "Đã đăng cập nhật" in await project.press("projup:ok")
+
+    upload = await official_of(services, dispatcher, "telegram", NA_RI)
+    held = {"f1": b"ma_xa,bo_tieu_chi,tieu_chi,dat,ngay_danh_gia,don_vi_cong_bo,nguon\n"}
+    held["f1"] += b"02155,2026-2030,1,co,30/06/2026,UBND,BC 1\n"
+
+    async def fetch(file_id: str, max_bytes: int) -> bytes:
+        return held[file_id]
+
+    services.files.register("telegram", fetch)
+    assert "Gửi tệp bảng số liệu" in await upload.say("/nhapsolieu")
+    document = Document("f1", "so-lieu.csv", len(held["f1"]))
+    sent = Incoming("telegram", "cb", unsupported="document", document=document)
+    assert "Nhập số liệu này?" in await upload.send(sent)
+    assert "Đã nhập 1 dòng" in await upload.press("upload:ok")
+
     open_to_all = {b.id for row in main_menu() for b in row} | {"menu:main"}
-    for walked in (review, campaign, announce, poll, desk):
+    open_to_all |= {"proj:list"}  # the card's "Công trình của xã", as every villager has it
+    for walked in (review, campaign, announce, poll, desk, project, upload):
         assert walked.states, walked.channel
         assert [s for s in walked.states if not router.steps[s].official] == []
         found = [router.find_button(b) for b in walked.offered - open_to_all]
@@ -294,6 +331,14 @@ FORGED = [
     "report:recv:{gift}",
     "report:work:{gift}",
     "report:end:{gift}:declined",
+    "proj:vil:0",
+    "proj:camp:0",
+    "proj:camps",
+    "proj:ok",
+    "projup:pick:{gift}",
+    "projup:st:building",
+    "projup:ok",
+    "upload:ok",
 ]
 
 

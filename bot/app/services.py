@@ -11,8 +11,10 @@ from bot.content.areas import AreaIndex
 from bot.content.campaign_files import load_campaign_files
 from bot.content.faq import Faq
 from bot.content.news import load_news
+from bot.content.project_files import load_project_files
 from bot.content.reference import Reference, load_reference, sync_reference
 from bot.content.render import Renderer
+from bot.core.files import Files
 from bot.core.understanding import Understanding
 from bot.delivery.notify import Notifier
 from bot.domain.clock import TZ, Clock
@@ -21,6 +23,7 @@ from bot.storage.contributions import CampaignStore, ContributionStore
 from bot.storage.db import Database
 from bot.storage.officials import OfficialStore
 from bot.storage.polls import PollStore
+from bot.storage.projects import ProjectStore
 from bot.storage.reports import ReportStore
 from bot.storage.statuses import StatusStore
 from bot.storage.subscriptions import SubscriptionStore
@@ -45,9 +48,11 @@ class Services:
     contributions: ContributionStore
     polls: PollStore
     reports: ReportStore
+    projects: ProjectStore
     notifier: Notifier
     subscriptions: SubscriptionStore
     understanding: Understanding
+    files: Files  # files users send, fetched by the channel they came on
 
     @property
     def clock(self) -> Clock:
@@ -93,6 +98,7 @@ async def build_services(settings: Settings, db: Database | None = None) -> Serv
         await db.close()
         raise
     faq = Faq.load()
+    contributions = ContributionStore(db)
     services = Services(
         settings=settings,
         db=db,
@@ -104,18 +110,21 @@ async def build_services(settings: Settings, db: Database | None = None) -> Serv
         statuses=StatusStore(db),
         officials=OfficialStore(db),
         campaigns=CampaignStore(db),
-        contributions=ContributionStore(db),
+        contributions=contributions,
         polls=PollStore(db),
         reports=ReportStore(db),
+        projects=ProjectStore(db, contributions),
         notifier=Notifier(db, in_flight=settings.broadcast_in_flight),
         subscriptions=SubscriptionStore(db),
         understanding=Understanding.load(
             faq=[(entry.id, entry.keywords) for entry in faq.entries],
             translators=[translations(locale).gettext for locale in LOCALES if locale != "vi"],
         ),
+        files=Files(),
     )
     try:
         await load_campaign_files(services.campaigns, set(reference.communes))
+        await load_project_files(services.projects, set(reference.communes))
         await load_news(db)
     except BaseException:
         await db.close()

@@ -17,8 +17,9 @@ from telegram.request import BaseRequest
 
 from bot.channels.telegram_http import send, telegram_request
 from bot.channels.telegram_transport import retry_after_seconds
-from bot.core.conversation import Incoming, Reply
+from bot.core.conversation import Document, Incoming, Reply
 from bot.core.dispatch import Dispatcher
+from bot.core.files import CannotFetch, FileTooBig
 from bot.delivery.limiter import Limiter
 from bot.delivery.notify import Undeliverable
 from bot.delivery.transport import Permanent, RetryLater
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
 REPLY_CONNECTIONS = 64  # answers to villagers in flight at once, beside the broadcast
 _UNSUPPORTED = (
     "sticker",
@@ -71,14 +73,33 @@ def to_event(update: Update) -> Incoming | None:
     caption = clean(message.caption or "")
     place = message.location
     location = (place.latitude, place.longitude) if place is not None else None
+    sent = message.document
+    document = (
+        Document(sent.file_id, clean(sent.file_name or "")[:200], int(sent.file_size or 0))
+        if sent is not None
+        else None
+    )
     return replace(
         who,
         unsupported=kind,
         photo=photo,
         location=location,
+        document=document,
         text=caption,
         message_id=message_id,
     )
+
+
+async def fetch_file(bot: Any, file_id: str, max_bytes: int) -> bytes:
+    """A file a user sent: getFile, then its download, refused over `max_bytes` (before the
+    download when Telegram tells the size)."""
+    try:
+        found = await bot.get_file(file_id)
+        if found.file_size is not None and found.file_size > max_bytes:
+            raise FileTooBig(f"{found.file_size} bytes")
+        return bytes(await found.download_as_bytearray())
+    except TelegramError as error:
+        raise CannotFetch(str(error)) from error
 
 
 def to_markup(reply: Reply) -> dict[str, Any] | None:
@@ -102,6 +123,20 @@ async def send_replies(
     sent = []
     for reply in replies:
         parts = split_message(reply.text, TEXT_LIMIT)
+        if reply.photo:
+            # The photo first, with the text as its caption when it fits (1024 characters).
+            photo: dict[str, Any] = {"chat_id": chat_id, "photo": reply.photo}
+            if len(reply.text) <= CAPTION_LIMIT:
+                photo["caption"], parts = reply.text, []
+                if (markup := to_markup(reply)) is not None:
+                    photo["reply_markup"] = markup
+            if limiter is not None:
+                await limiter.acquire(chat_id, interactive=not notice, notice=notice)
+            try:
+                sent.append(int((await send(app.bot, "sendPhoto", photo))["message_id"]))
+            finally:
+                if limiter is not None and notice:
+                    limiter.sent(chat_id)
         for index, part in enumerate(parts):
             params: dict[str, Any] = {"chat_id": chat_id, "text": part}
             if index == len(parts) - 1 and (markup := to_markup(reply)) is not None:
@@ -176,7 +211,11 @@ def build_application(
         except BadRequest as error:  # chat not found, and the like: another try would not help
             raise Permanent(str(error)) from error
 
+    async def fetch(file_id: str, max_bytes: int) -> bytes:
+        return await fetch_file(app.bot, file_id, max_bytes)
+
     dispatcher.services.notifier.register(CHANNEL, notify)
+    dispatcher.services.files.register(CHANNEL, fetch)
     app.add_handler(TypeHandler(Update, on_update))
     app.add_error_handler(on_error)
     return app

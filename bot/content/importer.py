@@ -366,3 +366,15 @@ class StatusImporter:
 
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_upload(data: bytes, file_name: str, max_mb: float = 10) -> RawTable:
+    """The same as `read_table` for a file sent in chat: its bytes and the name it was sent
+    with (only its last part is kept, so a name cannot point anywhere on this machine)."""
+    import tempfile
+
+    name = Path(file_name.replace("\\", "/")).name or "upload"
+    with tempfile.TemporaryDirectory(prefix="chungsuc-upload-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        return read_table(path, max_mb)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from bot.content.campaign_files import SAMPLES_DIR, load_campaign_files
 from bot.content.importer import RawTable, StatusImporter
 from bot.content.news import load_news
+from bot.content.project_files import SAMPLES_DIR as SAMPLE_PROJECTS_DIR
+from bot.content.project_files import load_project_files
 from bot.content.reference import Reference
 from bot.domain.paths import CONTENT_DIR
 from bot.storage.contributions import CONFIRMED, NewContribution
@@ -101,11 +103,19 @@ SAMPLE_GIFTS = (
 
 
 async def load_sample_campaigns(services: Services) -> int:
-    """The sample campaigns and a few confirmed gifts from made-up households."""
+    """The sample campaigns, the projects they fund (with their updates) and a few confirmed
+    gifts from made-up households."""
     await load_campaign_files(
         services.campaigns,
         set(services.reference.communes),
         SAMPLES_DIR,
+        is_sample=True,
+        today=services.today(),
+    )
+    await load_project_files(
+        services.projects,
+        set(services.reference.communes),
+        SAMPLE_PROJECTS_DIR,
         is_sample=True,
         today=services.today(),
     )

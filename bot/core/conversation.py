@@ -41,6 +41,7 @@ class Incoming:
     unsupported: str | None = None  # sticker, photo, voice … when that is what came
     photo: str | None = None  # a photo's id on its channel, for steps that take one
     location: tuple[float, float] | None = None  # (latitude, longitude), if the channel sent one
+    document: Document | None = None  # a file sent, for the routes that take one
     message_id: str | None = None
     language_hint: str | None = None  # the client's language, if the channel tells
     display_name: str | None = None  # the name the messenger shows, if it tells
@@ -63,9 +64,20 @@ class Button:
 class Reply:
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
+    photo: str | None = None  # a photo id of the user's channel, shown above the text there
 
     def all_buttons(self) -> list[Button]:
         return [b for row in self.buttons for b in row]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file a user sent (a spreadsheet): its id on the channel, to fetch it; name and size
+    as the channel says, so a file too big is refused before it is fetched."""
+
+    file_id: str
+    name: str
+    size: int
 
 
 class StalePayload(Exception):
@@ -200,6 +212,7 @@ class Step:
     yes: str | None = None
     no: str | None = None
     photos: bool = False
+    documents: bool = False  # a file sent reaches `answer` too
     locations: bool = False  # a location sent (Telegram) reaches `answer` too
     keeps: bool = False
     bound: bool = True  # its buttons mean nothing outside it (False: they work anywhere)
@@ -241,6 +254,8 @@ class Router:
         self.steps: dict[str, Step] = {}
         self.intents: dict[str, Handler] = {}  # intent name (content/intents.toml) → handler
         self.recognizers: list[tuple[str, Recognizer]] = []
+        # A file sent outside a step that takes one: for officials only (the guard), or None.
+        self.document: Handler | None = None
         # Routes behind the officials' guard: command names and button prefixes.
         self.official_commands: set[str] = set()
         self.official_buttons: set[str] = set()
@@ -291,6 +306,16 @@ class Router:
         self.steps[step.name] = step
         return step
 
+    def on_document(self) -> Callable[[H], H]:
+        """Handle a file an official sends (behind the guard: anyone else gets the
+        `unsupported` fallback, as for any other file); one module of the bot may."""
+
+        def register(handler: H) -> H:
+            self.document = handler
+            return handler
+
+        return register
+
     def intent(self, name: str, recognize: Recognizer | None = None) -> Callable[[H], H]:
         """Answer an intent of content/intents.toml; `recognize` finds it by code as well."""
 
@@ -310,6 +335,10 @@ class Router:
                 if clash:
                     raise ValueError(f"{router.name}: {table} already routed: {sorted(clash)}")
                 mine.update(getattr(router, table))
+            if router.document is not None:
+                if self.document is not None:
+                    raise ValueError(f"{router.name}: documents already routed")
+                self.document = router.document
             self.command_specs.extend(router.command_specs)
             self.recognizers.extend(router.recognizers)
             self.official_commands |= router.official_commands

@@ -203,10 +203,18 @@ class Dispatcher:
             return refused
         if event.unsupported:
             taken = step is not None and (
-                (event.photo and step.photos) or (event.location and step.locations)
+                (event.photo and step.photos)
+                or (event.location and step.locations)
+                or (event.document and step.documents)
             )
             if taken and step is not None and step.answer is not None:
                 return await step.answer(ctx)
+            if event.document and router.document is not None and await self._admit(ctx):
+                if step is not None and step.keeps:  # a draft is not thrown away for a file
+                    busy = as_list(await self.fallbacks.busy(ctx))
+                    return [*busy, *as_list(await step.ask(ctx))]
+                user.leave()
+                return await router.document(ctx)
             return await self.fallbacks.unsupported(ctx)
         if event.button is not None:
             return await self._button(ctx, event.button, step)

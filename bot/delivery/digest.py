@@ -1,6 +1,7 @@
 """Digests: per commune and language, what is new since the last one — announcements, news,
-the commune's status changes, campaign tallies, polls opened and closed. A digest with nothing
-new is not sent. Pledge reminders go to each villager whose pledge falls due tomorrow."""
+the commune's status changes, campaign tallies, polls opened and closed, projects' progress. A
+digest with nothing new is not sent. Pledge reminders go to each villager whose pledge falls due
+tomorrow."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, select
 
 from bot.content.news import news_since
+from bot.content.project_texts import bar, status_name
 from bot.content.reference import Criterion
 from bot.core.conversation import Button, Reply
 from bot.delivery import broadcasts
@@ -21,6 +23,7 @@ from bot.domain.i18n import _, fmt_datetime, fmt_number, use_locale
 from bot.domain.quantities import spell
 from bot.storage.db import as_utc
 from bot.storage.polls import Happened
+from bot.storage.projects import Project, ProjectUpdate
 from bot.storage.schema import broadcasts as broadcasts_table
 from bot.storage.schema import contributions, status_records, subscriptions, users
 
@@ -105,7 +108,8 @@ async def build_digests(
         changes = await _status_changes(services, code, cset.id, since.date(), cset.criteria)
         tallies = await _new_tallies(services, code, since)
         happened = await services.polls.happened(code, since)
-        if not (announcements or news or changes or tallies or happened):
+        built = await services.projects.happened(code, since)
+        if not (announcements or news or changes or tallies or happened or built):
             continue
         status = await services.statuses.commune(cset.id, code)
         with use_locale(locale):
@@ -124,6 +128,7 @@ async def build_digests(
                 tallies=tallies,
                 polls_opened=opened,
                 polls_closed=closed,
+                projects=_projects(built),
             )
             title = _("Bản tin {commune}").format(commune=commune.name)
         created.append(
@@ -141,6 +146,15 @@ async def build_digests(
             )
         )
     return created
+
+
+def _projects(built: list[tuple[Project, ProjectUpdate]]) -> list[dict[str, str]]:
+    """Each project updated in the period, once, at its latest update, in the current locale."""
+    latest = {project.id: (project, update) for project, update in built}
+    return [
+        {"name": p.name, "status": status_name(u.status), "bar": bar(u.progress), "note": u.note}
+        for p, u in latest.values()
+    ]
 
 
 def _polls(happened: list[Happened]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:

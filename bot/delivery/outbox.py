@@ -35,8 +35,8 @@ from bot.domain.clock import WALL
 from bot.storage.db import Database, as_utc
 from bot.storage.polls import lives_in
 from bot.storage.schema import areas, broadcasts, deliveries, subscriptions, users
+from bot.storage.subscriptions import TOPICS
 
-TOPICS = ("commune_news", "province_news", "campaign_news", "pledge_reminders", "polls")
 DIGESTS = {"digest:daily": "daily", "digest:weekly": "weekly"}
 OA_CHANNEL = "zalo_oa"
 REMAINING = ("pending", "sending")

@@ -466,22 +466,31 @@ class ContributionStore:
         campaign_id: int | None = None,
         commune_code: str | None = None,
         village: str | None = None,
+        campaign_slugs: tuple[str, ...] | None = None,
     ) -> Tally:
-        """Public totals for a campaign, a commune or a village."""
-        key = (campaign_id, commune_code, village)
+        """Public totals for a campaign, a commune, a village, or several campaigns together
+        (`campaign_slugs`: those funding a project; a household giving to two counts once)."""
+        key = (campaign_id, commune_code, village, campaign_slugs)
         tally: Tally | None = self._tallies.get(key)
         if tally is None:
-            tally = await self._count(campaign_id, commune_code, village)
+            tally = await self._count(campaign_id, commune_code, village, campaign_slugs)
             self._tallies.put(key, tally)
         return tally
 
     async def _count(
-        self, campaign_id: int | None, commune_code: str | None, village: str | None
+        self,
+        campaign_id: int | None,
+        commune_code: str | None,
+        village: str | None,
+        campaign_slugs: tuple[str, ...] | None = None,
     ) -> Tally:
         c = contributions
         scope = []
         if campaign_id is not None:
             scope.append(c.c.campaign_id == campaign_id)
+        if campaign_slugs is not None:
+            funded = select(campaigns.c.id).where(campaigns.c.slug.in_(list(campaign_slugs)))
+            scope.append(c.c.campaign_id.in_(funded))
         if commune_code is not None:
             scope.append(c.c.commune_code == commune_code)
         if village is not None:

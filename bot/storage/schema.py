@@ -270,6 +270,7 @@ subscriptions = Table(
     Column("campaign_news", Boolean, nullable=False),
     Column("pledge_reminders", Boolean, nullable=False),
     Column("polls", Boolean, nullable=False, server_default=true()),  # dân bàn: polls, results
+    Column("projects", Boolean, nullable=False, server_default=true()),  # công trình: progress
     Column("digest", String(8), nullable=False),  # daily | weekly | off
     Column("locale", String(8), nullable=False),
     Column("blocked_at", DateTime(timezone=True)),
@@ -439,4 +440,50 @@ reports = Table(
     UniqueConstraint("channel", "user_id", "source_key", name="uq_reports_source"),
     Index("ix_reports_queue", "commune_code", "state", "created_at"),
     Index("ix_reports_reporter", "channel", "user_id"),
+)
+
+# --- dân hưởng lợi: projects (công trình) the gifts build -------------------------------------
+
+# A work the commune builds (a road, a cultural house), funded by campaigns and other sources:
+# preparing → building → done → handed_over, with its progress in percent.
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text),
+    Column("commune_code", String(8), nullable=False),
+    Column("village", String(100)),  # NULL: the whole commune
+    Column("campaigns", JSON, nullable=False),  # slugs of the campaigns that fund it
+    Column("budget", JSON, nullable=False),  # source (state | people | enterprises) → đồng
+    Column("starts_on", Date),
+    Column("ends_on", Date),  # expected
+    Column("status", String(16), nullable=False),
+    Column("progress", Integer, nullable=False),  # 0–100
+    Column("created_by", String(96), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(200), nullable=False),  # "chat" or the content file it came from
+    Column("is_sample", Boolean, nullable=False, default=False),
+    Index("ix_projects_commune", "commune_code", "status"),
+)
+
+# Progress over time: each update's status, progress, note and photo, newest last.
+project_updates = Table(
+    "project_updates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", ForeignKey("projects.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("progress", Integer, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("photo", String(256)),  # the photo's id on the channel it came from
+    Column("photo_channel", String(16)),
+    Column("author", String(96), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # The official's draft or the file's entry: a replayed confirmation records nothing twice.
+    Column("source_key", String(120), nullable=False, unique=True),
+    Index("ix_project_updates_project", "project_id", "id"),
+    Index("ix_project_updates_created", "created_at"),
 )

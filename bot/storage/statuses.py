@@ -11,6 +11,7 @@ from sqlalchemy import case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.cache import TtlCache
+from bot.storage.contributions import audit
 from bot.storage.db import Database
 from bot.storage.schema import status_imports, status_records, title_records
 
@@ -183,10 +184,19 @@ class StatusStore:
         async with self._db.read() as conn:
             return (await conn.execute(select(status_imports.c.id).limit(1))).first() is not None
 
-    async def record(self, batch: ImportBatch) -> int:
-        """Write one import and its rows atomically; returns the import id."""
+    async def record(self, batch: ImportBatch, actor: str | None = None) -> int:
+        """Write one import and its rows atomically; returns the import id. With an `actor`
+        (an official importing in chat) the import is in the audit log, in the same commit."""
         async with self._db.write() as conn:
-            import_id = await _insert_import(conn, batch, self._db.clock.utcnow())
+            now = self._db.clock.utcnow()
+            import_id = await _insert_import(conn, batch, now)
+            if actor is not None:
+                communes = sorted({s["commune_code"] for s in batch.statuses})
+                after: dict[str, Any] = {"file": batch.file_name, "sha256": batch.sha256}
+                after |= {"communes": communes, "rows": len(batch.statuses)}
+                await audit(
+                    conn, actor, "status.import", "status_import", import_id, None, after, now
+                )
             if batch.statuses:
                 await conn.execute(
                     insert(status_records), [dict(s, import_id=import_id) for s in batch.statuses]

@@ -11,7 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from bot.storage.db import Database
 from bot.storage.schema import subscriptions
 
-TOPICS = ("commune_news", "province_news", "campaign_news", "pledge_reminders", "polls")
+TOPICS = (
+    "commune_news",
+    "province_news",
+    "campaign_news",
+    "pledge_reminders",
+    "polls",
+    "projects",
+)
 DIGESTS = ("daily", "weekly", "off")
 
 

@@ -26,10 +26,12 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 import_app = typer.Typer(no_args_is_help=True, help="Load data published by officials.")
 admin_app = typer.Typer(no_args_is_help=True, help="Who may do what where.")
 run_app = typer.Typer(no_args_is_help=True, help="Run the bot on a messenger.")
+projects_app = typer.Typer(no_args_is_help=True, help="Projects (công trình) the gifts build.")
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(admin_app, name="admin")
 app.add_typer(run_app, name="run")
+app.add_typer(projects_app, name="projects")
 
 
 @app.command()
@@ -118,6 +120,28 @@ def import_status(
             err.print(f"  {problem}")
         raise typer.Exit(1) from None
     out.print(f"Imported {rows} status rows from {file.name}.")
+
+
+@projects_app.command("load")
+def projects_load(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(exists=True, file_okay=False, help="Default: content/projects."),
+    ] = None,
+) -> None:
+    """Load the project files of a folder (all checked first: a wrong file changes nothing)."""
+    from bot.content.project_files import PROJECTS_DIR, ProjectFileError, load_project_files
+
+    async def work(services: Services) -> int:
+        communes = set(services.reference.communes)
+        return await load_project_files(services.projects, communes, folder or PROJECTS_DIR)
+
+    try:
+        changed = _with_services(work)
+    except ProjectFileError as wrong:
+        err.print(f"Nothing loaded: {wrong}")
+        raise typer.Exit(1) from None
+    out.print(f"Projects loaded: {changed} projects or updates new or changed.")
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Records for the commune's files.")
