@@ -65,7 +65,11 @@ def test_the_commune_page_shows_status_chart_campaign_polls_reports(client: Test
     assert "Nguồn: Dữ liệu mẫu do Chung Sức tạo để minh họa" in page  # source, who, when
     assert "<svg" in page and "<polyline" in page  # criteria met over time
     assert "Còn thiếu:" in page or "Chưa có số liệu:" in page
-    assert "Chưa có công trình nào." in page  # the projects hook, until projects are merged
+    # The project its gifts build: progress, budget, what the people gave, the latest update.
+    assert "Đường bê tông thôn Nà Làng (mẫu)" in page and "đang thi công" in page
+    assert "Kinh phí: 1.450.000.000 đồng (Ngân sách nhà nước: 1,2 tỷ đồng;" in page
+    assert "Nhân dân đã góp: 120 m² đất, 3,1 triệu đồng" in page
+    assert "Đã đổ bê tông 450 m mặt đường" in page
     # The closed poll with its results; the open one without them.
     assert QUESTION in page and "12 phiếu" in page
     assert OPEN_QUESTION in page and "kết quả công bố khi kết thúc" in page

@@ -59,6 +59,10 @@ def _c(name: str, type_: str, about: str) -> Column:
 COMMUNE = _c("commune_code", "string", N_("Mã xã (mã đơn vị hành chính)"))
 SAMPLE = _c("is_sample", "boolean", N_("Dữ liệu mẫu, không phải số liệu chính thức"))
 SET = _c("set_id", "string", N_("Mã bộ tiêu chí"))
+PROJECT_STATES = N_(
+    "Trạng thái: preparing (chuẩn bị), building (đang thi công), done (hoàn thành),"
+    " handed_over (đã bàn giao)"
+)
 
 
 async def _communes(site: Site, services: Services) -> Rows:
@@ -321,11 +325,20 @@ DATASETS = (
         N_("Các công trình nhân dân góp sức xây dựng, tiến độ và kinh phí."),
         (
             _c("project_id", "integer", N_("Mã công trình")),
+            _c("slug", "string", N_("Tên ngắn")),
             _c("name", "string", N_("Tên công trình")),
             COMMUNE,
-            _c("village", "string", N_("Thôn")),
-            _c("status", "string", N_("Trạng thái")),
+            _c("village", "string", N_("Thôn (trống: cả xã)")),
+            _c("campaigns", "string", N_("Tên ngắn các cuộc vận động góp cho công trình")),
+            _c("budget_state", "integer", N_("Kinh phí ngân sách nhà nước (đồng)")),
+            _c("budget_people", "integer", N_("Kinh phí nhân dân đóng góp (đồng)")),
+            _c("budget_enterprises", "integer", N_("Kinh phí doanh nghiệp (đồng)")),
+            _c("starts_on", "date", N_("Ngày khởi công")),
+            _c("ends_on", "date", N_("Ngày dự kiến xong")),
+            _c("status", "string", PROJECT_STATES),
             _c("progress", "integer", N_("Tiến độ (%)")),
+            _c("source", "string", N_("Nguồn: chat hoặc tệp nội dung")),
+            SAMPLE,
         ),
         _projects,
     ),
@@ -335,9 +348,11 @@ DATASETS = (
         N_("Các lần cập nhật tiến độ của từng công trình."),
         (
             _c("project_id", "integer", N_("Mã công trình")),
-            _c("on", "date", N_("Ngày cập nhật")),
+            _c("at", "datetime", N_("Thời điểm cập nhật")),
+            _c("status", "string", PROJECT_STATES),
             _c("progress", "integer", N_("Tiến độ (%)")),
-            _c("note", "string", N_("Ghi chú")),
+            _c("note", "string", N_("Ghi chú của cán bộ xã")),
+            _c("has_photo", "boolean", N_("Có ảnh (xem trong Chung Sức)")),
         ),
         _project_updates,
     ),
