@@ -23,13 +23,11 @@ from starlette.responses import JSONResponse, Response
 from bot.app.services import Services
 from bot.content.reference import CURRENT_ERA
 from bot.domain.i18n import N_, _, use_locale
-from bot.storage.cache import TtlCache
 from bot.storage.reports import CATEGORIES, OPEN
 from bot.web.projects import project_rows
-from bot.web.site import Site, language
+from bot.web.site import DATA_TTL, Site, language
 from handlers.reports import CATEGORY_NAMES
 
-DATA_TTL = 60.0
 LICENCE = "CC BY 4.0"
 LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
 Rows = list[dict[str, Any]]
@@ -394,14 +392,14 @@ DATASETS = (
     ),
 )
 BY_NAME = {d.name: d for d in DATASETS}
-_rows = TtlCache(DATA_TTL)
 
 
 async def rows_of(site: Site, services: Services, dataset: Dataset) -> Rows:
-    hit: Rows | None = _rows.get((id(site), dataset.name))
+    """The dataset's rows, kept DATA_TTL seconds by the site."""
+    hit: Rows | None = site.data.get(dataset.name)
     if hit is None:
         hit = await dataset.rows(site, services)
-        _rows.put((id(site), dataset.name), hit)
+        site.data.put(dataset.name, hit)
     return hit
 
 

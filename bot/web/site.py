@@ -31,6 +31,7 @@ from bot.storage.cache import TtlCache
 from bot.storage.public import PublicStore
 
 PAGE_TTL = 10.0
+DATA_TTL = 60.0  # the open datasets' rows: one entry per dataset
 STATIC_DIR = CONTENT_DIR / "web"
 CACHE_HEADER = {"Cache-Control": f"public, max-age={int(PAGE_TTL)}"}
 
@@ -47,6 +48,7 @@ class Site:
         self.env: Environment = build_environment(html=True)
         self.env.filters["local"] = lambda moment: moment.astimezone(TZ)  # stored in UTC
         self.pages = TtlCache(PAGE_TTL)
+        self.data = TtlCache(DATA_TTL)
         # Per cached key (so bounded as the cache is): the render under way, the last page.
         self._rendering: dict[tuple[str, ...], asyncio.Lock] = {}
         self._last: dict[tuple[str, ...], bytes] = {}
