@@ -1,5 +1,5 @@
-"""The benchmarks keep working: each imports, and the pledge, update and poll benchmarks run a
-tiny round end to end (their figures are read in BENCHMARKS.md, never asserted here)."""
+"""The benchmarks keep working: each imports, and the pledge, update, poll and pages benchmarks
+run a tiny round end to end (their figures are read in BENCHMARKS.md, never asserted here)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["broadcast", "contributions", "polls", "updates", "voices"])
+@pytest.mark.parametrize(
+    "name", ["broadcast", "contributions", "pages", "polls", "updates", "voices"]
+)
 def test_every_benchmark_imports(name: str) -> None:
     importlib.import_module(f"bench.{name}")
 
@@ -42,3 +44,15 @@ def test_a_tiny_poll_close_benchmark_completes() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "close a poll of 200 votes" in done.stdout and "turnout 200/300" in done.stdout
+
+
+def test_a_tiny_pages_benchmark_completes() -> None:
+    command = [
+        *("bench/pages.py", "--contributions", "300", "--reports", "30", "--polls", "4"),
+        *("--seconds", "0.5", "--concurrency", "4", "--rounds", "1"),
+    ]
+    done = subprocess.run(
+        [sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "commune page ÷ bare" in done.stdout and "300 contributions" in done.stdout

@@ -1,6 +1,7 @@
 """The layout shows the design: packages in layers, and every import points down.
 
     interfaces  the chungsuc command, the webhook server
+    web         the public site the server mounts: pages and open data
     app         settings, services, the runtime (channels and jobs of a process)
     handlers    the features (they know no messenger)
     channels    Telegram, Zalo, the terminal: adapters and their transports
@@ -22,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
     "bot.interfaces",
+    "bot.web",
     "bot.app",
     "handlers",
     "bot.channels",

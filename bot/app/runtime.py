@@ -6,7 +6,7 @@ A mode says what the process is for; the runtime builds the rest:
     telegram   Telegram, polling                                     sender, scheduler
     zalo       the Zalo Bot, polling                                 sender, scheduler
     serve      by webhook, each one configured: Telegram, Zalo Bot,  sender, scheduler
-               Zalo OA — or none (then only /healthz)
+               Zalo OA — or none (then only /healthz and the public site)
     chat       the terminal                                          notices
 
 Started in this order, stopped in the reverse one: processed events pruned; the HTTP client

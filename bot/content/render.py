@@ -12,12 +12,15 @@ from bot.domain.paths import TEMPLATES_DIR
 from bot.domain.quantities import households
 
 
-def build_environment() -> Environment:
+def build_environment(html: bool = False) -> Environment:
+    """Plain text for the chat; with `html`, the same catalogs and formats with HTML escaped
+    (the public site's templates under web/)."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         extensions=["jinja2.ext.i18n"],
         undefined=StrictUndefined,
-        autoescape=False,  # plain text for every channel; adapters escape for their markup
+        # Plain text for every channel (adapters escape for their markup); the site escapes.
+        autoescape=html,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,

@@ -1,4 +1,5 @@
-"""One ASGI app for every webhook (Telegram, Zalo Bot, Zalo OA) and a health check.
+"""One ASGI app for every webhook (Telegram, Zalo Bot, Zalo OA), a health check and the public
+site (bot/web/: province and commune pages, open data).
 
 Only channels with complete credentials are mounted. Every webhook answers at once and the
 update is handled in the background, so a slow reply never makes a platform retry. Bodies are
@@ -20,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from telegram import Update
 from telegram.request import BaseRequest
 
@@ -29,8 +30,10 @@ from bot.app.services import Services, build_services
 from bot.app.settings import Settings
 from bot.channels.zalo_bot import secret_matches
 from bot.channels.zalo_oa import Rejected
+from bot.domain.clock import Clock
 from bot.interfaces.request_body import BodyRefused, read_body
 from bot.storage.events import first_time
+from bot.web.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -150,14 +153,16 @@ def create_app(
     set_webhooks: str | None = None,
     telegram_request: BaseRequest | None = None,
     jobs: bool = False,
+    clock: Clock | None = None,
 ) -> Starlette:
     """The app, on the runtime of `serve` (bot/app/runtime.py) started by its lifespan;
     `services` given (tests) are used as they are and not closed here. With `jobs`, the sender
-    and the scheduler run beside it."""
+    and the scheduler run beside it. A `clock` (tests) is the one of services built here."""
     mounted, _problems = webhook_channels(settings)  # the runtime logs the problems
     handlers = {"telegram": telegram_webhook, "zalo": zalo_bot_webhook, "zalo_oa": zalo_oa_webhook}
-    routes = [Route("/healthz", healthz, methods=["GET"])]
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     routes += [Route(WEBHOOK_PATHS[c], handlers[c], methods=["POST"]) for c in mounted]
+    routes += Site().routes()  # the public pages and open data, with or without a channel
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -166,6 +171,8 @@ def create_app(
             if ready is None:
                 ready = await build_services(settings)
                 stack.push_async_callback(ready.close)
+                if clock is not None:
+                    ready.clock = clock
             runtime = await stack.enter_async_context(
                 Runtime.start(
                     settings,

@@ -74,7 +74,7 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve the webhooks of every configured channel, and /healthz."""
+    """Serve the webhooks of every configured channel, /healthz and the public site."""
     import uvicorn
 
     from bot.app.runtime import plan
@@ -86,8 +86,11 @@ def serve(
         err.print("--set-webhooks needs the public https:// URL (platforms post only to HTTPS).")
         raise typer.Exit(2)
     app = create_app(settings, set_webhooks=set_webhooks, jobs=True)
-    served = ", ".join(plan(settings, "serve").channels) or "no channel, only /healthz"
-    err.print(f"Chung Sức serves {served} on http://{host}:{port}. Ctrl+C stops.")
+    served = ", ".join(plan(settings, "serve").channels) or "no channel"
+    err.print(
+        f"Chung Sức serves {served}, /healthz and the public site on http://{host}:{port}."
+        " Ctrl+C stops."
+    )
     # log_config=None: uvicorn logs through the logging set up by _settings, one line each.
     uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
 
