@@ -20,8 +20,10 @@ def main_menu() -> list[list[Button]]:
     return [
         [Button("status:card", _("Tiến độ của xã")), Button("status:list", _("Các tiêu chí"))],
         [Button("contrib:start", _("Đóng góp")), Button("tally:list", _("Bảng đóng góp"))],
-        [Button("faq:list", _("Hỏi đáp")), Button("onb:change", _("Đổi xã"))],
-        [Button("lang:menu", _("Ngôn ngữ")), Button("menu:help", _("Trợ giúp"))],
+        [Button("proj:list", _("Công trình")), Button("poll:list", _("Bình chọn"))],
+        [Button("report:start", _("Phản ánh")), Button("faq:list", _("Hỏi đáp"))],
+        [Button("onb:change", _("Đổi xã")), Button("lang:menu", _("Ngôn ngữ"))],
+        [Button("menu:help", _("Trợ giúp"))],
     ]
 
 
