@@ -76,15 +76,15 @@ async def list_polls(ctx: Context) -> Reply | list[Reply]:
     commune = ctx.services.areas.get(ctx.user.commune_code or "")
     if commune is None:
         return ask_commune(ctx, then="poll:list")
-    found = await ctx.services.polls.for_person(commune.code, await _village(ctx))
+    found = await ctx.services.polls.for_person(commune.code, ctx.event.channel, ctx.event.user_id)
     if not found:
         return with_menu(_("{commune} chưa có bình chọn nào.").format(commune=commune.name))
     if len(found) == 1:
-        return await _show(ctx, found[0])
+        return await _show(ctx, *found[0])
     now = ctx.services.now()
     rows = [
         [Button(OpenPoll(p.id).pack(), p.question[:60] + ("" if p.is_open(now) else " 🔒"))]
-        for p in found
+        for p, _mine in found
     ]
     return Reply(
         _("Bình chọn của {commune}: chọn một.").format(commune=commune.name),
@@ -98,10 +98,12 @@ async def show_poll(ctx: Context) -> Reply:
     poll = await ctx.services.polls.get(ctx.payload.id)
     if poll is None or poll.commune_code != ctx.user.commune_code:
         raise StalePayload(f"poll {ctx.payload.id}")
-    return await _show(ctx, poll)
+    mine = await ctx.services.polls.choice_of(poll, ctx.event.channel, ctx.event.user_id)
+    return await _show(ctx, poll, mine)
 
 
-async def _show(ctx: Context, poll: Poll) -> Reply:
+async def _show(ctx: Context, poll: Poll, mine: int | None) -> Reply:
+    """The poll's card: its options to vote (and what the user chose), or its results."""
     polls, now = ctx.services.polls, ctx.services.now()
     text = card(
         ctx,
@@ -112,7 +114,6 @@ async def _show(ctx: Context, poll: Poll) -> Reply:
     )
     if not poll.is_open(now):
         return with_menu(text + "\n" + results_text(poll, await polls.results(poll)))
-    mine = await polls.choice_of(poll, ctx.event.channel, ctx.event.user_id)
     if mine is not None:
         text += "\n" + _("Bạn đã chọn: {option}. Chọn lại để đổi ý.").format(
             option=poll.options[mine]
@@ -130,7 +131,8 @@ async def vote(ctx: Context) -> Reply:
     poll = await polls.get(ctx.payload.poll)
     if poll is None or not 0 <= ctx.payload.option < len(poll.options):
         raise StalePayload(f"vote {ctx.payload}")
-    village = await _village(ctx)
+    # Only a village poll needs the voter's village to say yes (the vote stores it itself).
+    village = await _village(ctx) if poll.village is not None else None
     if not poll.covers(ctx.user.commune_code, village):
         return with_menu(
             _("Bình chọn này chỉ dành cho người dân {scope}.").format(
@@ -138,19 +140,24 @@ async def vote(ctx: Context) -> Reply:
             )
         )
     option = poll.options[ctx.payload.option]
-    outcome = await polls.vote(
-        poll, ctx.payload.option, ctx.event.channel, ctx.event.user_id, village
+    outcome, results = await polls.vote(
+        poll,
+        ctx.payload.option,
+        ctx.event.channel,
+        ctx.event.user_id,
+        counted=poll.results == "after_vote",
     )
     if outcome == "closed":
+        assert results is not None
         closed = _("Bình chọn đã đóng, không nhận thêm ý kiến. Cảm ơn bạn đã quan tâm!")
-        return with_menu(closed + "\n" + results_text(poll, await polls.results(poll)))
+        return with_menu(closed + "\n" + results_text(poll, results))
     said = {
         "recorded": _("Đã ghi nhận ý kiến của bạn: {option}. Cảm ơn bạn!"),
         "changed": _("Đã đổi ý kiến của bạn thành: {option}."),
         "same": _("Bạn đã chọn {option} rồi, ý kiến vẫn giữ nguyên."),
     }[outcome].format(option=option)
-    if poll.results == "after_vote":
-        said += "\n" + results_text(poll, await polls.results(poll))
+    if results is not None:
+        said += "\n" + results_text(poll, results)
     else:
         said += "\n" + _("Kết quả sẽ công bố khi bình chọn đóng lúc {moment}.").format(
             moment=fmt_datetime(poll.closes_at.astimezone(TZ))

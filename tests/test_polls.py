@@ -25,8 +25,9 @@ from bot.delivery.scheduler import run_due
 from bot.domain.clock import FixedClock
 from bot.domain.paths import MIGRATIONS_DIR
 from bot.interfaces.cli.main import app
+from bot.storage.cache import LruCache
 from bot.storage.db import Database
-from bot.storage.polls import Group, NewPoll, merge_small
+from bot.storage.polls import TURNOUT_SECONDS, Group, NewPoll, Poll, PollStore, merge_small
 from bot.storage.schema import (
     audit_log,
     broadcasts,
@@ -108,7 +109,8 @@ async def test_an_official_creates_a_poll_with_a_preview_then_confirms(
     assert "1. Làm đường Nà Làng trước\n2. Sửa kênh mương Bản Cuôn" in preview
     assert await count(services, polls) == 0  # nothing stored before the confirmation
     assert "Đã mở bình chọn số 1." in await official.say("đúng")
-    [poll] = await services.polls.for_person("02020", None)
+    [(poll, mine)] = await services.polls.for_person("02020")
+    assert mine is None
     assert (poll.question, poll.options, poll.results) == (
         "Làm việc nào trước?",
         tuple(OPTIONS),
@@ -230,7 +232,7 @@ async def test_results_by_village_merge_groups_under_five(
     votes = [("Nà Làng", 0)] * 4 + [("Nà Làng", 1)] * 2 + [("Bản Cuôn", 1)] * 3 + [(None, 0)]
     votes += [("Pác Nặm", 0)] * 5
     for n, (village, option) in enumerate(votes):
-        assert await services.polls.vote(poll, option, "zalo", f"v{n}", village) == "recorded"
+        assert await vote_from(services, poll, option, f"v{n}", village) == "recorded"
     results = await services.polls.results(poll)
     assert results.counts == (10, 5)
     # Bản Cuôn (3) and the unknown one (1) are "khác" (4), still too few: Pác Nặm joins it.
@@ -360,6 +362,17 @@ async def test_a_village_poll_is_announced_to_that_village_only(
     assert await recipients_of(services, "poll") == {"vi": {("telegram", "501")}, "en": set()}
 
 
+async def vote_from(
+    services: Services, poll: Poll | None, option: int, user_id: str, village: str | None
+) -> str:
+    """A Zalo villager of that village (known from a pledge) votes; the outcome."""
+    assert poll is not None
+    if village is not None:
+        await pledged(services, "zalo", user_id, village)
+    outcome, _results = await services.polls.vote(poll, option, "zalo", user_id)
+    return outcome
+
+
 async def pledged(services: Services, channel: str, user_id: str, village: str) -> None:
     """A pledge naming the villager's village: where the bot learns which village they live in."""
     now = services.db.clock.utcnow()
@@ -446,9 +459,78 @@ async def test_turnout_counts_the_scopes_subscribers(
     for n in range(3):
         await onboard(Chat(dispatcher, "zalo", f"z{n}"))
     await onboard(Chat(dispatcher, "zalo", "far"), "na ri")  # another commune's: not counted
-    await services.polls.vote(poll, 0, "zalo", "z0", None)
+    await services.polls.vote(poll, 0, "zalo", "z0")
     results = await services.polls.results(poll)
     assert (results.total, results.subscribers) == (1, 4)  # three villagers and the official
+
+
+async def test_a_poll_closed_elsewhere_takes_no_vote_though_this_process_keeps_it(
+    official: Chat, services: Services
+) -> None:
+    poll = await services.polls.get(await create(official))
+    assert poll is not None and poll.status == "open"  # kept in memory from here on
+    # Another worker's scheduler closes it: an UPDATE this process's memory never saw.
+    other = PollStore(services.db)
+    services.db.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
+    async with services.db.write() as conn:
+        [(closed, _results)] = await other.close_due(conn, services.db.clock.utcnow())
+    services.db.clock = FixedClock(NOW)  # and this worker's clock is behind: still refused
+    assert closed.id == poll.id
+    assert await vote_from(services, poll, 0, "late", None) == "closed"
+    assert await count(services, poll_votes) == 0
+
+
+async def test_past_its_closing_time_a_poll_takes_no_vote_before_the_scheduler_runs(
+    official: Chat, services: Services
+) -> None:
+    poll = await services.polls.get(await create(official))
+    assert poll is not None
+    services.db.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
+    outcome, results = await services.polls.vote(poll, 0, "zalo", "z1")
+    assert (outcome, results is not None) == ("closed", True)
+    assert await count(services, poll_votes) == 0
+
+
+async def test_many_votes_at_once_each_count_once_and_one_person_keeps_one_vote(
+    official: Chat, services: Services
+) -> None:
+    poll = await services.polls.get(await create(official))
+    assert poll is not None
+    polls = services.polls
+    many = await asyncio.gather(*(polls.vote(poll, n % 2, "zalo", f"p{n}") for n in range(30)))
+    assert {outcome for outcome, _results in many} == {"recorded"}
+    # The same person presses both options and replays at once: one vote stands.
+    again = [polls.vote(poll, n % 2, "zalo", "p0", counted=True) for n in range(1, 6)]
+    outcomes = [outcome for outcome, _results in await asyncio.gather(*again)]
+    assert outcomes == ["changed", "changed", "changed", "changed", "changed"]
+    [(_outcome, results)] = [await polls.vote(poll, 1, "zalo", "p0", counted=True)]
+    assert results is not None and results.counts == (14, 16)
+    assert await count(services, poll_votes) == 30
+    assert await polls.choice_of(poll, "zalo", "p0") == 1
+
+
+async def test_the_turnout_counts_subscribers_at_most_a_minute_old_and_the_close_afresh(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    poll = await services.polls.get(await create(official))
+    assert poll is not None
+    before = (await services.polls.results(poll)).subscribers
+    await onboard(Chat(dispatcher, "zalo", "newcomer"))
+    assert (await services.polls.results(poll)).subscribers == before  # kept ≤ TURNOUT_SECONDS
+    assert TURNOUT_SECONDS <= 60
+    fresh = PollStore(services.db, turnout_seconds=0)
+    assert (await fresh.results(poll)).subscribers == before + 1
+    services.db.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
+    async with services.db.write() as conn:
+        [(_poll, closing)] = await services.polls.close_due(conn, services.db.clock.utcnow())
+    assert closing.subscribers == before + 1  # the result announced counts them afresh
+
+
+def test_a_process_keeps_a_bounded_number_of_poll_definitions() -> None:
+    kept = LruCache(2)
+    for key in (1, 2, 1, 3):  # 1 used again: 2 is the least recently used
+        kept.put(key, f"poll {key}")
+    assert (len(kept), kept.get(1), kept.get(2), kept.get(3)) == (2, "poll 1", None, "poll 3")
 
 
 async def test_digests_show_the_polls_opened_and_closed_in_the_period(
@@ -458,7 +540,7 @@ async def test_digests_show_the_polls_opened_and_closed_in_the_period(
     soon = await create(official, scope=2, closes="18:00 30/11")  # Nà Làng's, closes first
     await onboard(chat)
     await services.subscriptions.choose(chat.channel, chat.user_id, digest="daily")
-    await services.polls.vote(await services.polls.get(soon), 0, "zalo", "v1", "Nà Làng")  # type: ignore[arg-type]
+    await vote_from(services, await services.polls.get(soon), 0, "v1", "Nà Làng")
     services.clock = FixedClock(NOW + timedelta(days=2))
     assert "polls:close" in await run_due(services, services.now())
     [digest_id] = await build_digests(services, "daily", NOW - timedelta(hours=1), services.now())
@@ -498,7 +580,7 @@ async def test_export_polls_writes_counts_by_village_never_who_inert_cells(
     votes = [("Nà Làng", 0)] * 4 + [("Nà Làng", 1)] * 2 + [("Bản Cuôn", 1)] * 3 + [(None, 0)]
     votes += [("Pác Nặm", 0)] * 5
     for n, (village, option) in enumerate(votes):
-        await services.polls.vote(poll, option, "zalo", f"voter-{n}", village)
+        await vote_from(services, poll, option, f"voter-{n}", village)
 
     def run(*args: str) -> Result:
         return CliRunner().invoke(app, ["export", "polls", *args])

@@ -12,7 +12,7 @@ from bot.storage.polls import Poll, Results
 
 def percent(part: int, whole: int) -> str:
     """A share as a whole percentage in the current locale; 0% of nothing."""
-    return fmt_number(100 * part / whole if whole else 0, 0) + "%"
+    return fmt_number(round(100 * part / whole) if whole else 0) + "%"  # half to even, as Babel
 
 
 def turnout_line(results: Results) -> str | None:

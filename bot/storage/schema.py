@@ -405,6 +405,8 @@ poll_votes = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("poll_id", "channel", "user_id", name="uq_poll_votes_voter"),
+    # dân bàn, counted from an index (0009): the results read it alone, never the table.
+    Index("ix_poll_votes_count", "poll_id", "village", "option_id"),
 )
 
 # --- dân kiểm tra: citizen reports ------------------------------------------------------------
