@@ -179,6 +179,36 @@ async def test_a_vote_is_changed_and_a_replayed_press_records_once(
     assert "Bạn đã chọn Sửa kênh mương Bản Cuôn rồi" in replay
     assert await count(services, poll_votes) == 1
     assert "• Sửa kênh mương Bản Cuôn: 1 (100%)" in replay
+    listed = await chat.say("binh chon")  # the list says what they chose, and the results
+    assert "Bạn đã chọn: Sửa kênh mương Bản Cuôn. Chọn lại để đổi ý." in listed
+    assert "Kết quả (1 người bình chọn):" in listed
+
+
+async def test_a_village_poll_is_listed_to_its_village_only_and_each_sees_their_choice(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    commune_poll = await create(official)
+    village_poll = await create(official, scope=2)  # Nà Làng
+    na_lang, ban_cuon = Chat(dispatcher, "zalo", "nl"), Chat(dispatcher, "zalo", "bc")
+    for villager, village in ((na_lang, "Nà Làng"), (ban_cuon, "Bản Cuôn")):
+        await onboard(villager)
+        await pledged(services, villager.channel, villager.user_id, village)
+    assert "Bình chọn của Xã Chợ Đồn: chọn một." in await na_lang.say("/binhchon")
+    assert na_lang.buttons[:2] == [f"poll:show:{village_poll}", f"poll:show:{commune_poll}"]
+    assert "Dành cho: thôn Nà Làng, Xã Chợ Đồn" in await na_lang.press(f"poll:show:{village_poll}")
+    assert "Đã ghi nhận" in await na_lang.press(f"poll:vote:{village_poll}:1")
+    await na_lang.say("/binhchon")
+    shown = await na_lang.press(f"poll:show:{village_poll}")
+    assert "Bạn đã chọn: Sửa kênh mương Bản Cuôn." in shown
+    assert "Bạn đã chọn" not in await na_lang.press_unoffered(f"poll:show:{commune_poll}")
+    # Bản Cuôn's villager is shown the commune's poll alone, and may not vote in Nà Làng's.
+    assert "Dành cho: Xã Chợ Đồn" in await ban_cuon.say("/binhchon")
+    assert f"poll:show:{village_poll}" not in ban_cuon.buttons
+    refused = await ban_cuon.press_unoffered(f"poll:vote:{village_poll}:0")
+    assert "chỉ dành cho người dân thôn Nà Làng" in refused
+    async with services.db.read() as conn:
+        stored = (await conn.execute(select(poll_votes.c.user_id, poll_votes.c.village))).all()
+    assert stored == [("nl", "Nà Làng")]  # the village the vote's own statement found
 
 
 async def test_people_outside_the_scope_are_refused(
