@@ -16,7 +16,7 @@ from bot.domain.clock import TZ
 from bot.domain.dates import parse_moment, parse_when
 from bot.domain.i18n import N_, _, fmt_datetime
 from bot.domain.text import fold
-from bot.storage.polls import NewPoll, Poll
+from bot.storage.polls import Choices, NewPoll, Poll, Question
 from handlers.common import ask_commune, example_moment
 from handlers.menu import not_allowed, with_menu
 
@@ -55,9 +55,23 @@ def card(ctx: Context, scope: str, question: str, closes_at: datetime, results: 
     return "\n".join(lines)
 
 
+def _single(poll: Poll) -> bool:
+    """A poll of one question of one answer: voted with one press, as before 0009."""
+    return len(poll.questions) == 1 and poll.questions[0].kind == "one"
+
+
 def _vote_buttons(poll: Poll) -> list[list[Button]]:
-    rows = [[Button(Vote(poll.id, i).pack(), text)] for i, text in enumerate(poll.options)]
+    options = poll.questions[0].options
+    rows = [[Button(Vote(poll.id, i).pack(), text)] for i, text in enumerate(options)]
     return [*rows, [Button("menu:main", _("Menu"))]]
+
+
+def _chosen_text(poll: Poll, mine: Choices) -> str:
+    """What someone chose, in words: the options, question after question."""
+    return "; ".join(
+        ", ".join(question.options[n] for n in chosen)
+        for question, chosen in zip(poll.questions, mine, strict=True)
+    )
 
 
 async def _village(ctx: Context) -> str | None:
@@ -102,7 +116,7 @@ async def show_poll(ctx: Context) -> Reply:
     return await _show(ctx, poll, mine)
 
 
-async def _show(ctx: Context, poll: Poll, mine: int | None) -> Reply:
+async def _show(ctx: Context, poll: Poll, mine: Choices | None) -> Reply:
     """The poll's card: its options to vote (and what the user chose), or its results."""
     polls, now = ctx.services.polls, ctx.services.now()
     text = card(
@@ -116,7 +130,7 @@ async def _show(ctx: Context, poll: Poll, mine: int | None) -> Reply:
         return with_menu(text + "\n" + results_text(poll, await polls.results(poll)))
     if mine is not None:
         text += "\n" + _("Bạn đã chọn: {option}. Chọn lại để đổi ý.").format(
-            option=poll.options[mine]
+            option=_chosen_text(poll, mine)
         )
         if poll.results == "after_vote":
             text += "\n" + results_text(poll, await polls.results(poll))
@@ -129,7 +143,10 @@ async def vote(ctx: Context) -> Reply:
     the poll's scope or once it has closed."""
     polls = ctx.services.polls
     poll = await polls.get(ctx.payload.poll)
-    if poll is None or not 0 <= ctx.payload.option < len(poll.options):
+    if poll is None or not _single(poll):
+        raise StalePayload(f"vote {ctx.payload}")
+    options = poll.questions[0].options
+    if not 0 <= ctx.payload.option < len(options):
         raise StalePayload(f"vote {ctx.payload}")
     # Only a village poll needs the voter's village to say yes (the vote stores it itself).
     village = await _village(ctx) if poll.village is not None else None
@@ -139,10 +156,10 @@ async def vote(ctx: Context) -> Reply:
                 scope=_scope_name(ctx, poll.commune_code, poll.village)
             )
         )
-    option = poll.options[ctx.payload.option]
+    option = options[ctx.payload.option]
     outcome, results = await polls.vote(
         poll,
-        ctx.payload.option,
+        ((ctx.payload.option,),),
         ctx.event.channel,
         ctx.event.user_id,
         counted=poll.results == "after_vote",
@@ -404,8 +421,7 @@ async def open_poll(ctx: Context) -> Reply:
         NewPoll(
             commune_code=data["commune"],
             village=data.get("village"),
-            question=data["question"],
-            options=tuple(data["options"]),
+            questions=(Question(data["question"], "one", tuple(data["options"])),),
             results=data["results"],
             closes_at=datetime.fromisoformat(data["closes_at"]),
             source_key=f"chat-{data['commune']}-{data['draft']}",
@@ -415,7 +431,8 @@ async def open_poll(ctx: Context) -> Reply:
     ctx.user.leave()
     said = _("Đã mở bình chọn số {id}. Bà con xem và bình chọn bằng /binhchon.").format(id=poll.id)
     if created:  # a replayed confirmation announces nothing twice
-        votes = [[(Vote(poll.id, i).pack(), text)] for i, text in enumerate(poll.options)]
+        options = poll.questions[0].options
+        votes = [[(Vote(poll.id, i).pack(), text)] for i, text in enumerate(options)]
         await announce_opened(ctx.services, poll, ctx.official.principal, votes)
         said += "\n" + _("Đã gửi thông báo tới bà con nhận tin bình chọn; xem /tiendogui.")
     return with_menu(said)

@@ -27,14 +27,22 @@ from bot.domain.paths import MIGRATIONS_DIR
 from bot.interfaces.cli.main import app
 from bot.storage.cache import LruCache
 from bot.storage.db import Database
-from bot.storage.polls import TURNOUT_SECONDS, Group, NewPoll, Poll, PollStore, merge_small
+from bot.storage.polls import (
+    TURNOUT_SECONDS,
+    Group,
+    NewPoll,
+    Poll,
+    PollStore,
+    Question,
+    merge_small,
+)
 from bot.storage.schema import (
     audit_log,
     broadcasts,
     campaigns,
     contributions,
     deliveries,
-    poll_votes,
+    poll_ballots,
     polls,
 )
 from bot.storage.subscriptions import SubscriptionStore
@@ -111,9 +119,9 @@ async def test_an_official_creates_a_poll_with_a_preview_then_confirms(
     assert "Đã mở bình chọn số 1." in await official.say("đúng")
     [(poll, mine)] = await services.polls.for_person("02020")
     assert mine is None
-    assert (poll.question, poll.options, poll.results) == (
+    assert (poll.question, poll.questions, poll.results) == (
         "Làm việc nào trước?",
-        tuple(OPTIONS),
+        (Question("Làm việc nào trước?", "one", tuple(OPTIONS), poll.option_ids),),
         "after_close",
     )
     assert poll.closes_at == NOW.replace(day=5, month=12, hour=18)
@@ -145,7 +153,7 @@ async def test_villagers_list_and_vote_by_button_or_number(
     assert "Đã ghi nhận ý kiến của bạn: Sửa kênh mương Bản Cuôn." in recorded
     assert "Kết quả (1 người bình chọn):" in recorded
     assert "• Sửa kênh mương Bản Cuôn: 1 (100%)" in recorded
-    assert await count(services, poll_votes) == 1
+    assert await count(services, poll_ballots) == 1
 
 
 @pytest.mark.parametrize("words", ["binh chon", "co binh chon nao khong", "bieu quyet"])
@@ -163,7 +171,7 @@ async def test_the_polls_are_reached_in_words_and_an_option_typed_without_marks(
         chat.channel,
         chat.user_id,
     )
-    assert choice == 0
+    assert choice == ((0,),)
 
 
 async def test_a_vote_is_changed_and_a_replayed_press_records_once(
@@ -177,7 +185,7 @@ async def test_a_vote_is_changed_and_a_replayed_press_records_once(
     assert "Đã đổi ý kiến của bạn thành: Sửa kênh mương Bản Cuôn." in changed
     replay = await chat.press_unoffered(f"poll:vote:{poll}:1")  # the messenger sends it again
     assert "Bạn đã chọn Sửa kênh mương Bản Cuôn rồi" in replay
-    assert await count(services, poll_votes) == 1
+    assert await count(services, poll_ballots) == 1
     assert "• Sửa kênh mương Bản Cuôn: 1 (100%)" in replay
     listed = await chat.say("binh chon")  # the list says what they chose, and the results
     assert "Bạn đã chọn: Sửa kênh mương Bản Cuôn. Chọn lại để đổi ý." in listed
@@ -207,7 +215,7 @@ async def test_a_village_poll_is_listed_to_its_village_only_and_each_sees_their_
     refused = await ban_cuon.press_unoffered(f"poll:vote:{village_poll}:0")
     assert "chỉ dành cho người dân thôn Nà Làng" in refused
     async with services.db.read() as conn:
-        stored = (await conn.execute(select(poll_votes.c.user_id, poll_votes.c.village))).all()
+        stored = (await conn.execute(select(poll_ballots.c.user_id, poll_ballots.c.village))).all()
     assert stored == [("nl", "Nà Làng")]  # the village the vote's own statement found
 
 
@@ -225,7 +233,7 @@ async def test_people_outside_the_scope_are_refused(
     await onboard(villager)
     refused = await villager.press_unoffered(f"poll:vote:{village_poll}:0")
     assert "chỉ dành cho người dân thôn Nà Làng, Xã Chợ Đồn." in refused
-    assert await count(services, poll_votes) == 0
+    assert await count(services, poll_ballots) == 0
 
 
 async def test_results_after_closing_only_and_a_closed_poll_refuses_kindly(
@@ -243,14 +251,11 @@ async def test_results_after_closing_only_and_a_closed_poll_refuses_kindly(
     assert "• Làm đường Nà Làng trước: 1 (100%)" in shown
     refused = await chat.press_unoffered(f"poll:vote:{poll}:1")
     assert "Bình chọn đã đóng, không nhận thêm ý kiến." in refused
-    assert (
-        await services.polls.choice_of(
-            await services.polls.get(poll),  # type: ignore[arg-type]
-            chat.channel,
-            chat.user_id,
-        )
-        == 0
-    )
+    assert await services.polls.choice_of(
+        await services.polls.get(poll),  # type: ignore[arg-type]
+        chat.channel,
+        chat.user_id,
+    ) == ((0,),)
 
 
 async def test_results_by_village_merge_groups_under_five(
@@ -266,16 +271,19 @@ async def test_results_by_village_merge_groups_under_five(
     results = await services.polls.results(poll)
     assert results.counts == (10, 5)
     # Bản Cuôn (3) and the unknown one (1) are "khác" (4), still too few: Pác Nặm joins it.
-    assert results.groups == (Group("Nà Làng", (4, 2)), Group(None, (6, 3)))
+    assert results.groups == (Group("Nà Làng", (4, 2), 6), Group(None, (6, 3), 9))
 
 
 def test_merging_never_leaves_a_small_group_or_a_lone_one() -> None:
     assert merge_small({"A": [3, 3], "B": [1, 0]}) == []  # B into khác, and khác then joins A
-    assert merge_small({"A": [5, 0], "B": [0, 5]}) == [Group("A", (5, 0)), Group("B", (0, 5))]
+    assert merge_small({"A": [5, 0], "B": [0, 5]}) == [Group("A", (5, 0), 5), Group("B", (0, 5), 5)]
     assert merge_small({"A": [2, 2], "B": [1, 1], None: [1, 0]}) == []
     groups = merge_small({"A": [5, 1], "B": [4, 4], "C": [1, 1], "D": [2, 3]})
-    assert groups == [Group("A", (5, 1)), Group("B", (4, 4)), Group(None, (3, 4))]
-    assert all(g.total >= 5 for g in groups)
+    assert groups == [Group("A", (5, 1), 6), Group("B", (4, 4), 8), Group(None, (3, 4), 7)]
+    assert all(g.voters >= 5 for g in groups)
+    # Several answers each ("chọn nhiều"): the voters say whether a group is big enough, not
+    # the choices — four people choosing two options each are still four.
+    assert merge_small({"A": [4, 4], "B": [5, 5]}, {"A": 4, "B": 5}) == []
 
 
 # --- the "polls" topic, and the outbox: a poll announced, its result announced ---------------
@@ -399,7 +407,7 @@ async def vote_from(
     assert poll is not None
     if village is not None:
         await pledged(services, "zalo", user_id, village)
-    outcome, _results = await services.polls.vote(poll, option, "zalo", user_id)
+    outcome, _results = await services.polls.vote(poll, ((option,),), "zalo", user_id)
     return outcome
 
 
@@ -489,9 +497,9 @@ async def test_turnout_counts_the_scopes_subscribers(
     for n in range(3):
         await onboard(Chat(dispatcher, "zalo", f"z{n}"))
     await onboard(Chat(dispatcher, "zalo", "far"), "na ri")  # another commune's: not counted
-    await services.polls.vote(poll, 0, "zalo", "z0")
+    await services.polls.vote(poll, ((0,),), "zalo", "z0")
     results = await services.polls.results(poll)
-    assert (results.total, results.subscribers) == (1, 4)  # three villagers and the official
+    assert (results.voters, results.subscribers) == (1, 4)  # three villagers and the official
 
 
 async def test_a_poll_closed_elsewhere_takes_no_vote_though_this_process_keeps_it(
@@ -507,7 +515,7 @@ async def test_a_poll_closed_elsewhere_takes_no_vote_though_this_process_keeps_i
     services.db.clock = FixedClock(NOW)  # and this worker's clock is behind: still refused
     assert closed.id == poll.id
     assert await vote_from(services, poll, 0, "late", None) == "closed"
-    assert await count(services, poll_votes) == 0
+    assert await count(services, poll_ballots) == 0
 
 
 async def test_past_its_closing_time_a_poll_takes_no_vote_before_the_scheduler_runs(
@@ -516,9 +524,9 @@ async def test_past_its_closing_time_a_poll_takes_no_vote_before_the_scheduler_r
     poll = await services.polls.get(await create(official))
     assert poll is not None
     services.db.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
-    outcome, results = await services.polls.vote(poll, 0, "zalo", "z1")
+    outcome, results = await services.polls.vote(poll, ((0,),), "zalo", "z1")
     assert (outcome, results is not None) == ("closed", True)
-    assert await count(services, poll_votes) == 0
+    assert await count(services, poll_ballots) == 0
 
 
 async def test_many_votes_at_once_each_count_once_and_one_person_keeps_one_vote(
@@ -527,16 +535,18 @@ async def test_many_votes_at_once_each_count_once_and_one_person_keeps_one_vote(
     poll = await services.polls.get(await create(official))
     assert poll is not None
     polls = services.polls
-    many = await asyncio.gather(*(polls.vote(poll, n % 2, "zalo", f"p{n}") for n in range(30)))
+    many = await asyncio.gather(
+        *(polls.vote(poll, ((n % 2,),), "zalo", f"p{n}") for n in range(30))
+    )
     assert {outcome for outcome, _results in many} == {"recorded"}
     # The same person presses both options and replays at once: one vote stands.
-    again = [polls.vote(poll, n % 2, "zalo", "p0", counted=True) for n in range(1, 6)]
+    again = [polls.vote(poll, ((n % 2,),), "zalo", "p0", counted=True) for n in range(1, 6)]
     outcomes = [outcome for outcome, _results in await asyncio.gather(*again)]
     assert outcomes == ["changed", "changed", "changed", "changed", "changed"]
-    [(_outcome, results)] = [await polls.vote(poll, 1, "zalo", "p0", counted=True)]
+    [(_outcome, results)] = [await polls.vote(poll, ((1,),), "zalo", "p0", counted=True)]
     assert results is not None and results.counts == (14, 16)
-    assert await count(services, poll_votes) == 30
-    assert await polls.choice_of(poll, "zalo", "p0") == 1
+    assert await count(services, poll_ballots) == 30
+    assert await polls.choice_of(poll, "zalo", "p0") == ((1,),)
 
 
 async def test_the_turnout_counts_subscribers_at_most_a_minute_old_and_the_close_afresh(
@@ -599,8 +609,7 @@ async def test_export_polls_writes_counts_by_village_never_who_inert_cells(
         NewPoll(
             "02020",
             None,
-            '=HYPERLINK("http://x","y")',
-            ("+ kênh mương", "Đường"),
+            (Question('=HYPERLINK("http://x","y")', "one", ("+ kênh mương", "Đường")),),
             "after_close",
             NOW + timedelta(days=3),
             "test-export",

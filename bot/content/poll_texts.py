@@ -20,30 +20,59 @@ def turnout_line(results: Results) -> str | None:
     if not results.subscribers:
         return None
     return _("Tham gia: {votes}/{subscribers} người nhận tin ({percent})").format(
-        votes=fmt_number(results.total),
+        votes=fmt_number(results.voters),
         subscribers=fmt_number(results.subscribers),
-        percent=percent(results.total, results.subscribers),
+        percent=percent(results.voters, results.subscribers),
     )
 
 
+def heading(poll: Poll, position: int) -> str | None:
+    """ "Câu 2: …" above a question of a poll of several; None for a poll of one."""
+    if len(poll.questions) == 1:
+        return None
+    question = poll.questions[position]
+    said = _("Câu {n}: {question}").format(n=position + 1, question=question.text)
+    if question.kind == "many":
+        said += " " + _("(chọn nhiều)")
+    return said
+
+
 def results_text(poll: Poll, results: Results) -> str:
-    """Counts and percentages, the turnout; by village with groups under five merged into
-    "khác"."""
-    lines = [_("Kết quả ({count} người bình chọn):").format(count=fmt_number(results.total))]
-    for option, n in zip(poll.options, results.counts, strict=True):
-        lines.append(f"• {option}: {fmt_number(n)} ({percent(n, results.total)})")
+    """Counts and percentages of the voters, question by question, the turnout; by village
+    with groups under five merged into "khác"."""
+    lines = [_("Kết quả ({count} người bình chọn):").format(count=fmt_number(results.voters))]
+    for position, counts in enumerate(results.of(poll)):
+        if (head := heading(poll, position)) is not None:
+            lines.append(head)
+        for option, n in zip(poll.questions[position].options, counts, strict=True):
+            lines.append(f"• {option}: {fmt_number(n)} ({percent(n, results.voters)})")
     if (turnout := turnout_line(results)) is not None:
         lines.append(turnout)
     if results.groups:
         lines.append(_("Theo thôn (thôn dưới 5 người gộp vào “khác”):"))
         for group in results.groups:
             name = group.village or _("khác")
-            shares = ", ".join(
-                f"{option} {fmt_number(n)}"
-                for option, n in zip(poll.options, group.counts, strict=True)
+            shares = "; ".join(
+                ", ".join(
+                    f"{option} {fmt_number(n)}"
+                    for option, n in zip(question.options, counts, strict=True)
+                )
+                for question, counts in zip(
+                    poll.questions, results.of(poll, group.counts), strict=True
+                )
             )
             lines.append(f"– {name}: {shares}")
     return "\n".join(lines)
+
+
+def questions_text(poll: Poll) -> list[str]:
+    """The questions and their options by number, as a notice and the preview list them."""
+    lines: list[str] = []
+    for position, question in enumerate(poll.questions):
+        if (head := heading(poll, position)) is not None:
+            lines += ["", head] if lines else [head]
+        lines += [f"{n}. {option}" for n, option in enumerate(question.options, 1)]
+    return lines
 
 
 def scope_text(commune: str, village: str | None) -> str:
@@ -65,7 +94,7 @@ def opened_notice(poll: Poll, scope: str) -> str:
         _("Dành cho: {scope}").format(scope=scope),
         _("Hạn chót: {moment}").format(moment=_moment(poll.closes_at)),
         "",
-        *(f"{n}. {option}" for n, option in enumerate(poll.options, 1)),
+        *questions_text(poll),
         "",
         _("Để bình chọn: gõ /binhchon rồi chọn số của ý kiến bạn chọn."),
     ]

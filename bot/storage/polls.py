@@ -1,4 +1,5 @@
-"""Dân bàn: polls, their options and votes — one per person and poll, changeable until it closes."""
+"""Dân bàn: polls, their questions and options, and ballots — one per person and poll, answered
+anew until it closes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, case, func, insert, literal, or_, select, update
+from sqlalchemy import Boolean, bindparam, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +19,15 @@ from sqlalchemy.sql import ColumnElement
 from bot.storage.cache import LruCache, TtlCache
 from bot.storage.contributions import audit
 from bot.storage.db import Database, as_utc
-from bot.storage.schema import contributions, poll_options, poll_votes, polls, subscriptions
+from bot.storage.schema import (
+    contributions,
+    poll_ballots,
+    poll_choices,
+    poll_options,
+    poll_questions,
+    polls,
+    subscriptions,
+)
 
 MIN_GROUP = 5  # a village with fewer voters is shown inside "khác": no vote can be guessed
 DEFINITIONS_KEPT = 512  # polls whose question and options one process keeps in memory
@@ -26,6 +35,18 @@ TURNOUT_SECONDS = (
     60.0  # a scope's count of subscribers (the turnout's denominator) is this old at most
 )
 Outcome = Literal["recorded", "changed", "same", "closed"]
+Kind = Literal["one", "many"]  # one answer, or several ("chọn nhiều")
+MAX_QUESTIONS = 5
+# What a ballot chose: per question, in order, the positions of its options chosen.
+Choices = tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    kind: Kind
+    options: tuple[str, ...]
+    option_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -33,12 +54,37 @@ class Poll:
     id: int
     commune_code: str
     village: str | None  # None: the whole commune
-    question: str
-    options: tuple[str, ...]
-    option_ids: tuple[int, ...]
+    question: str  # the first question's text: the poll's title in lists and digests
+    questions: tuple[Question, ...]
     results: str  # after_vote | after_close
     closes_at: datetime
     status: str  # open | closed
+
+    @property
+    def option_ids(self) -> tuple[int, ...]:
+        """Every option's id, question after question: the order of Results.counts."""
+        return tuple(i for q in self.questions for i in q.option_ids)
+
+    def chosen(self, option_ids: set[int]) -> Choices | None:
+        """Those options as positions per question; None when there are none."""
+        if not option_ids:
+            return None
+        return tuple(
+            tuple(n for n, i in enumerate(q.option_ids) if i in option_ids) for q in self.questions
+        )
+
+    def fits(self, choices: Choices) -> bool:
+        """An answer to every question: one option of a "one", at least one of a "many"."""
+        if len(choices) != len(self.questions):
+            return False
+        for question, chosen in zip(self.questions, choices, strict=True):
+            if len(set(chosen)) != len(chosen) or not chosen:
+                return False
+            if question.kind == "one" and len(chosen) != 1:
+                return False
+            if not all(0 <= n < len(question.options) for n in chosen):
+                return False
+        return True
 
     def is_open(self, now: datetime) -> bool:
         return self.status == "open" and now < self.closes_at
@@ -54,8 +100,7 @@ class Poll:
 class NewPoll:
     commune_code: str
     village: str | None
-    question: str
-    options: tuple[str, ...]
+    questions: tuple[Question, ...]  # their option_ids are given when stored
     results: str
     closes_at: datetime
     source_key: str  # the official's draft: a replayed confirmation creates nothing twice
@@ -63,25 +108,28 @@ class NewPoll:
 
 @dataclass(frozen=True)
 class Group:
-    """Votes of one village (or of "khác", `village` None: small villages and unknown ones)."""
+    """Choices of one village (or of "khác", `village` None: small villages and unknown ones)."""
 
     village: str | None
-    counts: tuple[int, ...]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts)
+    counts: tuple[int, ...]  # per option, as Results.counts
+    voters: int
 
 
 @dataclass(frozen=True)
 class Results:
-    counts: tuple[int, ...]  # per option, in the poll's order
+    counts: tuple[int, ...]  # per option, question after question (Poll.option_ids)
     groups: tuple[Group, ...]  # by village, none when a breakdown would tell too much
-    subscribers: int = 0  # active subscribers of the poll's scope: turnout is total ÷ this
+    voters: int  # ballots: a share of an option is of them (a "many" question's add up past 100%)
+    subscribers: int = 0  # active subscribers of the poll's scope: turnout is voters ÷ this
 
-    @property
-    def total(self) -> int:
-        return sum(self.counts)
+    def of(self, poll: Poll, counts: tuple[int, ...] | None = None) -> list[tuple[int, ...]]:
+        """These counts (the whole poll's unless given: a group's) question by question."""
+        counts = self.counts if counts is None else counts
+        out, start = [], 0
+        for question in poll.questions:
+            out.append(counts[start : start + len(question.option_ids)])
+            start += len(question.option_ids)
+        return out
 
 
 @dataclass(frozen=True)
@@ -131,26 +179,34 @@ def _in_scope(poll: Poll) -> list[ColumnElement[bool]]:
     return where
 
 
-def merge_small(groups: dict[str | None, list[int]], minimum: int = MIN_GROUP) -> list[Group]:
+def merge_small(
+    groups: dict[str | None, list[int]],
+    voters: dict[str | None, int] | None = None,
+    minimum: int = MIN_GROUP,
+) -> list[Group]:
     """Villages of fewer than `minimum` voters go into "khác" (None) with the unknown ones; if
     "khác" itself is small but not empty, the smallest village joins it too, until it is big
-    enough. A breakdown that would be one group alone says nothing and is dropped."""
+    enough. A breakdown that would be one group alone says nothing and is dropped. Voters per
+    village are the counts' sum unless given (a poll of one single-answer question)."""
     width = len(next(iter(groups.values()), []))
-    other = list(groups.get(None, [0] * width))
+    people = voters if voters is not None else {v: sum(c) for v, c in groups.items()}
+    other, other_voters = list(groups.get(None, [0] * width)), people.get(None, 0)
     kept: dict[str, list[int]] = {}
     for village, counts in groups.items():
         if village is None:
             continue
-        if sum(counts) < minimum:
+        if people.get(village, 0) < minimum:
             other = [a + b for a, b in zip(other, counts, strict=True)]
+            other_voters += people.get(village, 0)
         else:
             kept[village] = counts
-    while kept and 0 < sum(other) < minimum:
-        smallest = min(kept, key=lambda v: (sum(kept[v]), v))
+    while kept and 0 < other_voters < minimum:
+        smallest = min(kept, key=lambda v: (people[v], v))
         other = [a + b for a, b in zip(other, kept.pop(smallest), strict=True)]
-    shown = [Group(v, tuple(c)) for v, c in sorted(kept.items())]
-    if sum(other):
-        shown.append(Group(None, tuple(other)))
+        other_voters += people[smallest]
+    shown = [Group(v, tuple(c), people[v]) for v, c in sorted(kept.items())]
+    if other_voters:
+        shown.append(Group(None, tuple(other), other_voters))
     return shown if len(shown) > 1 else []
 
 
@@ -183,7 +239,7 @@ class PollStore:
                         .values(
                             commune_code=new.commune_code,
                             village=new.village,
-                            question=new.question,
+                            question=new.questions[0].text,
                             results=new.results,
                             closes_at=new.closes_at.astimezone(UTC),
                             status="open",
@@ -195,17 +251,27 @@ class PollStore:
                     )
                 ).scalar_one()
                 await conn.execute(
+                    insert(poll_questions),
+                    [
+                        {"poll_id": poll_id, "position": n, "text": q.text, "kind": q.kind}
+                        for n, q in enumerate(new.questions)
+                    ],
+                )
+                options = [(n, text) for n, q in enumerate(new.questions) for text in q.options]
+                await conn.execute(
                     insert(poll_options),
                     [
-                        {"poll_id": poll_id, "position": i, "text": text}
-                        for i, text in enumerate(new.options)
+                        {"poll_id": poll_id, "position": i, "question": n, "text": text}
+                        for i, (n, text) in enumerate(options)
                     ],
                 )
                 after = {
                     "commune": new.commune_code,
                     "village": new.village,
-                    "question": new.question,
-                    "options": list(new.options),
+                    "questions": [
+                        {"text": q.text, "kind": q.kind, "options": list(q.options)}
+                        for q in new.questions
+                    ],
                     "results": new.results,
                     "closes_at": new.closes_at.isoformat(),
                 }
@@ -240,18 +306,21 @@ class PollStore:
 
     async def for_person(
         self, commune_code: str, channel: str | None = None, user_id: str | None = None
-    ) -> list[tuple[Poll, int | None]]:
+    ) -> list[tuple[Poll, Choices | None]]:
         """The polls of the commune someone may see (the commune's, and their village's — as
-        village_of finds it), the newest first, each with the position of the option they
-        voted for (if they did): one statement. Without a person, the commune's own."""
+        village_of finds it), the newest first, each with what they chose (if they voted): one
+        statement. Without a person, the commune's own."""
         params = {"commune": commune_code, "v_channel": channel, "v_user": user_id}
         async with self._db.read() as conn:
             rows = (await conn.execute(_FOR_PERSON, params)).all()
-        found = []
+        chosen: dict[int, set[int]] = {}
         for poll_id, option_id in rows:
+            chosen.setdefault(poll_id, set()).update([option_id] if option_id else [])
+        found = []
+        for poll_id, option_ids in chosen.items():
             poll = await self.get(poll_id)
             if poll is not None:
-                found.append((poll, _position(poll, option_id)))
+                found.append((poll, poll.chosen(option_ids)))
         return found
 
     async def village_of(self, channel: str, user_id: str, commune_code: str) -> str | None:
@@ -261,23 +330,30 @@ class PollStore:
             return (await conn.execute(_VILLAGE_OF, params)).scalar()
 
     async def vote(
-        self, poll: Poll, position: int, channel: str, user_id: str, *, counted: bool = False
+        self, poll: Poll, choices: Choices, channel: str, user_id: str, *, counted: bool = False
     ) -> tuple[Outcome, Results | None]:
-        """One vote per person and poll: recorded, changed to another option, the same again
-        (a replay: nothing changes) — or refused once the poll has closed; with the results
-        after it when `counted` (or when closed), in the same transaction.
+        """One ballot per person and poll, every question answered (Poll.fits): recorded,
+        changed, the same again (a replay: nothing changes) — or refused once the poll has
+        closed; with the results after it when `counted` (or when closed), in the same
+        transaction.
 
-        The voter's village (of their latest pledge, see village_of) is stored with the vote by
-        the same statement. Whether the poll is open is read by the write itself (INSERT …
+        The voter's village (of their latest pledge, see village_of) is stored with the ballot
+        by the same statement. Whether the poll is open is read by the write itself (INSERT …
         SELECT … WHERE open; on PostgreSQL FOR SHARE, so a close waits for the vote, and a vote
         after a close sees it), never taken from memory. Votes that arrive while a write is
         under way share the next transaction (group commit, as UserStore's saves), and a poll
         voted in several times in it is counted once."""
+        if not poll.fits(choices):
+            raise ValueError(f"choices {choices} do not answer poll {poll.id}")
         params = {
             "v_poll": poll.id,
             "v_channel": channel,
             "v_user": user_id,
-            "v_option": poll.option_ids[position],
+            "v_options": frozenset(
+                q.option_ids[n]
+                for q, chosen in zip(poll.questions, choices, strict=True)
+                for n in chosen
+            ),
             "v_now": self._db.clock.utcnow().astimezone(UTC),
         }
         done: asyncio.Future[tuple[Outcome, Results | None]]
@@ -312,11 +388,11 @@ class PollStore:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
 
-    async def choice_of(self, poll: Poll, channel: str, user_id: str) -> int | None:
-        """The position of the option someone voted for, if they did."""
+    async def choice_of(self, poll: Poll, channel: str, user_id: str) -> Choices | None:
+        """What someone chose, if they voted."""
         voter = {"v_poll": poll.id, "v_channel": channel, "v_user": user_id}
         async with self._db.read() as conn:
-            return _position(poll, (await conn.execute(_MY_VOTE, voter)).scalar())
+            return poll.chosen(set((await conn.execute(_MY_CHOICES, voter)).scalars()))
 
     async def results(self, poll: Poll) -> Results:
         """Counts per option, by village with small groups merged (see merge_small), and the
@@ -378,7 +454,7 @@ class PollStore:
                     voters = int(
                         (
                             await conn.execute(
-                                select(func.count()).where(poll_votes.c.poll_id == poll.id)
+                                select(func.count()).where(poll_ballots.c.poll_id == poll.id)
                             )
                         ).scalar_one()
                     )
@@ -403,23 +479,56 @@ async def _get(conn: AsyncConnection, poll_id: int) -> Poll | None:
     row = (await conn.execute(_GET, {"poll_id": poll_id})).first()
     if row is None:
         return None
+    asked = (await conn.execute(_GET_QUESTIONS, {"poll_id": poll_id})).all()
     options = (await conn.execute(_GET_OPTIONS, {"poll_id": poll_id})).all()
-    return _poll(row, options)
+    questions = tuple(
+        Question(
+            q.text,
+            q.kind,
+            tuple(o.text for o in options if o.question == q.position),
+            tuple(o.id for o in options if o.question == q.position),
+        )
+        for q in asked
+    )
+    return Poll(
+        row.id,
+        row.commune_code,
+        row.village,
+        row.question,
+        questions,
+        row.results,
+        as_utc(row.closes_at),
+        row.status,
+    )
 
 
 async def _cast(conn: AsyncConnection, params: dict[str, Any]) -> Outcome:
-    """One vote's statements: the voter's earlier option, then the upsert that says whether the
-    poll was open (a row back) or not (none)."""
-    earlier = (await conn.execute(_MY_VOTE, params)).scalar()
-    if (await conn.execute(_VOTE[conn.dialect.name], params)).first() is None:
+    """One ballot's statements: the voter's earlier choices, then the upsert that says whether
+    the poll was open (a row back) or not (none), then the choices anew if they changed."""
+    earlier = set((await conn.execute(_MY_CHOICES, params)).scalars())
+    same = earlier == params["v_options"]
+    ballot = (
+        await conn.execute(_VOTE[conn.dialect.name], params | {"v_changed": not same})
+    ).first()
+    if ballot is None:
         return "closed"
-    if earlier is None:
-        return "recorded"
-    return "same" if earlier == params["v_option"] else "changed"
-
-
-def _position(poll: Poll, option_id: int | None) -> int | None:
-    return poll.option_ids.index(option_id) if option_id in poll.option_ids else None
+    if same:
+        return "same"
+    if earlier:
+        await conn.execute(_FORGET_CHOICES, {"ballot": ballot.id})
+    await conn.execute(
+        insert(poll_choices),
+        [
+            {
+                "ballot_id": ballot.id,
+                "poll_id": params["v_poll"],
+                "option_id": i,
+                "village": ballot.village,
+            }
+            for i in sorted(params["v_options"])
+        ],
+    )
+    return "changed" if earlier else "recorded"
 
 
 async def _subscribers(conn: AsyncConnection, poll: Poll) -> int:
@@ -432,36 +541,27 @@ async def _subscribers(conn: AsyncConnection, poll: Poll) -> int:
 
 async def _counts(conn: AsyncConnection, poll: Poll, subscribers: int) -> Results:
     rows = (await conn.execute(_COUNTS, {"poll_id": poll.id})).all()
-    width = len(poll.option_ids)
-    counts = [0] * width
-    groups: dict[str | None, list[int]] = {}
+    voters = {v: int(n) for v, n in (await conn.execute(_VOTERS, {"poll_id": poll.id})).all()}
+    order = {option_id: n for n, option_id in enumerate(poll.option_ids)}
+    counts = [0] * len(order)
+    groups: dict[str | None, list[int]] = {village: [0] * len(order) for village in voters}
     for village, option_id, n in rows:
-        position = poll.option_ids.index(option_id)
-        counts[position] += int(n)
-        groups.setdefault(village, [0] * width)[position] += int(n)
+        counts[order[option_id]] += int(n)
+        groups.setdefault(village, [0] * len(order))[order[option_id]] += int(n)
     # A village poll has one village: no breakdown to show.
-    breakdown = merge_small(groups) if poll.village is None else []
-    return Results(tuple(counts), tuple(breakdown), subscribers)
-
-
-def _poll(row: Any, options: Sequence[Any]) -> Poll:
-    return Poll(
-        row.id,
-        row.commune_code,
-        row.village,
-        row.question,
-        tuple(o.text for o in options),
-        tuple(o.id for o in options),
-        row.results,
-        as_utc(row.closes_at),
-        row.status,
-    )
+    breakdown = merge_small(groups, voters) if poll.village is None else []
+    return Results(tuple(counts), tuple(breakdown), sum(voters.values()), subscribers)
 
 
 # Built once: SQLAlchemy would otherwise make each one's cache key again at every vote.
 _GET = select(polls).where(polls.c.id == bindparam("poll_id"))
+_GET_QUESTIONS = (
+    select(poll_questions.c.position, poll_questions.c.text, poll_questions.c.kind)
+    .where(poll_questions.c.poll_id == bindparam("poll_id"))
+    .order_by(poll_questions.c.position)
+)
 _GET_OPTIONS = (
-    select(poll_options.c.id, poll_options.c.text)
+    select(poll_options.c.id, poll_options.c.question, poll_options.c.text)
     .where(poll_options.c.poll_id == bindparam("poll_id"))
     .order_by(poll_options.c.position)
 )
@@ -476,11 +576,16 @@ _VILLAGE_OF = (
     .order_by(contributions.c.id.desc())
     .limit(1)
 )
-_VOTER_IS = (poll_votes.c.channel == bindparam("v_channel")) & (
-    poll_votes.c.user_id == bindparam("v_user")
+_VOTER_IS = (poll_ballots.c.channel == bindparam("v_channel")) & (
+    poll_ballots.c.user_id == bindparam("v_user")
 )
-_VOTER = (poll_votes.c.poll_id == bindparam("v_poll")) & _VOTER_IS
-_MY_VOTE = select(poll_votes.c.option_id).where(_VOTER)
+_VOTER = (poll_ballots.c.poll_id == bindparam("v_poll")) & _VOTER_IS
+_MY_CHOICES = (
+    select(poll_choices.c.option_id)
+    .select_from(poll_ballots.join(poll_choices, poll_choices.c.ballot_id == poll_ballots.c.id))
+    .where(_VOTER)
+)
+_FORGET_CHOICES = delete(poll_choices).where(poll_choices.c.ballot_id == bindparam("ballot"))
 # The village of the voter's latest pledge in the poll's commune (village_of, as a subquery).
 _VOTER_VILLAGE = (
     select(contributions.c.village)
@@ -495,24 +600,32 @@ _VOTER_VILLAGE = (
     .correlate(polls)
     .scalar_subquery()
 )
-_FOR_PERSON = (
-    select(polls.c.id, poll_votes.c.option_id)
-    .select_from(polls.outerjoin(poll_votes, (poll_votes.c.poll_id == polls.c.id) & _VOTER_IS))
+_SEEN = (
+    select(polls.c.id)
     .where(
         polls.c.commune_code == bindparam("commune"),
         or_(polls.c.village.is_(None), polls.c.village == _VOTER_VILLAGE),
     )
     .order_by(polls.c.id.desc())
     .limit(10)
+    .subquery()
+)
+_FOR_PERSON = (
+    select(_SEEN.c.id, poll_choices.c.option_id)
+    .select_from(
+        _SEEN.outerjoin(poll_ballots, (poll_ballots.c.poll_id == _SEEN.c.id) & _VOTER_IS).outerjoin(
+            poll_choices, poll_choices.c.ballot_id == poll_ballots.c.id
+        )
+    )
+    .order_by(_SEEN.c.id.desc())
 )
 _WHEN = polls.c.closes_at.type  # bound times go through the column's type (UTC, SQLite text)
 # The vote's one write: a row only while the poll is open, read by this statement.
 _BALLOT = (
     select(
         polls.c.id,
-        bindparam("v_option", type_=poll_votes.c.option_id.type),
-        bindparam("v_channel", type_=poll_votes.c.channel.type),
-        bindparam("v_user", type_=poll_votes.c.user_id.type),
+        bindparam("v_channel", type_=poll_ballots.c.channel.type),
+        bindparam("v_user", type_=poll_ballots.c.user_id.type),
         _VOTER_VILLAGE,
         bindparam("v_now", type_=_WHEN),
         bindparam("v_now", type_=_WHEN),
@@ -524,31 +637,35 @@ _BALLOT = (
     )
     .with_for_update(read=True, of=polls)
 )
-_BALLOT_COLUMNS = ["poll_id", "option_id", "channel", "user_id", "village"]
-_BALLOT_COLUMNS += ["created_at", "updated_at"]
+_BALLOT_COLUMNS = ["poll_id", "channel", "user_id", "village", "created_at", "updated_at"]
 
 
 def _upsert(dialect: Any) -> Any:
-    """INSERT … SELECT … ON CONFLICT (voter) DO UPDATE: a changed option moves the vote; the
-    same option again touches nothing (updated_at kept). RETURNING says the poll was open."""
-    statement = dialect.insert(poll_votes).from_select(_BALLOT_COLUMNS, _BALLOT)
-    new = statement.excluded
-    same = poll_votes.c.option_id == new.option_id
+    """INSERT … SELECT … ON CONFLICT (voter) DO UPDATE: changed choices date the ballot anew
+    (and take the voter's village now); the same again touches nothing. RETURNING says the poll
+    was open."""
+    statement = dialect.insert(poll_ballots).from_select(_BALLOT_COLUMNS, _BALLOT)
+    new, old = statement.excluded, poll_ballots.c
+    changed = bindparam("v_changed", type_=Boolean)
     return statement.on_conflict_do_update(
-        index_elements=[poll_votes.c.poll_id, poll_votes.c.channel, poll_votes.c.user_id],
+        index_elements=[old.poll_id, old.channel, old.user_id],
         set_={
-            "option_id": new.option_id,
-            "village": new.village,
-            "updated_at": case((same, poll_votes.c.updated_at), else_=new.updated_at),
+            "village": case((changed, new.village), else_=old.village),
+            "updated_at": case((changed, new.updated_at), else_=old.updated_at),
         },
-    ).returning(poll_votes.c.id)
+    ).returning(old.id, old.village)
 
 
 _VOTE = {"sqlite": _upsert(sqlite_dialect), "postgresql": _upsert(postgresql)}
 _COUNTS = (
-    select(poll_votes.c.village, poll_votes.c.option_id, func.count())
-    .where(poll_votes.c.poll_id == bindparam("poll_id"))
-    .group_by(poll_votes.c.village, poll_votes.c.option_id)
+    select(poll_choices.c.village, poll_choices.c.option_id, func.count())
+    .where(poll_choices.c.poll_id == bindparam("poll_id"))
+    .group_by(poll_choices.c.village, poll_choices.c.option_id)
+)
+_VOTERS = (
+    select(poll_ballots.c.village, func.count())
+    .where(poll_ballots.c.poll_id == bindparam("poll_id"))
+    .group_by(poll_ballots.c.village)
 )
 _SUBSCRIBERS = select(func.count()).where(
     subscriptions.c.active.is_(True), subscriptions.c.commune_code == bindparam("commune")
