@@ -214,6 +214,12 @@ async def test_every_step_and_button_an_official_meets_is_guarded(
     await poll.say("Họp thôn ngày nào?")
     await poll.say("Thứ bảy\nChủ nhật")
     await poll.press("poll:opts")
+    await poll.press("poll:kind")
+    await poll.press("poll:more")
+    await poll.say("Ai chủ trì?")
+    await poll.say("Trưởng thôn\nBí thư")
+    await poll.press("poll:opts")
+    await poll.press("poll:next")
     await poll.say("18:00 5/12")
     await poll.press("poll:res:after_close")
     assert "Đã mở bình chọn" in await poll.press("poll:ok")
@@ -287,6 +293,9 @@ FORGED = [
     "ann:go",
     "ann:progress",
     "poll:opts",
+    "poll:kind",
+    "poll:more",
+    "poll:next",
     "poll:scope:0",
     "poll:res:after_vote",
     "poll:ok",

@@ -43,6 +43,7 @@ from bot.storage.schema import (
     contributions,
     deliveries,
     poll_ballots,
+    poll_choices,
     polls,
 )
 from bot.storage.subscriptions import SubscriptionStore
@@ -84,7 +85,8 @@ async def create(
     assert "mỗi dòng một lựa chọn" in await official.say("Làm việc nào trước?")
     listed = await official.say("\n".join(f"{i}. {o}" for i, o in enumerate(OPTIONS, 1)))
     assert "1. Làm đường Nà Làng trước\n2. Sửa kênh mương Bản Cuôn" in listed
-    assert "Hỏi ý kiến ai?" in await official.press("poll:opts")
+    assert "Thêm câu hỏi?" in await official.press("poll:opts")
+    assert "Hỏi ý kiến ai?" in await official.press("poll:next")
     assert "Đóng bình chọn lúc nào?" in await official.press(f"poll:scope:{scope}")
     assert "Khi nào bà con xem được kết quả?" in await official.say(closes)
     preview = await official.press(f"poll:res:{results}")
@@ -107,7 +109,8 @@ async def test_an_official_creates_a_poll_with_a_preview_then_confirms(
     assert "poll:opts" not in official.buttons
     assert "“làm đường nà làng trước” đã có rồi." in await official.say("làm đường nà làng trước")
     assert "bấm Xong" in await official.say(OPTIONS[1])
-    await official.press("poll:opts")
+    assert "Câu này: mỗi người chọn một ý." in await official.press("poll:opts")
+    await official.say("khong")  # no more questions
     await official.press("poll:scope:0")
     assert "Thời gian này đã qua" in await official.say("6:00 29/11/2026")
     await official.say("18:00 5/12")
@@ -190,6 +193,96 @@ async def test_a_vote_is_changed_and_a_replayed_press_records_once(
     listed = await chat.say("binh chon")  # the list says what they chose, and the results
     assert "Bạn đã chọn: Sửa kênh mương Bản Cuôn. Chọn lại để đổi ý." in listed
     assert "Kết quả (1 người bình chọn):" in listed
+
+
+async def create_two(official: Chat) -> int:
+    """A poll of two questions, the second "chọn nhiều", through the whole flow; its id."""
+    await official.say("/taobinhchon")
+    await official.say("Làm việc nào trước?")
+    await official.say("\n".join(OPTIONS))
+    assert "Thêm câu hỏi? (tối đa 5 câu)" in await official.press("poll:opts")
+    assert "Câu hỏi thứ 2?" in await official.press("poll:more")
+    await official.say("Bà con góp gì?")
+    await official.say("Ngày công\nTiền\nVật liệu")
+    await official.press("poll:opts")
+    assert "mỗi người chọn được nhiều ý" in await official.press("poll:kind")
+    assert "Hỏi ý kiến ai?" in await official.press("poll:next")
+    await official.press("poll:scope:0")
+    await official.say("18:00 5/12")
+    preview = await official.press("poll:res:after_vote")
+    assert (
+        "🗳 Làm việc nào trước?\nDành cho: Xã Chợ Đồn\nHạn chót: 18:00 05/12/2026\n"
+        "Kết quả: xem được ngay sau khi bạn bình chọn.\n"
+        "Câu 1: Làm việc nào trước?\n1. Làm đường Nà Làng trước\n2. Sửa kênh mương Bản Cuôn\n\n"
+        "Câu 2: Bà con góp gì? (chọn nhiều)\n1. Ngày công\n2. Tiền\n3. Vật liệu"
+    ) in preview
+    assert "Đã mở bình chọn số" in await official.press("poll:ok")
+    async with official.dispatcher.services.db.read() as conn:
+        return int((await conn.execute(select(func.max(polls.c.id)))).scalar_one())
+
+
+async def test_a_poll_of_several_questions_is_answered_one_by_one_changed_and_closed(
+    official: Chat, chat: Chat, services: Services
+) -> None:
+    poll_id = await create_two(official)
+    announced = await text_of(services, "poll")
+    assert "Câu 2: Bà con góp gì? (chọn nhiều)\n1. Ngày công" in announced
+    await onboard(chat)
+    shown = await chat.say("/binhchon")
+    assert "Câu 1: Làm việc nào trước?" in shown
+    assert chat.buttons[:2] == [f"poll:pick:{poll_id}:0:0", f"poll:pick:{poll_id}:0:1"]
+    second = await chat.say("mot")  # a number in words
+    assert "Câu 2: Bà con góp gì? (chọn nhiều)" in second and "ví dụ: 1 3" in second
+    assert "Chọn số từ 1 đến 3." in await chat.say("1 va 4")  # no fourth option: asked again
+    assert await count(services, poll_ballots) == 0
+    recorded = await chat.say("1 va 3")
+    assert "Đã ghi nhận ý kiến của bạn: Làm đường Nà Làng trước; Ngày công, Vật liệu." in recorded
+    assert "Kết quả (1 người bình chọn):" in recorded
+    assert "Câu 2: Bà con góp gì? (chọn nhiều)\n• Ngày công: 1 (100%)\n• Tiền: 0 (0%)" in recorded
+    # Changed: the first answer typed as its text, the second ticked by buttons, then Xong.
+    again = await chat.say("binh chon")
+    assert "Bạn đã chọn: Làm đường Nà Làng trước; Ngày công, Vật liệu." in again
+    assert "Câu 2" in await chat.say("sua kenh muong ban cuon")
+    await chat.press(f"poll:pick:{poll_id}:1:1")
+    await chat.press(f"poll:pick:{poll_id}:1:2")
+    ticked = [chat.label(f"poll:pick:{poll_id}:1:{n}") for n in range(3)]
+    assert ticked == ["Ngày công", "✅ Tiền", "✅ Vật liệu"]
+    await chat.press(f"poll:pick:{poll_id}:1:2")  # untick
+    changed = await chat.press("poll:done")
+    assert "Đã đổi ý kiến của bạn thành: Sửa kênh mương Bản Cuôn; Tiền." in changed
+    # The last answer replayed records nothing again.
+    await chat.press_unoffered("poll:done")
+    await chat.press_unoffered(f"poll:pick:{poll_id}:1:0")
+    assert await count(services, poll_ballots) == 1
+    assert await count(services, poll_choices) == 2
+    poll = await services.polls.get(poll_id)
+    assert poll is not None
+    assert await services.polls.choice_of(poll, chat.channel, chat.user_id) == ((1,), (1,))
+    # Closed by the scheduler, the result announced question by question.
+    services.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
+    assert "polls:close" in await run_due(services, services.now())
+    result = await text_of(services, "poll_result")
+    assert "Câu 1: Làm việc nào trước?\n• Làm đường Nà Làng trước: 0 (0%)" in result
+    assert "Câu 2: Bà con góp gì? (chọn nhiều)\n• Ngày công: 0 (0%)\n• Tiền: 1 (100%)" in result
+    refused = await chat.say("/binhchon")
+    assert "Đã đóng lúc 18:00 05/12/2026." in refused and "Câu 1" in refused
+
+
+async def test_a_one_answer_question_takes_one_number_and_a_tick_needs_one(
+    official: Chat, chat: Chat, services: Services
+) -> None:
+    poll_id = await create_two(official)
+    await onboard(chat)
+    await chat.say("/binhchon")
+    assert "Câu này chỉ chọn một ý" in await chat.say("1 2")
+    await chat.say("2")
+    assert "Chọn ít nhất một ý rồi bấm Xong." in await chat.press("poll:done")
+    assert "Đã ghi nhận" in await chat.say("2, 3")
+    assert await services.polls.choice_of(
+        await services.polls.get(poll_id),  # type: ignore[arg-type]
+        chat.channel,
+        chat.user_id,
+    ) == ((1,), (1, 2))
 
 
 async def test_a_village_poll_is_listed_to_its_village_only_and_each_sees_their_choice(

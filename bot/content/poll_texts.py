@@ -3,11 +3,12 @@ that announce a poll and its result — shared by the chat (handlers/polls.py) a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.domain.clock import TZ
 from bot.domain.i18n import _, fmt_datetime, fmt_number
-from bot.storage.polls import Poll, Results
+from bot.storage.polls import Poll, Question, Results
 
 
 def percent(part: int, whole: int) -> str:
@@ -26,11 +27,11 @@ def turnout_line(results: Results) -> str | None:
     )
 
 
-def heading(poll: Poll, position: int) -> str | None:
+def heading(questions: Sequence[Question], position: int) -> str | None:
     """ "Câu 2: …" above a question of a poll of several; None for a poll of one."""
-    if len(poll.questions) == 1:
+    if len(questions) == 1:
         return None
-    question = poll.questions[position]
+    question = questions[position]
     said = _("Câu {n}: {question}").format(n=position + 1, question=question.text)
     if question.kind == "many":
         said += " " + _("(chọn nhiều)")
@@ -42,7 +43,7 @@ def results_text(poll: Poll, results: Results) -> str:
     with groups under five merged into "khác"."""
     lines = [_("Kết quả ({count} người bình chọn):").format(count=fmt_number(results.voters))]
     for position, counts in enumerate(results.of(poll)):
-        if (head := heading(poll, position)) is not None:
+        if (head := heading(poll.questions, position)) is not None:
             lines.append(head)
         for option, n in zip(poll.questions[position].options, counts, strict=True):
             lines.append(f"• {option}: {fmt_number(n)} ({percent(n, results.voters)})")
@@ -65,11 +66,11 @@ def results_text(poll: Poll, results: Results) -> str:
     return "\n".join(lines)
 
 
-def questions_text(poll: Poll) -> list[str]:
+def questions_text(questions: Sequence[Question]) -> list[str]:
     """The questions and their options by number, as a notice and the preview list them."""
     lines: list[str] = []
-    for position, question in enumerate(poll.questions):
-        if (head := heading(poll, position)) is not None:
+    for position, question in enumerate(questions):
+        if (head := heading(questions, position)) is not None:
             lines += ["", head] if lines else [head]
         lines += [f"{n}. {option}" for n, option in enumerate(question.options, 1)]
     return lines
@@ -94,7 +95,7 @@ def opened_notice(poll: Poll, scope: str) -> str:
         _("Dành cho: {scope}").format(scope=scope),
         _("Hạn chót: {moment}").format(moment=_moment(poll.closes_at)),
         "",
-        *questions_text(poll),
+        *questions_text(poll.questions),
         "",
         _("Để bình chọn: gõ /binhchon rồi chọn số của ý kiến bạn chọn."),
     ]

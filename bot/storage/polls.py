@@ -61,6 +61,11 @@ class Poll:
     status: str  # open | closed
 
     @property
+    def single(self) -> bool:
+        """One question of one answer: voted with one press (every poll before 0009)."""
+        return len(self.questions) == 1 and self.questions[0].kind == "one"
+
+    @property
     def option_ids(self) -> tuple[int, ...]:
         """Every option's id, question after question: the order of Results.counts."""
         return tuple(i for q in self.questions for i in q.option_ids)
