@@ -14,7 +14,7 @@ from bot.content.poll_texts import questions_text
 from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit
 from bot.delivery.poll_notices import announce_opened
 from bot.domain.dates import parse_moment, parse_when
-from bot.domain.i18n import N_, _
+from bot.domain.i18n import N_, _, fmt_number
 from bot.domain.text import fold
 from bot.storage.polls import MAX_QUESTIONS, NewPoll, Question
 from handlers.common import example_moment
@@ -45,11 +45,8 @@ class PickResults(Payload, prefix="poll:res"):
 )
 async def new_poll(ctx: Context) -> Reply | list[Reply]:
     """Asks an official for the question, then options, scope, closing time and results."""
-    communes = ctx.official.communes
-    code = ctx.user.commune_code if ctx.user.commune_code in communes else None
-    if code is None and len(communes) == 1:
-        code = communes[0]
-    if code is None:  # officials of several communes ask in the commune they live in
+    code = _commune_of(ctx)
+    if code is None:
         return await not_allowed(ctx)
     villages = sorted(
         {v for c in await ctx.services.campaigns.in_commune(code) for v in c.villages}
@@ -64,6 +61,16 @@ async def new_poll(ctx: Context) -> Reply | list[Reply]:
         draft=uuid.uuid4().hex[:12],
     )
     return await ask(ctx)
+
+
+def _commune_of(ctx: Context) -> str | None:
+    """The commune an official acts for here: theirs, or the one they live in when they act
+    for several (None when neither)."""
+    communes = ctx.official.communes
+    code = ctx.user.commune_code if ctx.user.commune_code in communes else None
+    if code is None and len(communes) == 1:
+        code = communes[0]
+    return code
 
 
 def _questions(data: dict[str, Any]) -> tuple[Question, ...]:
@@ -97,6 +104,9 @@ async def ask(ctx: Context) -> Reply | list[Reply]:
             [Button("poll:kind", _("Chỉ cho chọn một ý") if many else _("Cho chọn nhiều ý"))],
             [Button("poll:next", _("Không, tiếp tục"))],
         ]
+        if data["kind"] == "text":
+            said = _("Câu này: mỗi người gõ ý kiến của mình; chỉ cán bộ đọc, không kèm tên.")
+            rows = rows[1:]
         if len(data["asked"]) + 1 < MAX_QUESTIONS:
             rows.insert(1, [Button("poll:more", _("Thêm câu hỏi"))])
             said += "\n" + _("Thêm câu hỏi? (tối đa {n} câu)").format(n=MAX_QUESTIONS)
@@ -104,12 +114,14 @@ async def ask(ctx: Context) -> Reply | list[Reply]:
     if state == OPTIONS:
         options: list[str] = data["options"]
         if not options:
+            # One question of a poll may take typed words instead, once another has options.
+            free = [[Button("poll:free", _("Câu này trả lời bằng chữ"))]]
             return Reply(
                 _(
                     "Gõ các lựa chọn, mỗi dòng một lựa chọn (2 đến 10). "
                     "Gõ từng lựa chọn một cũng được."
                 ),
-                [[cancel]],
+                [*(free if _may_ask_text(data) else []), [cancel]],
             )
         listed = "\n".join(f"{i}. {o}" for i, o in enumerate(options, 1))
         more = (
@@ -216,7 +228,23 @@ async def question_typed(ctx: Context) -> Reply | list[Reply]:
     return await ask(ctx)
 
 
-@router.step(OPTIONS, parse=_options, buttons=("poll:opts",), **OPTIONS_OF_STEP)
+def _may_ask_text(data: dict[str, Any]) -> bool:
+    kinds = [q["kind"] for q in data["asked"]]
+    return bool(kinds) and "text" not in kinds
+
+
+@router.button("poll:free", official=True)
+async def free_text(ctx: Context) -> Reply | list[Reply]:
+    """The question just typed is answered in words (one such question, after one of options)."""
+    data = ctx.user.state_data
+    if ctx.user.state != OPTIONS or data["options"] or not _may_ask_text(data):
+        raise StalePayload("poll free text outside the flow")
+    data["kind"] = "text"
+    ctx.user.state = MORE
+    return await ask(ctx)
+
+
+@router.step(OPTIONS, parse=_options, buttons=("poll:opts", "poll:free"), **OPTIONS_OF_STEP)
 async def options_typed(ctx: Context) -> Reply | list[Reply]:
     """Options typed, one per line or one at a time; at ten the flow goes on by itself."""
     options: list[str] = ctx.user.state_data["options"]
@@ -260,7 +288,7 @@ def _keep_question(ctx: Context) -> None:
 @router.button("poll:kind", official=True)
 async def kind_toggled(ctx: Context) -> Reply | list[Reply]:
     """One answer per person, or several ("chọn nhiều"), for the question just typed."""
-    if ctx.user.state != MORE:
+    if ctx.user.state != MORE or ctx.user.state_data["kind"] == "text":
         raise StalePayload("poll kind outside the flow")
     data = ctx.user.state_data
     data["kind"] = "one" if data["kind"] == "many" else "many"
@@ -360,3 +388,60 @@ async def open_poll(ctx: Context) -> Reply:
         await announce_opened(ctx.services, poll, ctx.official.principal, votes)
         said += "\n" + _("Đã gửi thông báo tới bà con nhận tin bình chọn; xem /tiendogui.")
     return with_menu(said)
+
+
+# --- officials read the words typed at a free-text question ----------------------------------
+
+
+@dataclass(frozen=True)
+class ReadWords(Payload, prefix="poll:words"):
+    poll: int
+    page: int
+
+
+WORDS_PAGE = 10
+
+
+@router.command(
+    "ykienbinhchon",
+    "pollanswers",
+    description=N_("Cán bộ: đọc ý kiến bằng chữ của bình chọn"),
+    official=True,
+)
+async def written_answers(ctx: Context) -> Reply:
+    """The commune's polls that ask for words: one to read."""
+    code = _commune_of(ctx)
+    if code is None:
+        return await not_allowed(ctx)
+    found = [p for p in await ctx.services.polls.of_commune(code) if p.asks_text]
+    if not found:
+        return with_menu(_("Chưa có bình chọn nào hỏi ý kiến bằng chữ."))
+    rows = [[Button(ReadWords(p.id, 0).pack(), p.question[:60])] for p in found]
+    return Reply(
+        _("Đọc ý kiến bằng chữ của bình chọn nào?"), [*rows, [Button("menu:main", _("Menu"))]]
+    )
+
+
+@router.button(ReadWords, official=True)
+async def read_words(ctx: Context) -> Reply:
+    """A page of a poll's free-text answers, with no name: for the officials of its commune."""
+    poll = await ctx.services.polls.get(ctx.payload.poll)
+    if poll is None or not poll.asks_text or ctx.payload.page < 0:
+        raise StalePayload(f"poll words {ctx.payload}")
+    if not ctx.official.covers(poll.commune_code):
+        return await not_allowed(ctx)
+    start = ctx.payload.page * WORDS_PAGE
+    words, total = await ctx.services.polls.texts(poll, start, WORDS_PAGE)
+    question = next(q for q in poll.questions if q.kind == "text")
+    if not total:
+        return with_menu(_("“{question}”: chưa có ai gõ ý kiến.").format(question=question.text))
+    lines = [
+        _("Ý kiến bằng chữ — {question} ({n} ý kiến, không kèm tên):").format(
+            question=question.text, n=fmt_number(total)
+        ),
+        *(f"{start + n}. {w}" for n, w in enumerate(words, 1)),
+    ]
+    rows = []
+    if start + len(words) < total:
+        rows.append([Button(ReadWords(poll.id, ctx.payload.page + 1).pack(), _("Xem tiếp"))])
+    return Reply("\n".join(lines), [*rows, [Button("menu:main", _("Menu"))]])

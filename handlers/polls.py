@@ -13,7 +13,7 @@ from bot.core.conversation import Button, Context, Payload, Reply, Router, Stale
 from bot.domain.clock import TZ
 from bot.domain.i18n import N_, _, fmt_datetime
 from bot.domain.text import fold
-from bot.storage.polls import Choices, Outcome, Poll, Results
+from bot.storage.polls import MAX_TEXT, Choices, Outcome, Poll, Results
 from handlers.common import ask_commune
 from handlers.menu import with_menu
 
@@ -71,9 +71,12 @@ def _vote_buttons(poll: Poll) -> list[list[Button]]:
 
 
 def _chosen_text(poll: Poll, mine: Choices) -> str:
-    """What someone chose, in words: the options, question after question."""
+    """What someone chose, in words: the options, question after question (and their own
+    words, to themselves)."""
     return "; ".join(
-        ", ".join(question.options[n] for n in chosen)
+        (f"“{chosen}”" if chosen else _("không có ý kiến thêm"))
+        if isinstance(chosen, str)
+        else ", ".join(question.options[n] for n in chosen)
         for question, chosen in zip(poll.questions, mine, strict=True)
     )
 
@@ -219,6 +222,9 @@ def _question(ctx: Context, poll: Poll, before: str = "") -> Reply:
     data["width"], data["kind"] = len(question.options), question.kind  # for typed numbers
     lines = [before] if before else []
     lines.append(heading(poll.questions, at) or question.text)
+    if question.kind == "text":
+        lines.append(_("Gõ ý kiến của bạn. Chỉ cán bộ xã đọc, không kèm tên, không công bố."))
+        return Reply("\n".join(lines), [[Button("poll:skip", _("Không có ý kiến thêm"))], *MENU])
     if question.kind == "many":
         lines.append(_("Chọn một hay nhiều ý rồi bấm Xong; gõ số cũng được, ví dụ: 1 3."))
     picking: list[int] = data["picking"]
@@ -247,9 +253,12 @@ _JOINS = {"va", "voi", "and", "cau", "so", "y", "chon", "lua", "toi", "em"}  # "
 _SPLIT = re.compile(r"[\s,;.&+/]+")
 
 
-def _numbers(text: str, ctx: Context) -> tuple[int, ...] | None:
+def _numbers(text: str, ctx: Context) -> tuple[int, ...] | str | None:
     """Options typed by number — "2", "1 3", "1, 3", "1 va 3", "mot" — as positions; None
-    for words that are not numbers (they go on to the intents)."""
+    for words that are not numbers (they go on to the intents). At the free-text question,
+    whatever is typed is the answer."""
+    if ctx.user.state_data["kind"] == "text":
+        return text.strip()[:MAX_TEXT] or None
     words = [w for w in _SPLIT.split(fold(text)) if w]
     picked: list[int] = []
     for word in words:
@@ -269,9 +278,12 @@ def _numbers(text: str, ctx: Context) -> tuple[int, ...] | None:
     return tuple(sorted({n - 1 for n in picked}))
 
 
-@router.step(ANSWER, ask=ask_answer, parse=_numbers, buttons=("poll:pick", "poll:done"))
+@router.step(
+    ANSWER, ask=ask_answer, parse=_numbers, buttons=("poll:pick", "poll:done", "poll:skip")
+)
 async def answer_typed(ctx: Context) -> Reply:
-    """Options typed by number: the question's answer (several at once for "chọn nhiều")."""
+    """Options typed by number: the question's answer (several at once for "chọn nhiều"); at
+    the free-text question, the words."""
     poll = await _answering(ctx)
     return await _answered(ctx, poll, ctx.value)
 
@@ -318,14 +330,24 @@ async def done_picking(ctx: Context) -> Reply:
     return await _answered(ctx, poll, tuple(sorted(picking)))
 
 
-async def _answered(ctx: Context, poll: Poll, chosen: tuple[int, ...]) -> Reply:
+@router.button("poll:skip")
+async def no_words(ctx: Context) -> Reply:
+    """Nothing to add at the free-text question: the next question, or the ballot cast."""
+    if ctx.user.state != ANSWER or ctx.user.state_data.get("kind") != "text":
+        raise StalePayload("poll:skip outside a free-text question")
+    return await _answered(ctx, await _answering(ctx), "")
+
+
+async def _answered(ctx: Context, poll: Poll, chosen: tuple[int, ...] | str) -> Reply:
     """One more question answered; after the last one, the ballot is cast (one transaction)."""
     data = ctx.user.state_data
-    data["chosen"].append(list(chosen))
+    data["chosen"].append(chosen if isinstance(chosen, str) else list(chosen))
     data["picking"] = []
     if len(data["chosen"]) < len(poll.questions):
         return _question(ctx, poll)
     ctx.user.leave()
     if (refused := await _in_scope(ctx, poll)) is not None:
         return refused
-    return await _cast(ctx, poll, tuple(tuple(c) for c in data["chosen"]))
+    return await _cast(
+        ctx, poll, tuple(c if isinstance(c, str) else tuple(c) for c in data["chosen"])
+    )

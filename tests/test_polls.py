@@ -285,6 +285,85 @@ async def test_a_one_answer_question_takes_one_number_and_a_tick_needs_one(
     ) == ((1,), (1, 2))
 
 
+async def create_with_words(official: Chat) -> int:
+    """A poll of a question of options, then one answered in words; its id."""
+    await official.say("/taobinhchon")
+    await official.say("Làm việc nào trước?")
+    await official.say("\n".join(OPTIONS))
+    assert "poll:free" not in official.buttons  # the first question has options
+    await official.press("poll:opts")
+    await official.press("poll:more")
+    await official.say("Bà con muốn góp ý gì thêm?")
+    said = await official.press("poll:free")
+    assert "mỗi người gõ ý kiến của mình; chỉ cán bộ đọc, không kèm tên" in said
+    assert "poll:kind" not in official.buttons
+    await official.press("poll:next")
+    await official.press("poll:scope:0")
+    await official.say("18:00 5/12")
+    preview = await official.press("poll:res:after_vote")
+    assert "Câu 2: Bà con muốn góp ý gì thêm? (trả lời bằng chữ, chỉ cán bộ đọc)" in preview
+    assert "Đã mở bình chọn số" in await official.press("poll:ok")
+    async with official.dispatcher.services.db.read() as conn:
+        return int((await conn.execute(select(func.max(polls.c.id)))).scalar_one())
+
+
+WORDS = "Dừng xe ở đầu thôn rất bất tiện, nên làm đường trước mùa mưa"  # an action word inside
+
+
+async def test_words_typed_at_a_free_text_question_reach_the_officials_only(
+    official: Chat, chat: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    poll_id = await create_with_words(official)
+    await onboard(chat)
+    await chat.say("/binhchon")
+    asked = await chat.press(f"poll:pick:{poll_id}:0:0")
+    assert "Gõ ý kiến của bạn. Chỉ cán bộ xã đọc, không kèm tên, không công bố." in asked
+    recorded = await chat.say(WORDS)  # "dừng" here is words for the officials, not a stop
+    assert "Đã ghi nhận ý kiến của bạn: Làm đường Nà Làng trước; “Dừng xe" in recorded
+    assert "Kết quả (1 người bình chọn):" in recorded and "đầu thôn" not in recorded.split("”")[1]
+    sub = await services.subscriptions.get(chat.channel, chat.user_id)
+    assert sub is not None and sub.active  # not unsubscribed
+    other = Chat(dispatcher, "zalo", "quiet")
+    await onboard(other)
+    await other.say("/binhchon")
+    await other.press(f"poll:pick:{poll_id}:0:1")
+    assert "Đã ghi nhận ý kiến của bạn: Sửa kênh mương Bản Cuôn; không có ý kiến thêm." in (
+        await other.press("poll:skip")
+    )
+    # A villager may not read them, by the command or a forged button.
+    assert await other.say("/ykienbinhchon") == REFUSAL
+    assert await other.press_unoffered(f"poll:words:{poll_id}:0") == REFUSAL
+    # The official reads them, with no name.
+    assert "Đọc ý kiến bằng chữ của bình chọn nào?" in await official.say("/ykienbinhchon")
+    read = await official.press(f"poll:words:{poll_id}:0")
+    assert "Ý kiến bằng chữ — Bà con muốn góp ý gì thêm? (1 ý kiến, không kèm tên):" in read
+    assert f"1. {WORDS}" in read
+    assert chat.user_id not in read and "quiet" not in read
+    # Never in the results, the result announced, or the export.
+    services.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
+    assert "polls:close" in await run_due(services, services.now())
+    assert "đầu thôn" not in await text_of(services, "poll_result")
+    [(poll, results)] = await services.polls.export(["02020"])
+    assert "đầu thôn" not in str(results) and "đầu thôn" not in str(poll)
+
+
+async def test_free_text_answers_are_paged_and_a_revoked_official_reads_none(
+    official: Chat, services: Services
+) -> None:
+    poll = await services.polls.get(await create_with_words(official))
+    assert poll is not None
+    for n in range(12):
+        assert await vote_from(services, poll, 0, f"w{n}", None, f"ý kiến số {n + 1}") == "recorded"
+    first = await official.press_unoffered(f"poll:words:{poll.id}:0")
+    assert "(12 ý kiến, không kèm tên)" in first and "10. ý kiến số 10" in first
+    assert "11." not in first
+    second = await official.press(f"poll:words:{poll.id}:1")
+    assert "11. ý kiến số 11\n12. ý kiến số 12" in second
+    assert f"poll:words:{poll.id}:2" not in official.buttons
+    await services.officials.revoke(f"{official.channel}:{OFFICIAL}", "commune_official", "02020")
+    assert await official.press_unoffered(f"poll:words:{poll.id}:0") == REFUSAL
+
+
 async def test_a_village_poll_is_listed_to_its_village_only_and_each_sees_their_choice(
     official: Chat, dispatcher: Dispatcher, services: Services
 ) -> None:
@@ -494,13 +573,20 @@ async def test_a_village_poll_is_announced_to_that_village_only(
 
 
 async def vote_from(
-    services: Services, poll: Poll | None, option: int, user_id: str, village: str | None
+    services: Services,
+    poll: Poll | None,
+    option: int,
+    user_id: str,
+    village: str | None,
+    words: str | None = None,
 ) -> str:
-    """A Zalo villager of that village (known from a pledge) votes; the outcome."""
+    """A Zalo villager of that village (known from a pledge) votes for an option of the first
+    question (and types words at the second, if given); the outcome."""
     assert poll is not None
     if village is not None:
         await pledged(services, "zalo", user_id, village)
-    outcome, _results = await services.polls.vote(poll, ((option,),), "zalo", user_id)
+    choices = ((option,),) if words is None else ((option,), words)
+    outcome, _results = await services.polls.vote(poll, choices, "zalo", user_id)
     return outcome
 
 

@@ -35,6 +35,8 @@ def heading(questions: Sequence[Question], position: int) -> str | None:
     said = _("Câu {n}: {question}").format(n=position + 1, question=question.text)
     if question.kind == "many":
         said += " " + _("(chọn nhiều)")
+    if question.kind == "text":
+        said += " " + _("(trả lời bằng chữ, chỉ cán bộ đọc)")
     return said
 
 
@@ -43,6 +45,8 @@ def results_text(poll: Poll, results: Results) -> str:
     with groups under five merged into "khác"."""
     lines = [_("Kết quả ({count} người bình chọn):").format(count=fmt_number(results.voters))]
     for position, counts in enumerate(results.of(poll)):
+        if poll.questions[position].kind == "text":  # the officials' to read, never shown
+            continue
         if (head := heading(poll.questions, position)) is not None:
             lines.append(head)
         for option, n in zip(poll.questions[position].options, counts, strict=True):
@@ -61,6 +65,7 @@ def results_text(poll: Poll, results: Results) -> str:
                 for question, counts in zip(
                     poll.questions, results.of(poll, group.counts), strict=True
                 )
+                if question.kind != "text"
             )
             lines.append(f"– {name}: {shares}")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ from bot.storage.schema import (
     poll_choices,
     poll_options,
     poll_questions,
+    poll_texts,
     polls,
     subscriptions,
 )
@@ -35,10 +36,11 @@ TURNOUT_SECONDS = (
     60.0  # a scope's count of subscribers (the turnout's denominator) is this old at most
 )
 Outcome = Literal["recorded", "changed", "same", "closed"]
-Kind = Literal["one", "many"]  # one answer, or several ("chọn nhiều")
-MAX_QUESTIONS = 5
-# What a ballot chose: per question, in order, the positions of its options chosen.
-Choices = tuple[tuple[int, ...], ...]
+Kind = Literal["one", "many", "text"]  # one answer, several ("chọn nhiều"), typed words
+MAX_QUESTIONS, MAX_TEXT = 5, 1000
+# What a ballot chose: per question, in order, the positions of its options chosen — or, for
+# the free-text question, the words typed ("" for none).
+Choices = tuple[tuple[int, ...] | str, ...]
 
 
 @dataclass(frozen=True)
@@ -70,19 +72,34 @@ class Poll:
         """Every option's id, question after question: the order of Results.counts."""
         return tuple(i for q in self.questions for i in q.option_ids)
 
-    def chosen(self, option_ids: set[int]) -> Choices | None:
-        """Those options as positions per question; None when there are none."""
+    def chosen(self, option_ids: set[int], texts: dict[int, str] | None = None) -> Choices | None:
+        """Those options as positions per question (and the words of a text question); None
+        when there are none: no ballot."""
         if not option_ids:
             return None
         return tuple(
-            tuple(n for n, i in enumerate(q.option_ids) if i in option_ids) for q in self.questions
+            (texts or {}).get(n, "")
+            if q.kind == "text"
+            else tuple(p for p, i in enumerate(q.option_ids) if i in option_ids)
+            for n, q in enumerate(self.questions)
         )
 
+    @property
+    def asks_text(self) -> bool:
+        return any(q.kind == "text" for q in self.questions)
+
     def fits(self, choices: Choices) -> bool:
-        """An answer to every question: one option of a "one", at least one of a "many"."""
+        """An answer to every question: one option of a "one", at least one of a "many",
+        words (or none) for the text question."""
         if len(choices) != len(self.questions):
             return False
         for question, chosen in zip(self.questions, choices, strict=True):
+            if question.kind == "text" or isinstance(chosen, str):
+                if question.kind != "text" or not isinstance(chosen, str):
+                    return False
+                if len(chosen) > MAX_TEXT:
+                    return False
+                continue
             if len(set(chosen)) != len(chosen) or not chosen:
                 return False
             if question.kind == "one" and len(chosen) != 1:
@@ -328,6 +345,19 @@ class PollStore:
                 found.append((poll, poll.chosen(option_ids)))
         return found
 
+    async def of_commune(self, commune_code: str, limit: int = 10) -> list[Poll]:
+        """The commune's polls, its villages' too, the newest first: what its officials see."""
+        query = (
+            select(polls.c.id)
+            .where(polls.c.commune_code == commune_code)
+            .order_by(polls.c.id.desc())
+            .limit(limit)
+        )
+        async with self._db.read() as conn:
+            ids = list((await conn.execute(query)).scalars())
+        found = [await self.get(i) for i in ids]
+        return [p for p in found if p is not None]
+
     async def village_of(self, channel: str, user_id: str, commune_code: str) -> str | None:
         """The village someone said they live in: that of their latest pledge in the commune."""
         async with self._db.read() as conn:
@@ -357,8 +387,15 @@ class PollStore:
             "v_options": frozenset(
                 q.option_ids[n]
                 for q, chosen in zip(poll.questions, choices, strict=True)
+                if not isinstance(chosen, str)
                 for n in chosen
             ),
+            "v_texts": {
+                n: chosen.strip()
+                for n, chosen in enumerate(choices)
+                if isinstance(chosen, str) and chosen.strip()
+            },
+            "v_asks_text": poll.asks_text,
             "v_now": self._db.clock.utcnow().astimezone(UTC),
         }
         done: asyncio.Future[tuple[Outcome, Results | None]]
@@ -397,7 +434,29 @@ class PollStore:
         """What someone chose, if they voted."""
         voter = {"v_poll": poll.id, "v_channel": channel, "v_user": user_id}
         async with self._db.read() as conn:
-            return poll.chosen(set((await conn.execute(_MY_CHOICES, voter)).scalars()))
+            options = set((await conn.execute(_MY_CHOICES, voter)).scalars())
+            texts = dict((await conn.execute(_MY_TEXTS, voter)).all()) if poll.asks_text else {}
+        return poll.chosen(options, texts)
+
+    async def texts(self, poll: Poll, offset: int, limit: int) -> tuple[list[str], int]:
+        """A page of the poll's free-text answers, oldest first, with no name; and how many
+        there are. For the officials of the poll's scope only (handlers check)."""
+        t = poll_texts
+        async with self._db.read() as conn:
+            page = (
+                await conn.execute(
+                    select(t.c.text)
+                    .where(t.c.poll_id == poll.id)
+                    .order_by(t.c.id)
+                    .offset(offset)
+                    .limit(limit)
+                )
+            ).scalars()
+            words = list(page)
+            total = (
+                await conn.execute(select(func.count()).where(t.c.poll_id == poll.id))
+            ).scalar_one()
+        return words, int(total)
 
     async def results(self, poll: Poll) -> Results:
         """Counts per option, by village with small groups merged (see merge_small), and the
@@ -511,7 +570,8 @@ async def _cast(conn: AsyncConnection, params: dict[str, Any]) -> Outcome:
     """One ballot's statements: the voter's earlier choices, then the upsert that says whether
     the poll was open (a row back) or not (none), then the choices anew if they changed."""
     earlier = set((await conn.execute(_MY_CHOICES, params)).scalars())
-    same = earlier == params["v_options"]
+    said = dict((await conn.execute(_MY_TEXTS, params)).all()) if params["v_asks_text"] else {}
+    same = earlier == params["v_options"] and said == params["v_texts"]
     ballot = (
         await conn.execute(_VOTE[conn.dialect.name], params | {"v_changed": not same})
     ).first()
@@ -521,6 +581,16 @@ async def _cast(conn: AsyncConnection, params: dict[str, Any]) -> Outcome:
         return "same"
     if earlier:
         await conn.execute(_FORGET_CHOICES, {"ballot": ballot.id})
+        if said:
+            await conn.execute(_FORGET_TEXTS, {"ballot": ballot.id})
+    if params["v_texts"]:
+        await conn.execute(
+            insert(poll_texts),
+            [
+                {"ballot_id": ballot.id, "poll_id": params["v_poll"], "question": n, "text": words}
+                for n, words in params["v_texts"].items()
+            ],
+        )
     await conn.execute(
         insert(poll_choices),
         [
@@ -591,6 +661,12 @@ _MY_CHOICES = (
     .where(_VOTER)
 )
 _FORGET_CHOICES = delete(poll_choices).where(poll_choices.c.ballot_id == bindparam("ballot"))
+_MY_TEXTS = (
+    select(poll_texts.c.question, poll_texts.c.text)
+    .select_from(poll_ballots.join(poll_texts, poll_texts.c.ballot_id == poll_ballots.c.id))
+    .where(_VOTER)
+)
+_FORGET_TEXTS = delete(poll_texts).where(poll_texts.c.ballot_id == bindparam("ballot"))
 # The village of the voter's latest pledge in the poll's commune (village_of, as a subquery).
 _VOTER_VILLAGE = (
     select(contributions.c.village)

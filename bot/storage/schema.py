@@ -438,6 +438,20 @@ poll_choices = Table(
     Index("ix_poll_choices_count", "poll_id", "village", "option_id"),
 )
 
+# A ballot's answer to a poll's free-text question: read by the officials of the poll's scope,
+# never shown in results, digests or anything villagers see.
+poll_texts = Table(
+    "poll_texts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ballot_id", ForeignKey("poll_ballots.id"), nullable=False),
+    Column("poll_id", ForeignKey("polls.id"), nullable=False),
+    Column("question", Integer, nullable=False),  # the question's position
+    Column("text", Text, nullable=False),
+    UniqueConstraint("ballot_id", "question", name="uq_poll_texts_answer"),
+    Index("ix_poll_texts_poll", "poll_id", "id"),
+)
+
 # --- dân kiểm tra: citizen reports ------------------------------------------------------------
 
 # A problem a villager reports, and its way through the commune's hands: new → received →

@@ -1,6 +1,6 @@
-"""Dân bàn with several questions: a poll's questions, one ballot per person and the options it
-chose. Each existing poll becomes one question (of one answer) and each vote a ballot with its
-one choice; `poll_votes` goes.
+"""Dân bàn with several questions: a poll's questions, one ballot per person, the options it
+chose and its free-text answer. Each existing poll becomes one question (of one answer) and
+each vote a ballot with its one choice; `poll_votes` goes.
 
 Revision ID: 0009
 Revises: 0008
@@ -55,6 +55,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("ballot_id", "option_id", name="uq_poll_choices_option"),
     )
     op.create_index("ix_poll_choices_count", "poll_choices", ["poll_id", "village", "option_id"])
+    op.create_table(
+        "poll_texts",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("ballot_id", sa.Integer, sa.ForeignKey("poll_ballots.id"), nullable=False),
+        sa.Column("poll_id", sa.Integer, sa.ForeignKey("polls.id"), nullable=False),
+        sa.Column("question", sa.Integer, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.UniqueConstraint("ballot_id", "question", name="uq_poll_texts_answer"),
+    )
+    op.create_index("ix_poll_texts_poll", "poll_texts", ["poll_id", "id"])
     op.execute(
         "INSERT INTO poll_questions (poll_id, position, text, kind) "
         "SELECT id, 0, question, 'one' FROM polls"
@@ -91,6 +101,7 @@ def downgrade() -> None:
         "WHERE c.ballot_id = b.id), b.channel, b.user_id, b.village, b.created_at, b.updated_at "
         "FROM poll_ballots b WHERE EXISTS (SELECT 1 FROM poll_choices c WHERE c.ballot_id = b.id)"
     )
+    op.drop_table("poll_texts")
     op.drop_table("poll_choices")
     op.drop_table("poll_ballots")
     # Native on PostgreSQL and SQLite ≥ 3.35; a rebuilt table would break poll_votes' reference.
