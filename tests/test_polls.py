@@ -864,3 +864,60 @@ async def test_people_subscribed_before_the_polls_topic_get_it_on_as_every_topic
         assert sub.topics["province_news"] is False  # the others as they were
     finally:
         await db.close()
+
+
+async def test_polls_and_votes_of_before_0009_become_one_question_and_ballots(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
+    db.clock = FixedClock(NOW)
+
+    def upgrade_to_0008(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0008")
+
+    old = "'2026-11-29 00:00:00.000000'"
+    try:
+        async with db.write() as conn:
+            await conn.run_sync(upgrade_to_0008)
+            await conn.execute(
+                text(
+                    "INSERT INTO polls (id, commune_code, question, results, closes_at, status,"
+                    " created_by, created_at, source_key) VALUES (7, '02020', 'Làm việc nào"
+                    f" trước?', 'after_vote', '2026-12-05 11:00:00.000000', 'open', 'cb', {old},"
+                    " 'old-7')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO poll_options (id, poll_id, position, text) VALUES"
+                    " (70, 7, 0, 'Đường'), (71, 7, 1, 'Kênh')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO poll_votes (poll_id, option_id, channel, user_id, village,"
+                    f" created_at, updated_at) VALUES (7, 70, 'zalo', 'a', 'Nà Làng', {old},"
+                    f" {old}), (7, 71, 'zalo', 'b', NULL, {old}, {old}), (7, 71, 'telegram', 'c',"
+                    f" NULL, {old}, {old})"
+                )
+            )
+        await db.migrate()
+        store = PollStore(db)
+        poll = await store.get(7)
+        assert poll is not None and poll.single
+        assert poll.questions == (
+            Question("Làm việc nào trước?", "one", ("Đường", "Kênh"), (70, 71)),
+        )
+        results = await store.results(poll)
+        assert (results.counts, results.voters) == ((1, 2), 3)
+        assert await store.choice_of(poll, "zalo", "a") == ((0,),)
+        async with db.read() as conn:
+            villages = (await conn.execute(select(poll_choices.c.village))).scalars().all()
+        assert sorted(villages, key=lambda v: v or "") == [None, None, "Nà Làng"]  # as voted
+        assert await store.vote(poll, ((1,),), "zalo", "a") == ("changed", None)
+        assert (await store.results(poll)).counts == (0, 3)
+    finally:
+        await db.close()
