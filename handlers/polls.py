@@ -64,10 +64,14 @@ def card(ctx: Context, scope: str, question: str, closes_at: datetime, results: 
     return "\n".join(lines)
 
 
+def _menu() -> list[list[Button]]:
+    return [[Button("menu:main", _("Menu"))]]  # translated when shown, in the user's language
+
+
 def _vote_buttons(poll: Poll) -> list[list[Button]]:
     options = poll.questions[0].options
     rows = [[Button(Vote(poll.id, i).pack(), text)] for i, text in enumerate(options)]
-    return [*rows, [Button("menu:main", _("Menu"))]]
+    return [*rows, *_menu()]
 
 
 def _chosen_text(poll: Poll, mine: Choices) -> str:
@@ -194,10 +198,7 @@ def _said(poll: Poll, outcome: Outcome, results: Results | None, chosen: str) ->
         said += "\n" + _("Muốn đổi ý thì chọn lại trước khi đóng.")
         return Reply(said, _vote_buttons(poll))
     said += "\n" + _("Muốn đổi ý thì trả lời lại từ đầu trước khi đóng.")
-    return Reply(said, [[Button(OpenPoll(poll.id).pack(), _("Trả lời lại"))], *MENU])
-
-
-MENU = [[Button("menu:main", _("Menu"))]]
+    return Reply(said, [[Button(OpenPoll(poll.id).pack(), _("Trả lời lại"))], *_menu()])
 
 
 @router.button(Vote)
@@ -224,7 +225,7 @@ def _question(ctx: Context, poll: Poll, before: str = "") -> Reply:
     lines.append(heading(poll.questions, at) or question.text)
     if question.kind == "text":
         lines.append(_("Gõ ý kiến của bạn. Chỉ cán bộ xã đọc, không kèm tên, không công bố."))
-        return Reply("\n".join(lines), [[Button("poll:skip", _("Không có ý kiến thêm"))], *MENU])
+        return Reply("\n".join(lines), [[Button("poll:skip", _("Không có ý kiến thêm"))], *_menu()])
     if question.kind == "many":
         lines.append(_("Chọn một hay nhiều ý rồi bấm Xong; gõ số cũng được, ví dụ: 1 3."))
     picking: list[int] = data["picking"]
@@ -234,7 +235,7 @@ def _question(ctx: Context, poll: Poll, before: str = "") -> Reply:
     ]
     if question.kind == "many":
         rows.append([Button("poll:done", _("Xong"))])
-    return Reply("\n".join(lines), [*rows, *MENU])
+    return Reply("\n".join(lines), [*rows, *_menu()])
 
 
 async def ask_answer(ctx: Context) -> Reply:
