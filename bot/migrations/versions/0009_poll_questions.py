@@ -1,6 +1,7 @@
-"""Dân bàn with several questions: a poll's questions, one ballot per person, the options it
-chose and its free-text answer. Each existing poll becomes one question (of one answer) and
-each vote a ballot with its one choice; `poll_votes` goes.
+"""Dân bàn with several questions: questions, one ballot per person, its choices and words.
+
+Each existing poll becomes one question (of one answer) and each vote a ballot with its one
+choice; `poll_votes` goes.
 
 Revision ID: 0009
 Revises: 0008
