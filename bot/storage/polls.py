@@ -616,13 +616,18 @@ async def _subscribers(conn: AsyncConnection, poll: Poll) -> int:
 
 async def _counts(conn: AsyncConnection, poll: Poll, subscribers: int) -> Results:
     rows = (await conn.execute(_COUNTS, {"poll_id": poll.id})).all()
-    voters = {v: int(n) for v, n in (await conn.execute(_VOTERS, {"poll_id": poll.id})).all()}
+    voters: dict[str | None, int] = {}
+    if not poll.single:  # one choice per ballot otherwise: the choices are the voters
+        found = (await conn.execute(_VOTERS, {"poll_id": poll.id})).all()
+        voters = {village: int(n) for village, n in found}
     order = {option_id: n for n, option_id in enumerate(poll.option_ids)}
     counts = [0] * len(order)
     groups: dict[str | None, list[int]] = {village: [0] * len(order) for village in voters}
     for village, option_id, n in rows:
         counts[order[option_id]] += int(n)
         groups.setdefault(village, [0] * len(order))[order[option_id]] += int(n)
+    if poll.single:
+        voters = {village: sum(shares) for village, shares in groups.items()}
     # A village poll has one village: no breakdown to show.
     breakdown = merge_small(groups, voters) if poll.village is None else []
     return Results(tuple(counts), tuple(breakdown), sum(voters.values()), subscribers)
