@@ -579,6 +579,12 @@ async def _cast(conn: AsyncConnection, params: dict[str, Any]) -> Outcome:
         return "closed"
     if same:
         return "same"
+    if len(earlier) == 1 and len(params["v_options"]) == 1 and not said and not params["v_texts"]:
+        # One choice for another (a one-question poll): moved in place, one statement.
+        [option] = params["v_options"]
+        moved = {"ballot": ballot.id, "option": option, "village": ballot.village}
+        await conn.execute(_MOVE_CHOICE, moved)
+        return "changed"
     if earlier:
         await conn.execute(_FORGET_CHOICES, {"ballot": ballot.id})
         if said:
@@ -666,6 +672,11 @@ _MY_CHOICES = (
     .where(_VOTER)
 )
 _FORGET_CHOICES = delete(poll_choices).where(poll_choices.c.ballot_id == bindparam("ballot"))
+_MOVE_CHOICE = (
+    update(poll_choices)
+    .where(poll_choices.c.ballot_id == bindparam("ballot"))
+    .values(option_id=bindparam("option"), village=bindparam("village"))
+)
 _MY_TEXTS = (
     select(poll_texts.c.question, poll_texts.c.text)
     .select_from(poll_ballots.join(poll_texts, poll_texts.c.ballot_id == poll_ballots.c.id))
