@@ -148,6 +148,8 @@ async def _show(ctx: Context, poll: Poll, mine: Choices | None) -> Reply:
             text += "\n" + results_text(poll, await polls.results(poll))
     if poll.single:
         return Reply(text, _vote_buttons(poll))
+    if (refused := await _in_scope(ctx, poll)) is not None:  # said before, not after, answering
+        return refused
     ctx.user.enter(ANSWER, poll=poll.id, chosen=[], picking=[])
     return _question(ctx, poll, text)
 

@@ -268,6 +268,42 @@ async def test_a_poll_of_several_questions_is_answered_one_by_one_changed_and_cl
     assert "Đã đóng lúc 18:00 05/12/2026." in refused and "Câu 1" in refused
 
 
+async def test_a_village_poll_of_several_questions_refuses_an_outsider_before_any_answer(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    await official.say("/taobinhchon")
+    await official.say("Làm việc nào trước?")
+    await official.say("\n".join(OPTIONS))
+    await official.press("poll:opts")
+    await official.press("poll:kind")  # one question, several answers: answered in the step
+    await official.press("poll:next")
+    await official.press("poll:scope:2")  # Nà Làng
+    await official.say("18:00 5/12")
+    await official.press("poll:res:after_vote")
+    await official.press("poll:ok")
+    [poll] = await services.polls.of_commune("02020")  # the officials' list: its villages' too
+    outsider = Chat(dispatcher, "zalo", "bc")
+    await onboard(outsider)
+    await pledged(services, "zalo", "bc", "Bản Cuôn")
+    refused = await outsider.press_unoffered(f"poll:show:{poll.id}")
+    assert "chỉ dành cho người dân thôn Nà Làng" in refused
+    assert await state_of_user(services, outsider) is None
+    assert "Đã ghi nhận" not in await outsider.press_unoffered(f"poll:pick:{poll.id}:0:0")
+    assert await count(services, poll_ballots) == 0
+    insider = Chat(dispatcher, "zalo", "nl")
+    await onboard(insider)
+    await pledged(services, "zalo", "nl", "Nà Làng")
+    assert "Chọn một hay nhiều ý" in await insider.say("/binhchon")
+    assert "Đã ghi nhận ý kiến của bạn: Làm đường Nà Làng trước, Sửa kênh mương" in (
+        await insider.say("1 2")
+    )
+
+
+async def state_of_user(services: Services, chat: Chat) -> str | None:
+    user = await services.users.load(chat.channel, chat.user_id, "vi")
+    return user.state
+
+
 async def test_a_one_answer_question_takes_one_number_and_a_tick_needs_one(
     official: Chat, chat: Chat, services: Services
 ) -> None:
