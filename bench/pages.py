@@ -98,20 +98,34 @@ async def fill(url: str, gifts: int, reports: int, polls: int) -> None:
             )
             await conn.execute(
                 text(
-                    "INSERT INTO poll_options (poll_id, position, text) SELECT id, p, "
-                    " CASE p WHEN 0 THEN 'Đồng ý' ELSE 'Không đồng ý' END FROM polls,"
-                    " (SELECT 0 AS p UNION ALL SELECT 1)"
+                    "INSERT INTO poll_questions (poll_id, position, text, kind)"
+                    " SELECT id, 0, question, 'one' FROM polls"
                 )
             )
             await conn.execute(
                 text(
+                    "INSERT INTO poll_options (poll_id, position, text, question) SELECT id, p, "
+                    " CASE p WHEN 0 THEN 'Đồng ý' ELSE 'Không đồng ý' END, 0 FROM polls,"
+                    " (SELECT 0 AS p UNION ALL SELECT 1)"
+                )
+            )
+            # Ten ballots a poll, each choosing one option; villages "Thôn 0" to "Thôn 2".
+            await conn.execute(
+                text(
                     "WITH RECURSIVE v(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM v WHERE k < 10)"
-                    " INSERT INTO poll_votes (poll_id, option_id, channel, user_id, village,"
-                    " created_at, updated_at) SELECT o.poll_id, o.id, 'telegram',"
-                    " CAST(40000000 + k AS TEXT), 'Thôn ' || (k % 3), :now, :now"
-                    " FROM poll_options o, v WHERE o.position = k % 2"
+                    " INSERT INTO poll_ballots (poll_id, channel, user_id, village,"
+                    " created_at, updated_at) SELECT p.id, 'telegram',"
+                    " CAST(40000000 + k AS TEXT), 'Thôn ' || (k % 3), :now, :now FROM polls p, v"
                 ),
                 params,
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO poll_choices (ballot_id, poll_id, option_id, village)"
+                    " SELECT b.id, b.poll_id, o.id, b.village FROM poll_ballots b"
+                    " JOIN poll_options o ON o.poll_id = b.poll_id"
+                    " AND o.position = CAST(b.user_id AS INTEGER) % 2"
+                )
             )
     finally:
         await services.close()

@@ -36,7 +36,7 @@ from telegram import Update
 from bench.contributions import BASELINE_REPEATS, echo_round, onboard
 from bench.updates import App, build_echo, build_ours
 from bot.app.services import Services
-from bot.storage.polls import NewPoll
+from bot.storage.polls import NewPoll, Question
 from tests.offline_telegram import OfflineRequest, callback_update, text_update
 
 VOTE_STEPS = 3
@@ -88,8 +88,13 @@ async def open_poll(services: Services) -> int:
         NewPoll(
             commune_code="02020",
             village=None,
-            question="Làm việc nào trước?",
-            options=("Làm đường Nà Làng trước", "Sửa kênh mương Bản Cuôn"),
+            questions=(
+                Question(
+                    "Làm việc nào trước?",
+                    "one",
+                    ("Làm đường Nà Làng trước", "Sửa kênh mương Bản Cuôn"),
+                ),
+            ),
             results="after_vote",
             closes_at=services.clock.utcnow() + timedelta(days=3),
             source_key="bench",

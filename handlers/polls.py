@@ -1,27 +1,24 @@
-"""Dân bàn: officials ask the commune (or one village) a question; villagers vote with a button,
-its number or its text, change their vote until the poll closes, and see the results."""
+"""Dân bàn, villagers' side: the polls of their commune (and village), a vote with a button, its
+number or its text — question by question when a poll asks several — changed until the poll
+closes, and the results."""
 
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from typing import Any, Literal
+from datetime import datetime
 
-from bot.content.poll_texts import results_text, scope_text
-from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit
-from bot.delivery.poll_notices import announce_opened
+from bot.content.poll_texts import heading, results_text, scope_text
+from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Unfit
 from bot.domain.clock import TZ
-from bot.domain.dates import parse_moment, parse_when
 from bot.domain.i18n import N_, _, fmt_datetime
 from bot.domain.text import fold
-from bot.storage.polls import NewPoll, Poll
-from handlers.common import ask_commune, commune_of_official, example_moment
-from handlers.menu import not_allowed, with_menu
+from bot.storage.polls import MAX_TEXT, Choices, Outcome, Poll, Results
+from handlers.common import ask_commune
+from handlers.menu import with_menu
 
 router = Router("polls")
-MAX_OPTIONS, MAX_DAYS = 10, 90
+ANSWER = "poll:answer"  # a poll of several questions (or of several answers), one at a time
 
 
 @dataclass(frozen=True)
@@ -31,11 +28,23 @@ class OpenPoll(Payload, prefix="poll:show"):
 
 @dataclass(frozen=True)
 class Vote(Payload, prefix="poll:vote"):
+    """The one press that votes in a poll of one question of one answer."""
+
     poll: int
     option: int
 
 
-def _scope_name(ctx: Context, commune_code: str, village: str | None) -> str:
+@dataclass(frozen=True)
+class Pick(Payload, prefix="poll:pick"):
+    """An option of a question of a poll answered question by question (a toggle when the
+    question takes several answers)."""
+
+    poll: int
+    question: int
+    option: int
+
+
+def scope_name(ctx: Context, commune_code: str, village: str | None) -> str:
     return scope_text(ctx.services.reference.communes[commune_code].name, village)
 
 
@@ -55,9 +64,25 @@ def card(ctx: Context, scope: str, question: str, closes_at: datetime, results: 
     return "\n".join(lines)
 
 
+def _menu() -> list[list[Button]]:
+    return [[Button("menu:main", _("Menu"))]]  # translated when shown, in the user's language
+
+
 def _vote_buttons(poll: Poll) -> list[list[Button]]:
-    rows = [[Button(Vote(poll.id, i).pack(), text)] for i, text in enumerate(poll.options)]
-    return [*rows, [Button("menu:main", _("Menu"))]]
+    options = poll.questions[0].options
+    rows = [[Button(Vote(poll.id, i).pack(), text)] for i, text in enumerate(options)]
+    return [*rows, *_menu()]
+
+
+def _chosen_text(poll: Poll, mine: Choices) -> str:
+    """What someone chose, in words: the options, question after question (and their own
+    words, to themselves)."""
+    return "; ".join(
+        (f"“{chosen}”" if chosen else _("không có ý kiến thêm"))
+        if isinstance(chosen, str)
+        else ", ".join(question.options[n] for n in chosen)
+        for question, chosen in zip(poll.questions, mine, strict=True)
+    )
 
 
 async def _village(ctx: Context) -> str | None:
@@ -65,7 +90,7 @@ async def _village(ctx: Context) -> str | None:
     return await ctx.services.polls.village_of(ctx.event.channel, ctx.event.user_id, code)
 
 
-# --- villagers: the list, one poll, a vote ---------------------------------------------------
+# --- the list, one poll ----------------------------------------------------------------------
 
 
 @router.command("binhchon", "polls", description=N_("Bình chọn, lấy ý kiến của xã"))
@@ -76,15 +101,15 @@ async def list_polls(ctx: Context) -> Reply | list[Reply]:
     commune = ctx.services.areas.get(ctx.user.commune_code or "")
     if commune is None:
         return ask_commune(ctx, then="poll:list")
-    found = await ctx.services.polls.for_person(commune.code, await _village(ctx))
+    found = await ctx.services.polls.for_person(commune.code, ctx.event.channel, ctx.event.user_id)
     if not found:
         return with_menu(_("{commune} chưa có bình chọn nào.").format(commune=commune.name))
     if len(found) == 1:
-        return await _show(ctx, found[0])
+        return await _show(ctx, *found[0])
     now = ctx.services.now()
     rows = [
         [Button(OpenPoll(p.id).pack(), p.question[:60] + ("" if p.is_open(now) else " 🔒"))]
-        for p in found
+        for p, _mine in found
     ]
     return Reply(
         _("Bình chọn của {commune}: chọn một.").format(commune=commune.name),
@@ -98,314 +123,234 @@ async def show_poll(ctx: Context) -> Reply:
     poll = await ctx.services.polls.get(ctx.payload.id)
     if poll is None or poll.commune_code != ctx.user.commune_code:
         raise StalePayload(f"poll {ctx.payload.id}")
-    return await _show(ctx, poll)
+    mine = await ctx.services.polls.choice_of(poll, ctx.event.channel, ctx.event.user_id)
+    return await _show(ctx, poll, mine)
 
 
-async def _show(ctx: Context, poll: Poll) -> Reply:
+async def _show(ctx: Context, poll: Poll, mine: Choices | None) -> Reply:
+    """The poll's card: its options to vote (and what the user chose), or its results; a poll
+    of several questions is answered from its first one."""
     polls, now = ctx.services.polls, ctx.services.now()
     text = card(
         ctx,
-        _scope_name(ctx, poll.commune_code, poll.village),
+        scope_name(ctx, poll.commune_code, poll.village),
         poll.question,
         poll.closes_at,
         poll.results,
     )
     if not poll.is_open(now):
         return with_menu(text + "\n" + results_text(poll, await polls.results(poll)))
-    mine = await polls.choice_of(poll, ctx.event.channel, ctx.event.user_id)
     if mine is not None:
         text += "\n" + _("Bạn đã chọn: {option}. Chọn lại để đổi ý.").format(
-            option=poll.options[mine]
+            option=_chosen_text(poll, mine)
         )
         if poll.results == "after_vote":
             text += "\n" + results_text(poll, await polls.results(poll))
-    return Reply(text, _vote_buttons(poll))
+    if poll.single:
+        return Reply(text, _vote_buttons(poll))
+    if (refused := await _in_scope(ctx, poll)) is not None:  # said before, not after, answering
+        return refused
+    ctx.user.enter(ANSWER, poll=poll.id, chosen=[], picking=[])
+    return _question(ctx, poll, text)
 
 
-@router.button(Vote)
-async def vote(ctx: Context) -> Reply:
-    """Records, changes or keeps the vote (a replay changes nothing); kindly refused outside
-    the poll's scope or once it has closed."""
-    polls = ctx.services.polls
-    poll = await polls.get(ctx.payload.poll)
-    if poll is None or not 0 <= ctx.payload.option < len(poll.options):
-        raise StalePayload(f"vote {ctx.payload}")
-    village = await _village(ctx)
-    if not poll.covers(ctx.user.commune_code, village):
-        return with_menu(
-            _("Bình chọn này chỉ dành cho người dân {scope}.").format(
-                scope=_scope_name(ctx, poll.commune_code, poll.village)
-            )
+# --- a vote: one press, or question by question ----------------------------------------------
+
+
+async def _in_scope(ctx: Context, poll: Poll) -> Reply | None:
+    """A kind no for someone outside the poll's scope; None for someone of it."""
+    # Only a village poll needs the voter's village to say yes (the vote stores it itself).
+    village = await _village(ctx) if poll.village is not None else None
+    if poll.covers(ctx.user.commune_code, village):
+        return None
+    return with_menu(
+        _("Bình chọn này chỉ dành cho người dân {scope}.").format(
+            scope=scope_name(ctx, poll.commune_code, poll.village)
         )
-    option = poll.options[ctx.payload.option]
-    outcome = await polls.vote(
-        poll, ctx.payload.option, ctx.event.channel, ctx.event.user_id, village
     )
+
+
+async def _cast(ctx: Context, poll: Poll, choices: Choices) -> Reply:
+    """Records, changes or keeps the ballot (a replay changes nothing) and says so; kindly
+    refused once the poll has closed."""
+    polls = ctx.services.polls
+    outcome, results = await polls.vote(
+        poll, choices, ctx.event.channel, ctx.event.user_id, counted=poll.results == "after_vote"
+    )
+    return _said(poll, outcome, results, _chosen_text(poll, choices))
+
+
+def _said(poll: Poll, outcome: Outcome, results: Results | None, chosen: str) -> Reply:
     if outcome == "closed":
+        assert results is not None
         closed = _("Bình chọn đã đóng, không nhận thêm ý kiến. Cảm ơn bạn đã quan tâm!")
-        return with_menu(closed + "\n" + results_text(poll, await polls.results(poll)))
+        return with_menu(closed + "\n" + results_text(poll, results))
     said = {
         "recorded": _("Đã ghi nhận ý kiến của bạn: {option}. Cảm ơn bạn!"),
         "changed": _("Đã đổi ý kiến của bạn thành: {option}."),
         "same": _("Bạn đã chọn {option} rồi, ý kiến vẫn giữ nguyên."),
-    }[outcome].format(option=option)
-    if poll.results == "after_vote":
-        said += "\n" + results_text(poll, await polls.results(poll))
+    }[outcome].format(option=chosen)
+    if results is not None:
+        said += "\n" + results_text(poll, results)
     else:
         said += "\n" + _("Kết quả sẽ công bố khi bình chọn đóng lúc {moment}.").format(
             moment=fmt_datetime(poll.closes_at.astimezone(TZ))
         )
-    said += "\n" + _("Muốn đổi ý thì chọn lại trước khi đóng.")
-    return Reply(said, _vote_buttons(poll))
+    if poll.single:
+        said += "\n" + _("Muốn đổi ý thì chọn lại trước khi đóng.")
+        return Reply(said, _vote_buttons(poll))
+    said += "\n" + _("Muốn đổi ý thì trả lời lại từ đầu trước khi đóng.")
+    return Reply(said, [[Button(OpenPoll(poll.id).pack(), _("Trả lời lại"))], *_menu()])
 
 
-# --- officials create a poll in chat ---------------------------------------------------------
-# Question → options → scope → closing time → when results show → preview and confirm.
-QUESTION, OPTIONS, SCOPE = "poll:question", "poll:options", "poll:scope"
-CLOSES, RESULTS, CONFIRM = "poll:closes", "poll:results", "poll:confirm"
+@router.button(Vote)
+async def vote(ctx: Context) -> Reply:
+    """Records, changes or keeps the vote of a poll of one question; kindly refused outside
+    the poll's scope or once it has closed."""
+    poll = await ctx.services.polls.get(ctx.payload.poll)
+    if poll is None or not poll.single:
+        raise StalePayload(f"vote {ctx.payload}")
+    if not 0 <= ctx.payload.option < len(poll.questions[0].options):
+        raise StalePayload(f"vote {ctx.payload}")
+    if (refused := await _in_scope(ctx, poll)) is not None:
+        return refused
+    return await _cast(ctx, poll, ((ctx.payload.option,),))
 
 
-@dataclass(frozen=True)
-class PickScope(Payload, prefix="poll:scope"):
-    index: int  # 0: the whole commune; 1…: a village of the draft's list
-
-
-@dataclass(frozen=True)
-class PickResults(Payload, prefix="poll:res"):
-    when: Literal["after_vote", "after_close"]
-
-
-@router.command(
-    "taobinhchon", "newpoll", description=N_("Cán bộ: tạo bình chọn, lấy ý kiến"), official=True
-)
-async def new_poll(ctx: Context) -> Reply | list[Reply]:
-    """Asks an official for the question, then options, scope, closing time and results."""
-    code = commune_of_official(ctx)
-    if code is None:  # officials of several communes ask in the commune they live in
-        return await not_allowed(ctx)
-    villages = sorted(
-        {v for c in await ctx.services.campaigns.in_commune(code) for v in c.villages}
-    )
-    ctx.user.enter(
-        QUESTION, commune=code, villages=villages, options=[], draft=uuid.uuid4().hex[:12]
-    )
-    return await ask(ctx)
-
-
-def _draft_scope(ctx: Context) -> str:
+def _question(ctx: Context, poll: Poll, before: str = "") -> Reply:
+    """The question the user is at, its options as buttons (ticked when chosen already)."""
     data = ctx.user.state_data
-    return _scope_name(ctx, data["commune"], data.get("village"))
-
-
-async def ask(ctx: Context) -> Reply | list[Reply]:
-    """The question of the step the official is at (asked again after an unusable answer)."""
-    state, data = ctx.user.state, ctx.user.state_data
-    cancel = Button("menu:main", _("Hủy"))
-    if state == QUESTION:
-        return Reply(_("Câu hỏi cần lấy ý kiến? Ví dụ: Làm đường thôn nào trước?"))
-    if state == OPTIONS:
-        options: list[str] = data["options"]
-        if not options:
-            return Reply(
-                _(
-                    "Gõ các lựa chọn, mỗi dòng một lựa chọn (2 đến 10). "
-                    "Gõ từng lựa chọn một cũng được."
-                ),
-                [[cancel]],
-            )
-        listed = "\n".join(f"{i}. {o}" for i, o in enumerate(options, 1))
-        more = (
-            _("Gõ thêm lựa chọn, hoặc bấm Xong.")
-            if len(options) >= 2
-            else _("Cần ít nhất 2 lựa chọn: gõ thêm.")
-        )
-        rows = [[Button("poll:opts", _("Xong"))]] if len(options) >= 2 else []
-        return Reply(_("Các lựa chọn:") + "\n" + listed + "\n" + more, [*rows, [cancel]])
-    if state == SCOPE:
-        rows = [[Button(PickScope(0).pack(), _scope_name(ctx, data["commune"], None))]]
-        rows += [
-            [Button(PickScope(i).pack(), _("Thôn {village}").format(village=v))]
-            for i, v in enumerate(data["villages"], 1)
-        ]
-        return Reply(_("Hỏi ý kiến ai?"), [*rows, [cancel]])
-    if state == CLOSES:
-        return Reply(
-            _("Đóng bình chọn lúc nào? Gõ giờ và ngày, ví dụ {example}, hoặc chỉ ngày.").format(
-                example=example_moment(ctx)
-            ),
-            [[cancel]],
-        )
-    if state == RESULTS:
-        return Reply(
-            _("Khi nào bà con xem được kết quả?"),
-            [
-                [Button(PickResults("after_vote").pack(), _("Ngay sau khi bình chọn"))],
-                [Button(PickResults("after_close").pack(), _("Chỉ khi đã đóng"))],
-                [cancel],
-            ],
-        )
-    closes_at = datetime.fromisoformat(data["closes_at"])
-    preview = card(ctx, _draft_scope(ctx), data["question"], closes_at, data["results"])
-    listed = "\n".join(f"{i}. {o}" for i, o in enumerate(data["options"], 1))
-    return [
-        Reply(_("Xem trước — bà con sẽ thấy:")),
-        Reply(preview + "\n" + listed),
-        Reply(
-            _("Mở bình chọn này?"),
-            [[Button("poll:ok", _("Đúng, mở")), cancel]],
-        ),
+    at = len(data["chosen"])
+    question = poll.questions[at]
+    data["width"], data["kind"] = len(question.options), question.kind  # for typed numbers
+    lines = [before] if before else []
+    lines.append(heading(poll.questions, at) or question.text)
+    if question.kind == "text":
+        lines.append(_("Gõ ý kiến của bạn. Chỉ cán bộ xã đọc, không kèm tên, không công bố."))
+        return Reply("\n".join(lines), [[Button("poll:skip", _("Không có ý kiến thêm"))], *_menu()])
+    if question.kind == "many":
+        lines.append(_("Chọn một hay nhiều ý rồi bấm Xong; gõ số cũng được, ví dụ: 1 3."))
+    picking: list[int] = data["picking"]
+    rows = [
+        [Button(Pick(poll.id, at, n).pack(), ("✅ " if n in picking else "") + option)]
+        for n, option in enumerate(question.options)
     ]
+    if question.kind == "many":
+        rows.append([Button("poll:done", _("Xong"))])
+    return Reply("\n".join(lines), [*rows, *_menu()])
 
 
-OPTIONS_OF_STEP: dict[str, Any] = {"ask": ask, "keeps": True, "official": True}
-_BULLET = re.compile(r"^\s*(?:[0-9]{1,2}\s*[.)/:-]|[-•*+–])\s*")
-
-
-def _question(text: str, ctx: Context) -> str | None:
-    question = text.strip()[:500]
-    if not question:
-        return None
-    if not any(ch.isalnum() for ch in question):
-        raise Unfit(_("Câu hỏi cần có chữ, ví dụ: Làm đường thôn nào trước?"))
-    return question
-
-
-def _options(text: str, ctx: Context) -> list[str] | None:
-    """One option per line (a "1." or "-" in front is dropped); several lines add several."""
-    typed = [_BULLET.sub("", line).strip()[:200] for line in text.splitlines()]
-    typed = [t for t in typed if any(ch.isalnum() for ch in t)]
-    if not typed:
-        return None
-    have: list[str] = ctx.user.state_data["options"]
-    seen = {fold(o) for o in have}
-    for option in typed:
-        if fold(option) in seen:
-            raise Unfit(_("“{option}” đã có rồi.").format(option=option))
-        seen.add(fold(option))
-    if len(have) + len(typed) > MAX_OPTIONS:
-        raise Unfit(_("Tối đa {n} lựa chọn; đã có {have}.").format(n=MAX_OPTIONS, have=len(have)))
-    return typed
-
-
-def _closing(text: str, ctx: Context) -> str | None:
-    now = ctx.services.now()
-    moment = parse_moment(text, now)
-    if moment is None:
-        day = parse_when(text, now.date())
-        if day is not None:
-            moment = datetime.combine(day, time(23, 59), now.tzinfo)
-    if moment is None:
-        raise Unfit(
-            _("Mình chưa hiểu thời gian. Ví dụ: {example}.").format(example=example_moment(ctx)),
-            weak=True,
-        )
-    if moment <= now:
-        raise Unfit(
-            _("Thời gian này đã qua. Ví dụ: {example}.").format(example=example_moment(ctx))
-        )
-    if moment > now + timedelta(days=MAX_DAYS):
-        raise Unfit(_("Bình chọn mở tối đa {n} ngày.").format(n=MAX_DAYS))
-    return moment.isoformat()
-
-
-@router.step(QUESTION, parse=_question, **OPTIONS_OF_STEP)
-async def question_typed(ctx: Context) -> Reply | list[Reply]:
-    """The question; then the options."""
-    ctx.user.state_data["question"] = ctx.value
-    ctx.user.state = OPTIONS
-    return await ask(ctx)
-
-
-@router.step(OPTIONS, parse=_options, buttons=("poll:opts",), **OPTIONS_OF_STEP)
-async def options_typed(ctx: Context) -> Reply | list[Reply]:
-    """Options typed, one per line or one at a time; at ten the flow goes on by itself."""
-    options: list[str] = ctx.user.state_data["options"]
-    options.extend(ctx.value)
-    if len(options) >= MAX_OPTIONS:
-        return await _after_options(ctx)
-    return await ask(ctx)
-
-
-@router.button("poll:opts", official=True)
-async def options_done(ctx: Context) -> Reply | list[Reply]:
-    """The options are all there; asks whom to ask."""
-    if ctx.user.state != OPTIONS or len(ctx.user.state_data["options"]) < 2:
-        raise StalePayload("poll options outside the flow")
-    return await _after_options(ctx)
-
-
-async def _after_options(ctx: Context) -> Reply | list[Reply]:
-    # A commune whose villages the bot does not know is asked as a whole.
-    ctx.user.state = SCOPE if ctx.user.state_data["villages"] else CLOSES
-    return await ask(ctx)
-
-
-router.add_step(Step(SCOPE, buttons=("poll:scope",), **OPTIONS_OF_STEP))
-
-
-@router.button(PickScope, official=True)
-async def scoped(ctx: Context) -> Reply | list[Reply]:
-    """The whole commune or one village; asks when it closes."""
-    data = ctx.user.state_data
-    if ctx.user.state != SCOPE or ctx.payload.index > len(data["villages"]):
-        raise StalePayload(f"poll scope {ctx.payload}")
-    data["village"] = data["villages"][ctx.payload.index - 1] if ctx.payload.index else None
-    ctx.user.state = CLOSES
-    return await ask(ctx)
-
-
-@router.step(CLOSES, parse=_closing, **OPTIONS_OF_STEP)
-async def closes_typed(ctx: Context) -> Reply | list[Reply]:
-    """The closing time ("18:00 15/12", "15/12", "thứ bảy"); asks when results show."""
-    ctx.user.state_data["closes_at"] = ctx.value
-    ctx.user.state = RESULTS
-    return await ask(ctx)
-
-
-router.add_step(Step(RESULTS, buttons=("poll:res",), **OPTIONS_OF_STEP))
-
-
-@router.button(PickResults, official=True)
-async def results_chosen(ctx: Context) -> Reply | list[Reply]:
-    """When villagers see the results; shows the preview to confirm."""
-    if ctx.user.state != RESULTS:
-        raise StalePayload("poll results outside the flow")
-    ctx.user.state_data["results"] = ctx.payload.when
-    ctx.user.state = CONFIRM
-    return await ask(ctx)
-
-
-router.add_step(
-    Step(CONFIRM, buttons=("poll:ok",), yes="poll:ok", no="menu:main", **OPTIONS_OF_STEP)
-)
-
-
-@router.button("poll:ok", official=True)
-async def open_poll(ctx: Context) -> Reply:
-    """Stores the poll (audited), if the official still acts for the draft's commune, and
-    announces it to the scope's subscribers of the "polls" topic through the outbox."""
-    data = ctx.user.state_data
-    if ctx.user.state != CONFIRM:
-        raise StalePayload("poll confirmation outside the flow")
-    if not ctx.official.covers(data["commune"]):
+async def ask_answer(ctx: Context) -> Reply:
+    """Asks the question the user is at again."""
+    poll = await ctx.services.polls.get(ctx.user.state_data["poll"])
+    if poll is None:  # never deleted; a draft of an unknown poll ends here
         ctx.user.leave()
-        return await not_allowed(ctx)
-    poll, created = await ctx.services.polls.create(
-        NewPoll(
-            commune_code=data["commune"],
-            village=data.get("village"),
-            question=data["question"],
-            options=tuple(data["options"]),
-            results=data["results"],
-            closes_at=datetime.fromisoformat(data["closes_at"]),
-            source_key=f"chat-{data['commune']}-{data['draft']}",
-        ),
-        actor=ctx.official.principal,
-    )
+        return with_menu(_("Bình chọn này không còn nữa."))
+    return _question(ctx, poll)
+
+
+_WORDS = {"mot": 1, "hai": 2, "ba": 3, "bon": 4, "tu": 4, "nam": 5, "sau": 6, "bay": 7}
+_WORDS |= {"tam": 8, "chin": 9, "muoi": 10, "one": 1, "two": 2, "three": 3, "four": 4}
+_WORDS |= {"five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+_JOINS = {"va", "voi", "and", "cau", "so", "y", "chon", "lua", "toi", "em"}  # "chọn số 1 và 3"
+_SPLIT = re.compile(r"[\s,;.&+/]+")
+
+
+def _numbers(text: str, ctx: Context) -> tuple[int, ...] | str | None:
+    """Options typed by number — "2", "1 3", "1, 3", "1 va 3", "mot" — as positions; None
+    for words that are not numbers (they go on to the intents). At the free-text question,
+    whatever is typed is the answer."""
+    if ctx.user.state_data["kind"] == "text":
+        return text.strip()[:MAX_TEXT] or None
+    words = [w for w in _SPLIT.split(fold(text)) if w]
+    picked: list[int] = []
+    for word in words:
+        if word.isdigit():
+            picked.append(int(word))
+        elif word in _WORDS:
+            picked.append(_WORDS[word])
+        elif word not in _JOINS:
+            return None
+    if not picked:
+        return None
+    width, kind = ctx.user.state_data["width"], ctx.user.state_data["kind"]
+    if not all(1 <= n <= width for n in picked):
+        raise Unfit(_("Chọn số từ 1 đến {n}.").format(n=width))
+    if kind == "one" and len(set(picked)) > 1:
+        raise Unfit(_("Câu này chỉ chọn một ý: gõ một số từ 1 đến {n}.").format(n=width))
+    return tuple(sorted({n - 1 for n in picked}))
+
+
+@router.step(
+    ANSWER, ask=ask_answer, parse=_numbers, buttons=("poll:pick", "poll:done", "poll:skip")
+)
+async def answer_typed(ctx: Context) -> Reply:
+    """Options typed by number: the question's answer (several at once for "chọn nhiều"); at
+    the free-text question, the words."""
+    poll = await _answering(ctx)
+    return await _answered(ctx, poll, ctx.value)
+
+
+async def _answering(ctx: Context) -> Poll:
+    poll = await ctx.services.polls.get(ctx.user.state_data["poll"])
+    if poll is None:
+        raise StalePayload("answer to an unknown poll")
+    return poll
+
+
+@router.button(Pick)
+async def picked(ctx: Context) -> Reply:
+    """An option pressed (or its label typed): the answer of a one-answer question, a toggle
+    of a several-answers one."""
+    data = ctx.user.state_data
+    if ctx.user.state != ANSWER or data.get("poll") != ctx.payload.poll:
+        raise StalePayload(f"pick {ctx.payload}")
+    if ctx.payload.question != len(data["chosen"]):  # a question answered already
+        raise StalePayload(f"pick {ctx.payload}")
+    poll = await _answering(ctx)
+    question = poll.questions[ctx.payload.question]
+    if not 0 <= ctx.payload.option < len(question.options):
+        raise StalePayload(f"pick {ctx.payload}")
+    if question.kind == "one":
+        return await _answered(ctx, poll, (ctx.payload.option,))
+    picking: list[int] = data["picking"]
+    if ctx.payload.option in picking:
+        picking.remove(ctx.payload.option)
+    else:
+        picking.append(ctx.payload.option)
+    return _question(ctx, poll)
+
+
+@router.button("poll:done")
+async def done_picking(ctx: Context) -> Reply:
+    """The options of a several-answers question are all ticked: the next question."""
+    if ctx.user.state != ANSWER:
+        raise StalePayload("poll:done outside a poll")
+    poll = await _answering(ctx)
+    picking: list[int] = ctx.user.state_data["picking"]
+    if not picking:
+        return _question(ctx, poll, _("Chọn ít nhất một ý rồi bấm Xong."))
+    return await _answered(ctx, poll, tuple(sorted(picking)))
+
+
+@router.button("poll:skip")
+async def no_words(ctx: Context) -> Reply:
+    """Nothing to add at the free-text question: the next question, or the ballot cast."""
+    if ctx.user.state != ANSWER or ctx.user.state_data.get("kind") != "text":
+        raise StalePayload("poll:skip outside a free-text question")
+    return await _answered(ctx, await _answering(ctx), "")
+
+
+async def _answered(ctx: Context, poll: Poll, chosen: tuple[int, ...] | str) -> Reply:
+    """One more question answered; after the last one, the ballot is cast (one transaction)."""
+    data = ctx.user.state_data
+    data["chosen"].append(chosen if isinstance(chosen, str) else list(chosen))
+    data["picking"] = []
+    if len(data["chosen"]) < len(poll.questions):
+        return _question(ctx, poll)
     ctx.user.leave()
-    said = _("Đã mở bình chọn số {id}. Bà con xem và bình chọn bằng /binhchon.").format(id=poll.id)
-    if created:  # a replayed confirmation announces nothing twice
-        votes = [[(Vote(poll.id, i).pack(), text)] for i, text in enumerate(poll.options)]
-        await announce_opened(ctx.services, poll, ctx.official.principal, votes)
-        said += "\n" + _("Đã gửi thông báo tới bà con nhận tin bình chọn; xem /tiendogui.")
-    return with_menu(said)
+    if (refused := await _in_scope(ctx, poll)) is not None:
+        return refused
+    return await _cast(
+        ctx, poll, tuple(c if isinstance(c, str) else tuple(c) for c in data["chosen"])
+    )

@@ -17,9 +17,10 @@ from bot.delivery import broadcasts
 from bot.domain.clock import FixedClock
 from bot.interfaces.server import create_app
 from bot.storage.contributions import CONFIRMED, NewContribution
-from bot.storage.polls import NewPoll
+from bot.storage.polls import NewPoll, Question
 from bot.storage.reports import NewReport, Report
 from tests.conftest import NOW
+from tests.test_polls import pledged
 
 COMMUNE = "02020"  # Xã Chợ Đồn, where the sample campaigns are
 # Everything personal the seeds carry: none of it may appear on a page or in a dataset.
@@ -32,10 +33,12 @@ SECRETS = (
     "0912345678",
     "zalo-5550001",
     "tg-voter-",
+    "ý kiến riêng tư 4711",  # typed into a poll's free-text question: officials only
     "sạt lở trước nhà",
 )
 QUESTION = "Làm đường trước hay nhà văn hóa trước?"
 OPEN_QUESTION = "Họp thôn vào tối thứ bảy được không?"
+MONTHS = "Làm vào tháng nào? (chọn nhiều)"  # the first of a poll of two questions
 ANSWER = "Xã đã cho đắp lại đoạn đường sạt."
 SENT = "Lịch tiêm phòng cho đàn gia súc tháng 12"
 SCHEDULED = "Họp dân bàn kế hoạch năm sau (chưa gửi)"
@@ -43,6 +46,11 @@ SCHEDULED = "Họp dân bàn kế hoạch năm sau (chưa gửi)"
 
 async def _no_notice(conn: AsyncConnection, report: Report) -> None:
     """The reporter's notice is the outbox's business, not the site's."""
+
+
+def one(text: str, *options: str) -> tuple[Question, ...]:
+    """A poll of one question of one answer."""
+    return (Question(text, "one", options),)
 
 
 async def seed(services: Services) -> None:
@@ -100,27 +108,46 @@ async def seed(services: Services) -> None:
     await services.reports.move(reports[2].id, "spam", "telegram:1", [COMMUNE], _no_notice)
     closes = NOW + timedelta(hours=1)
     poll, _ = await services.polls.create(
-        NewPoll(COMMUNE, None, QUESTION, ("Đường", "Nhà văn hóa"), "after_close", closes, "p1"),
+        NewPoll(COMMUNE, None, one(QUESTION, "Đường", "Nhà văn hóa"), "after_close", closes, "p1"),
         "telegram:1",
     )
     for i in range(12):
-        village = "Nà Làng" if i < 7 else "Bản Cuôn"
-        await services.polls.vote(poll, i % 2, "telegram", f"tg-voter-{i}", village)
+        # A voter's village is the one their pledge named.
+        await pledged(services, "telegram", f"tg-voter-{i}", "Nà Làng" if i < 7 else "Bản Cuôn")
+        await services.polls.vote(poll, ((i % 2,),), "telegram", f"tg-voter-{i}")
     await services.polls.create(
         NewPoll(
             COMMUNE,
             None,
-            OPEN_QUESTION,
-            ("Được", "Không"),
+            one(OPEN_QUESTION, "Được", "Không"),
             "after_vote",
             NOW + timedelta(days=3),
             "p2",
         ),
         "telegram:1",
     )
+    two, _ = await services.polls.create(
+        NewPoll(
+            COMMUNE,
+            None,
+            (
+                Question(MONTHS, "many", ("Tháng 1", "Tháng 2", "Tháng 3")),
+                Question("Ý kiến khác của bà con?", "text", ()),
+            ),
+            "after_close",
+            closes,
+            "p3",
+        ),
+        "telegram:1",
+    )
+    for i in range(6):
+        words = "ý kiến riêng tư 4711" if i == 0 else ""
+        await services.polls.vote(
+            two, ((0, 2) if i % 2 else (1,), words), "telegram", f"tg-voter-{i}"
+        )
     async with services.db.write() as conn:
         closed = await services.polls.close_due(conn, closes + timedelta(minutes=1))
-    assert [p.question for p, _ in closed] == [QUESTION]
+    assert sorted(p.question for p, _ in closed) == sorted([QUESTION, MONTHS])
     for title, status in ((SENT, "done"), (SCHEDULED, "scheduled")):
         await broadcasts.create(
             services.db,

@@ -220,9 +220,22 @@ async def test_every_step_and_button_an_official_meets_is_guarded(
     await poll.say("Họp thôn ngày nào?")
     await poll.say("Thứ bảy\nChủ nhật")
     await poll.press("poll:opts")
+    await poll.press("poll:kind")
+    await poll.press("poll:more")
+    await poll.say("Ai chủ trì?")
+    await poll.say("Trưởng thôn\nBí thư")
+    await poll.press("poll:opts")
+    await poll.press("poll:more")
+    await poll.say("Góp ý thêm?")
+    await poll.press("poll:free")
+    await poll.press("poll:next")
     await poll.say("18:00 5/12")
     await poll.press("poll:res:after_close")
     assert "Đã mở bình chọn" in await poll.press("poll:ok")
+    await poll.say("/ykienbinhchon")
+    assert "chưa có ai gõ ý kiến" in await poll.press(
+        next(b for b in poll.buttons if b.startswith("poll:words:"))
+    )
 
     reporter = Chat(dispatcher, "telegram", "v3")
     await onboard(reporter)
@@ -334,6 +347,11 @@ FORGED = [
     "ann:go",
     "ann:progress",
     "poll:opts",
+    "poll:kind",
+    "poll:more",
+    "poll:next",
+    "poll:free",
+    "poll:words:{gift}:0",
     "poll:scope:0",
     "poll:res:after_vote",
     "poll:ok",

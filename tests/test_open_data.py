@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from bot.storage.reports import CATEGORIES
 from bot.web.open_data import DATASETS, Column
 from tests import public_data
-from tests.public_data import ANSWER, COMMUNE, QUESTION, SECRETS
+from tests.public_data import ANSWER, COMMUNE, MONTHS, QUESTION, SECRETS
 
 seeded, client = public_data.seeded, public_data.client  # the shared fixtures
 
@@ -104,7 +104,13 @@ def test_contributions_are_summed_per_campaign_and_village(client: TestClient) -
 
 def test_poll_results_only_once_closed_with_villages(client: TestClient) -> None:
     rows = client.get("/du-lieu/bieu-quyet.json").json()
-    assert {r["question"] for r in rows} == {QUESTION}
+    assert {r["question"] for r in rows} == {QUESTION, MONTHS}  # never the one in words
+    months = {
+        r["option_text"]: r["votes"] for r in rows if r["question"] == MONTHS and r["group"] == ""
+    }
+    assert months == {"Tháng 1": 3, "Tháng 2": 3, "Tháng 3": 3}
+    assert {r["voters"] for r in rows if r["question"] == MONTHS and r["group"] == ""} == {6}
+    rows = [r for r in rows if r["question"] == QUESTION]
     whole = {r["option_text"]: r["votes"] for r in rows if r["group"] == ""}
     assert whole == {"Đường": 6, "Nhà văn hóa": 6}
     villages = {(r["group"], r["option_text"]): r["votes"] for r in rows if r["group"]}

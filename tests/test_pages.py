@@ -17,6 +17,7 @@ from tests import public_data
 from tests.public_data import (
     ANSWER,
     COMMUNE,
+    MONTHS,
     OPEN_QUESTION,
     QUESTION,
     SCHEDULED,
@@ -73,6 +74,9 @@ def test_the_commune_page_shows_status_chart_campaign_polls_reports(client: Test
     # The closed poll with its results; the open one without them.
     assert QUESTION in page and "12 phiếu" in page
     assert OPEN_QUESTION in page and "kết quả công bố khi kết thúc" in page
+    # A poll of two questions: the one with options counted (shares of its 6 voters), the
+    # one answered in words neither counted nor shown (officials read those).
+    assert MONTHS in page and "6 phiếu" in page and "Tháng 2: <strong>3</strong> (50%)" in page
     # Reports: category, village, state, the official's answer — no names, no texts.
     assert "Đường giao thông" in page and "đã giải quyết" in page and ANSWER in page
     assert "Tổng 2 phản ánh; đã giải quyết 1" in page

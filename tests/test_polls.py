@@ -25,15 +25,25 @@ from bot.delivery.scheduler import run_due
 from bot.domain.clock import FixedClock
 from bot.domain.paths import MIGRATIONS_DIR
 from bot.interfaces.cli.main import app
+from bot.storage.cache import LruCache
 from bot.storage.db import Database
-from bot.storage.polls import Group, NewPoll, merge_small
+from bot.storage.polls import (
+    TURNOUT_SECONDS,
+    Group,
+    NewPoll,
+    Poll,
+    PollStore,
+    Question,
+    merge_small,
+)
 from bot.storage.schema import (
     audit_log,
     broadcasts,
     campaigns,
     contributions,
     deliveries,
-    poll_votes,
+    poll_ballots,
+    poll_choices,
     polls,
 )
 from bot.storage.subscriptions import SubscriptionStore
@@ -75,7 +85,8 @@ async def create(
     assert "mỗi dòng một lựa chọn" in await official.say("Làm việc nào trước?")
     listed = await official.say("\n".join(f"{i}. {o}" for i, o in enumerate(OPTIONS, 1)))
     assert "1. Làm đường Nà Làng trước\n2. Sửa kênh mương Bản Cuôn" in listed
-    assert "Hỏi ý kiến ai?" in await official.press("poll:opts")
+    assert "Thêm câu hỏi?" in await official.press("poll:opts")
+    assert "Hỏi ý kiến ai?" in await official.press("poll:next")
     assert "Đóng bình chọn lúc nào?" in await official.press(f"poll:scope:{scope}")
     assert "Khi nào bà con xem được kết quả?" in await official.say(closes)
     preview = await official.press(f"poll:res:{results}")
@@ -98,7 +109,8 @@ async def test_an_official_creates_a_poll_with_a_preview_then_confirms(
     assert "poll:opts" not in official.buttons
     assert "“làm đường nà làng trước” đã có rồi." in await official.say("làm đường nà làng trước")
     assert "bấm Xong" in await official.say(OPTIONS[1])
-    await official.press("poll:opts")
+    assert "Câu này: mỗi người chọn một ý." in await official.press("poll:opts")
+    await official.say("khong")  # no more questions
     await official.press("poll:scope:0")
     assert "Thời gian này đã qua" in await official.say("6:00 29/11/2026")
     await official.say("18:00 5/12")
@@ -108,10 +120,11 @@ async def test_an_official_creates_a_poll_with_a_preview_then_confirms(
     assert "1. Làm đường Nà Làng trước\n2. Sửa kênh mương Bản Cuôn" in preview
     assert await count(services, polls) == 0  # nothing stored before the confirmation
     assert "Đã mở bình chọn số 1." in await official.say("đúng")
-    [poll] = await services.polls.for_person("02020", None)
-    assert (poll.question, poll.options, poll.results) == (
+    [(poll, mine)] = await services.polls.for_person("02020")
+    assert mine is None
+    assert (poll.question, poll.questions, poll.results) == (
         "Làm việc nào trước?",
-        tuple(OPTIONS),
+        (Question("Làm việc nào trước?", "one", tuple(OPTIONS), poll.option_ids),),
         "after_close",
     )
     assert poll.closes_at == NOW.replace(day=5, month=12, hour=18)
@@ -143,7 +156,7 @@ async def test_villagers_list_and_vote_by_button_or_number(
     assert "Đã ghi nhận ý kiến của bạn: Sửa kênh mương Bản Cuôn." in recorded
     assert "Kết quả (1 người bình chọn):" in recorded
     assert "• Sửa kênh mương Bản Cuôn: 1 (100%)" in recorded
-    assert await count(services, poll_votes) == 1
+    assert await count(services, poll_ballots) == 1
 
 
 @pytest.mark.parametrize("words", ["binh chon", "co binh chon nao khong", "bieu quyet"])
@@ -161,7 +174,7 @@ async def test_the_polls_are_reached_in_words_and_an_option_typed_without_marks(
         chat.channel,
         chat.user_id,
     )
-    assert choice == 0
+    assert choice == ((0,),)
 
 
 async def test_a_vote_is_changed_and_a_replayed_press_records_once(
@@ -175,8 +188,243 @@ async def test_a_vote_is_changed_and_a_replayed_press_records_once(
     assert "Đã đổi ý kiến của bạn thành: Sửa kênh mương Bản Cuôn." in changed
     replay = await chat.press_unoffered(f"poll:vote:{poll}:1")  # the messenger sends it again
     assert "Bạn đã chọn Sửa kênh mương Bản Cuôn rồi" in replay
-    assert await count(services, poll_votes) == 1
+    assert await count(services, poll_ballots) == 1
     assert "• Sửa kênh mương Bản Cuôn: 1 (100%)" in replay
+    listed = await chat.say("binh chon")  # the list says what they chose, and the results
+    assert "Bạn đã chọn: Sửa kênh mương Bản Cuôn. Chọn lại để đổi ý." in listed
+    assert "Kết quả (1 người bình chọn):" in listed
+
+
+async def create_two(official: Chat) -> int:
+    """A poll of two questions, the second "chọn nhiều", through the whole flow; its id."""
+    await official.say("/taobinhchon")
+    await official.say("Làm việc nào trước?")
+    await official.say("\n".join(OPTIONS))
+    assert "Thêm câu hỏi? (tối đa 5 câu)" in await official.press("poll:opts")
+    assert "Câu hỏi thứ 2?" in await official.press("poll:more")
+    await official.say("Bà con góp gì?")
+    await official.say("Ngày công\nTiền\nVật liệu")
+    await official.press("poll:opts")
+    assert "mỗi người chọn được nhiều ý" in await official.press("poll:kind")
+    assert "Hỏi ý kiến ai?" in await official.press("poll:next")
+    await official.press("poll:scope:0")
+    await official.say("18:00 5/12")
+    preview = await official.press("poll:res:after_vote")
+    assert (
+        "🗳 Làm việc nào trước?\nDành cho: Xã Chợ Đồn\nHạn chót: 18:00 05/12/2026\n"
+        "Kết quả: xem được ngay sau khi bạn bình chọn.\n"
+        "Câu 1: Làm việc nào trước?\n1. Làm đường Nà Làng trước\n2. Sửa kênh mương Bản Cuôn\n\n"
+        "Câu 2: Bà con góp gì? (chọn nhiều)\n1. Ngày công\n2. Tiền\n3. Vật liệu"
+    ) in preview
+    assert "Đã mở bình chọn số" in await official.press("poll:ok")
+    async with official.dispatcher.services.db.read() as conn:
+        return int((await conn.execute(select(func.max(polls.c.id)))).scalar_one())
+
+
+async def test_a_poll_of_several_questions_is_answered_one_by_one_changed_and_closed(
+    official: Chat, chat: Chat, services: Services
+) -> None:
+    poll_id = await create_two(official)
+    announced = await text_of(services, "poll")
+    assert "Câu 2: Bà con góp gì? (chọn nhiều)\n1. Ngày công" in announced
+    await onboard(chat)
+    shown = await chat.say("/binhchon")
+    assert "Câu 1: Làm việc nào trước?" in shown
+    assert chat.buttons[:2] == [f"poll:pick:{poll_id}:0:0", f"poll:pick:{poll_id}:0:1"]
+    second = await chat.say("mot")  # a number in words
+    assert "Câu 2: Bà con góp gì? (chọn nhiều)" in second and "ví dụ: 1 3" in second
+    assert "Chọn số từ 1 đến 3." in await chat.say("1 va 4")  # no fourth option: asked again
+    assert await count(services, poll_ballots) == 0
+    recorded = await chat.say("1 va 3")
+    assert "Đã ghi nhận ý kiến của bạn: Làm đường Nà Làng trước; Ngày công, Vật liệu." in recorded
+    assert "Kết quả (1 người bình chọn):" in recorded
+    assert "Câu 2: Bà con góp gì? (chọn nhiều)\n• Ngày công: 1 (100%)\n• Tiền: 0 (0%)" in recorded
+    # Changed: the first answer typed as its text, the second ticked by buttons, then Xong.
+    again = await chat.say("binh chon")
+    assert "Bạn đã chọn: Làm đường Nà Làng trước; Ngày công, Vật liệu." in again
+    assert "Câu 2" in await chat.say("sua kenh muong ban cuon")
+    await chat.press(f"poll:pick:{poll_id}:1:1")
+    await chat.press(f"poll:pick:{poll_id}:1:2")
+    ticked = [chat.label(f"poll:pick:{poll_id}:1:{n}") for n in range(3)]
+    assert ticked == ["Ngày công", "✅ Tiền", "✅ Vật liệu"]
+    await chat.press(f"poll:pick:{poll_id}:1:2")  # untick
+    changed = await chat.press("poll:done")
+    assert "Đã đổi ý kiến của bạn thành: Sửa kênh mương Bản Cuôn; Tiền." in changed
+    # The last answer replayed records nothing again.
+    await chat.press_unoffered("poll:done")
+    await chat.press_unoffered(f"poll:pick:{poll_id}:1:0")
+    assert await count(services, poll_ballots) == 1
+    assert await count(services, poll_choices) == 2
+    poll = await services.polls.get(poll_id)
+    assert poll is not None
+    assert await services.polls.choice_of(poll, chat.channel, chat.user_id) == ((1,), (1,))
+    # Closed by the scheduler, the result announced question by question.
+    services.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
+    assert "polls:close" in await run_due(services, services.now())
+    result = await text_of(services, "poll_result")
+    assert "Câu 1: Làm việc nào trước?\n• Làm đường Nà Làng trước: 0 (0%)" in result
+    assert "Câu 2: Bà con góp gì? (chọn nhiều)\n• Ngày công: 0 (0%)\n• Tiền: 1 (100%)" in result
+    refused = await chat.say("/binhchon")
+    assert "Đã đóng lúc 18:00 05/12/2026." in refused and "Câu 1" in refused
+
+
+async def test_a_village_poll_of_several_questions_refuses_an_outsider_before_any_answer(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    await official.say("/taobinhchon")
+    await official.say("Làm việc nào trước?")
+    await official.say("\n".join(OPTIONS))
+    await official.press("poll:opts")
+    await official.press("poll:kind")  # one question, several answers: answered in the step
+    await official.press("poll:next")
+    await official.press("poll:scope:2")  # Nà Làng
+    await official.say("18:00 5/12")
+    await official.press("poll:res:after_vote")
+    await official.press("poll:ok")
+    [poll] = await services.polls.of_commune("02020")  # the officials' list: its villages' too
+    outsider = Chat(dispatcher, "zalo", "bc")
+    await onboard(outsider)
+    await pledged(services, "zalo", "bc", "Bản Cuôn")
+    refused = await outsider.press_unoffered(f"poll:show:{poll.id}")
+    assert "chỉ dành cho người dân thôn Nà Làng" in refused
+    assert await state_of_user(services, outsider) is None
+    assert "Đã ghi nhận" not in await outsider.press_unoffered(f"poll:pick:{poll.id}:0:0")
+    assert await count(services, poll_ballots) == 0
+    insider = Chat(dispatcher, "zalo", "nl")
+    await onboard(insider)
+    await pledged(services, "zalo", "nl", "Nà Làng")
+    assert "Chọn một hay nhiều ý" in await insider.say("/binhchon")
+    assert "Đã ghi nhận ý kiến của bạn: Làm đường Nà Làng trước, Sửa kênh mương" in (
+        await insider.say("1 2")
+    )
+
+
+async def state_of_user(services: Services, chat: Chat) -> str | None:
+    user = await services.users.load(chat.channel, chat.user_id, "vi")
+    return user.state
+
+
+async def test_a_one_answer_question_takes_one_number_and_a_tick_needs_one(
+    official: Chat, chat: Chat, services: Services
+) -> None:
+    poll_id = await create_two(official)
+    await onboard(chat)
+    await chat.say("/binhchon")
+    assert "Câu này chỉ chọn một ý" in await chat.say("1 2")
+    await chat.say("2")
+    assert "Chọn ít nhất một ý rồi bấm Xong." in await chat.press("poll:done")
+    assert "Đã ghi nhận" in await chat.say("2, 3")
+    assert await services.polls.choice_of(
+        await services.polls.get(poll_id),  # type: ignore[arg-type]
+        chat.channel,
+        chat.user_id,
+    ) == ((1,), (1, 2))
+
+
+async def create_with_words(official: Chat) -> int:
+    """A poll of a question of options, then one answered in words; its id."""
+    await official.say("/taobinhchon")
+    await official.say("Làm việc nào trước?")
+    await official.say("\n".join(OPTIONS))
+    assert "poll:free" not in official.buttons  # the first question has options
+    await official.press("poll:opts")
+    await official.press("poll:more")
+    await official.say("Bà con muốn góp ý gì thêm?")
+    said = await official.press("poll:free")
+    assert "mỗi người gõ ý kiến của mình; chỉ cán bộ đọc, không kèm tên" in said
+    assert "poll:kind" not in official.buttons
+    await official.press("poll:next")
+    await official.press("poll:scope:0")
+    await official.say("18:00 5/12")
+    preview = await official.press("poll:res:after_vote")
+    assert "Câu 2: Bà con muốn góp ý gì thêm? (trả lời bằng chữ, chỉ cán bộ đọc)" in preview
+    assert "Đã mở bình chọn số" in await official.press("poll:ok")
+    async with official.dispatcher.services.db.read() as conn:
+        return int((await conn.execute(select(func.max(polls.c.id)))).scalar_one())
+
+
+WORDS = "Dừng xe ở đầu thôn rất bất tiện, nên làm đường trước mùa mưa"  # an action word inside
+
+
+async def test_words_typed_at_a_free_text_question_reach_the_officials_only(
+    official: Chat, chat: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    poll_id = await create_with_words(official)
+    await onboard(chat)
+    await chat.say("/binhchon")
+    asked = await chat.press(f"poll:pick:{poll_id}:0:0")
+    assert "Gõ ý kiến của bạn. Chỉ cán bộ xã đọc, không kèm tên, không công bố." in asked
+    recorded = await chat.say(WORDS)  # "dừng" here is words for the officials, not a stop
+    assert "Đã ghi nhận ý kiến của bạn: Làm đường Nà Làng trước; “Dừng xe" in recorded
+    assert "Kết quả (1 người bình chọn):" in recorded and "đầu thôn" not in recorded.split("”")[1]
+    sub = await services.subscriptions.get(chat.channel, chat.user_id)
+    assert sub is not None and sub.active  # not unsubscribed
+    other = Chat(dispatcher, "zalo", "quiet")
+    await onboard(other)
+    await other.say("/binhchon")
+    await other.press(f"poll:pick:{poll_id}:0:1")
+    assert "Đã ghi nhận ý kiến của bạn: Sửa kênh mương Bản Cuôn; không có ý kiến thêm." in (
+        await other.press("poll:skip")
+    )
+    # A villager may not read them, by the command or a forged button.
+    assert await other.say("/ykienbinhchon") == REFUSAL
+    assert await other.press_unoffered(f"poll:words:{poll_id}:0") == REFUSAL
+    # The official reads them, with no name.
+    assert "Đọc ý kiến bằng chữ của bình chọn nào?" in await official.say("/ykienbinhchon")
+    read = await official.press(f"poll:words:{poll_id}:0")
+    assert "Ý kiến bằng chữ — Bà con muốn góp ý gì thêm? (1 ý kiến, không kèm tên):" in read
+    assert f"1. {WORDS}" in read
+    assert chat.user_id not in read and "quiet" not in read
+    # Never in the results, the result announced, or the export.
+    services.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
+    assert "polls:close" in await run_due(services, services.now())
+    assert "đầu thôn" not in await text_of(services, "poll_result")
+    [(poll, results)] = await services.polls.export(["02020"])
+    assert "đầu thôn" not in str(results) and "đầu thôn" not in str(poll)
+
+
+async def test_free_text_answers_are_paged_and_a_revoked_official_reads_none(
+    official: Chat, services: Services
+) -> None:
+    poll = await services.polls.get(await create_with_words(official))
+    assert poll is not None
+    for n in range(12):
+        assert await vote_from(services, poll, 0, f"w{n}", None, f"ý kiến số {n + 1}") == "recorded"
+    first = await official.press_unoffered(f"poll:words:{poll.id}:0")
+    assert "(12 ý kiến, không kèm tên)" in first and "10. ý kiến số 10" in first
+    assert "11." not in first
+    second = await official.press(f"poll:words:{poll.id}:1")
+    assert "11. ý kiến số 11\n12. ý kiến số 12" in second
+    assert f"poll:words:{poll.id}:2" not in official.buttons
+    await services.officials.revoke(f"{official.channel}:{OFFICIAL}", "commune_official", "02020")
+    assert await official.press_unoffered(f"poll:words:{poll.id}:0") == REFUSAL
+
+
+async def test_a_village_poll_is_listed_to_its_village_only_and_each_sees_their_choice(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    commune_poll = await create(official)
+    village_poll = await create(official, scope=2)  # Nà Làng
+    na_lang, ban_cuon = Chat(dispatcher, "zalo", "nl"), Chat(dispatcher, "zalo", "bc")
+    for villager, village in ((na_lang, "Nà Làng"), (ban_cuon, "Bản Cuôn")):
+        await onboard(villager)
+        await pledged(services, villager.channel, villager.user_id, village)
+    assert "Bình chọn của Xã Chợ Đồn: chọn một." in await na_lang.say("/binhchon")
+    assert na_lang.buttons[:2] == [f"poll:show:{village_poll}", f"poll:show:{commune_poll}"]
+    assert "Dành cho: thôn Nà Làng, Xã Chợ Đồn" in await na_lang.press(f"poll:show:{village_poll}")
+    assert "Đã ghi nhận" in await na_lang.press(f"poll:vote:{village_poll}:1")
+    await na_lang.say("/binhchon")
+    shown = await na_lang.press(f"poll:show:{village_poll}")
+    assert "Bạn đã chọn: Sửa kênh mương Bản Cuôn." in shown
+    assert "Bạn đã chọn" not in await na_lang.press_unoffered(f"poll:show:{commune_poll}")
+    # Bản Cuôn's villager is shown the commune's poll alone, and may not vote in Nà Làng's.
+    assert "Dành cho: Xã Chợ Đồn" in await ban_cuon.say("/binhchon")
+    assert f"poll:show:{village_poll}" not in ban_cuon.buttons
+    refused = await ban_cuon.press_unoffered(f"poll:vote:{village_poll}:0")
+    assert "chỉ dành cho người dân thôn Nà Làng" in refused
+    async with services.db.read() as conn:
+        stored = (await conn.execute(select(poll_ballots.c.user_id, poll_ballots.c.village))).all()
+    assert stored == [("nl", "Nà Làng")]  # the village the vote's own statement found
 
 
 async def test_people_outside_the_scope_are_refused(
@@ -193,7 +441,7 @@ async def test_people_outside_the_scope_are_refused(
     await onboard(villager)
     refused = await villager.press_unoffered(f"poll:vote:{village_poll}:0")
     assert "chỉ dành cho người dân thôn Nà Làng, Xã Chợ Đồn." in refused
-    assert await count(services, poll_votes) == 0
+    assert await count(services, poll_ballots) == 0
 
 
 async def test_results_after_closing_only_and_a_closed_poll_refuses_kindly(
@@ -211,14 +459,11 @@ async def test_results_after_closing_only_and_a_closed_poll_refuses_kindly(
     assert "• Làm đường Nà Làng trước: 1 (100%)" in shown
     refused = await chat.press_unoffered(f"poll:vote:{poll}:1")
     assert "Bình chọn đã đóng, không nhận thêm ý kiến." in refused
-    assert (
-        await services.polls.choice_of(
-            await services.polls.get(poll),  # type: ignore[arg-type]
-            chat.channel,
-            chat.user_id,
-        )
-        == 0
-    )
+    assert await services.polls.choice_of(
+        await services.polls.get(poll),  # type: ignore[arg-type]
+        chat.channel,
+        chat.user_id,
+    ) == ((0,),)
 
 
 async def test_results_by_village_merge_groups_under_five(
@@ -230,20 +475,23 @@ async def test_results_by_village_merge_groups_under_five(
     votes = [("Nà Làng", 0)] * 4 + [("Nà Làng", 1)] * 2 + [("Bản Cuôn", 1)] * 3 + [(None, 0)]
     votes += [("Pác Nặm", 0)] * 5
     for n, (village, option) in enumerate(votes):
-        assert await services.polls.vote(poll, option, "zalo", f"v{n}", village) == "recorded"
+        assert await vote_from(services, poll, option, f"v{n}", village) == "recorded"
     results = await services.polls.results(poll)
     assert results.counts == (10, 5)
     # Bản Cuôn (3) and the unknown one (1) are "khác" (4), still too few: Pác Nặm joins it.
-    assert results.groups == (Group("Nà Làng", (4, 2)), Group(None, (6, 3)))
+    assert results.groups == (Group("Nà Làng", (4, 2), 6), Group(None, (6, 3), 9))
 
 
 def test_merging_never_leaves_a_small_group_or_a_lone_one() -> None:
     assert merge_small({"A": [3, 3], "B": [1, 0]}) == []  # B into khác, and khác then joins A
-    assert merge_small({"A": [5, 0], "B": [0, 5]}) == [Group("A", (5, 0)), Group("B", (0, 5))]
+    assert merge_small({"A": [5, 0], "B": [0, 5]}) == [Group("A", (5, 0), 5), Group("B", (0, 5), 5)]
     assert merge_small({"A": [2, 2], "B": [1, 1], None: [1, 0]}) == []
     groups = merge_small({"A": [5, 1], "B": [4, 4], "C": [1, 1], "D": [2, 3]})
-    assert groups == [Group("A", (5, 1)), Group("B", (4, 4)), Group(None, (3, 4))]
-    assert all(g.total >= 5 for g in groups)
+    assert groups == [Group("A", (5, 1), 6), Group("B", (4, 4), 8), Group(None, (3, 4), 7)]
+    assert all(g.voters >= 5 for g in groups)
+    # Several answers each ("chọn nhiều"): the voters say whether a group is big enough, not
+    # the choices — four people choosing two options each are still four.
+    assert merge_small({"A": [4, 4], "B": [5, 5]}, {"A": 4, "B": 5}) == []
 
 
 # --- the "polls" topic, and the outbox: a poll announced, its result announced ---------------
@@ -360,6 +608,24 @@ async def test_a_village_poll_is_announced_to_that_village_only(
     assert await recipients_of(services, "poll") == {"vi": {("telegram", "501")}, "en": set()}
 
 
+async def vote_from(
+    services: Services,
+    poll: Poll | None,
+    option: int,
+    user_id: str,
+    village: str | None,
+    words: str | None = None,
+) -> str:
+    """A Zalo villager of that village (known from a pledge) votes for an option of the first
+    question (and types words at the second, if given); the outcome."""
+    assert poll is not None
+    if village is not None:
+        await pledged(services, "zalo", user_id, village)
+    choices = ((option,),) if words is None else ((option,), words)
+    outcome, _results = await services.polls.vote(poll, choices, "zalo", user_id)
+    return outcome
+
+
 async def pledged(services: Services, channel: str, user_id: str, village: str) -> None:
     """A pledge naming the villager's village: where the bot learns which village they live in."""
     now = services.db.clock.utcnow()
@@ -446,9 +712,80 @@ async def test_turnout_counts_the_scopes_subscribers(
     for n in range(3):
         await onboard(Chat(dispatcher, "zalo", f"z{n}"))
     await onboard(Chat(dispatcher, "zalo", "far"), "na ri")  # another commune's: not counted
-    await services.polls.vote(poll, 0, "zalo", "z0", None)
+    await services.polls.vote(poll, ((0,),), "zalo", "z0")
     results = await services.polls.results(poll)
-    assert (results.total, results.subscribers) == (1, 4)  # three villagers and the official
+    assert (results.voters, results.subscribers) == (1, 4)  # three villagers and the official
+
+
+async def test_a_poll_closed_elsewhere_takes_no_vote_though_this_process_keeps_it(
+    official: Chat, services: Services
+) -> None:
+    poll = await services.polls.get(await create(official))
+    assert poll is not None and poll.status == "open"  # kept in memory from here on
+    # Another worker's scheduler closes it: an UPDATE this process's memory never saw.
+    other = PollStore(services.db)
+    services.db.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
+    async with services.db.write() as conn:
+        [(closed, _results)] = await other.close_due(conn, services.db.clock.utcnow())
+    services.db.clock = FixedClock(NOW)  # and this worker's clock is behind: still refused
+    assert closed.id == poll.id
+    assert await vote_from(services, poll, 0, "late", None) == "closed"
+    assert await count(services, poll_ballots) == 0
+
+
+async def test_past_its_closing_time_a_poll_takes_no_vote_before_the_scheduler_runs(
+    official: Chat, services: Services
+) -> None:
+    poll = await services.polls.get(await create(official))
+    assert poll is not None
+    services.db.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
+    outcome, results = await services.polls.vote(poll, ((0,),), "zalo", "z1")
+    assert (outcome, results is not None) == ("closed", True)
+    assert await count(services, poll_ballots) == 0
+
+
+async def test_many_votes_at_once_each_count_once_and_one_person_keeps_one_vote(
+    official: Chat, services: Services
+) -> None:
+    poll = await services.polls.get(await create(official))
+    assert poll is not None
+    polls = services.polls
+    many = await asyncio.gather(
+        *(polls.vote(poll, ((n % 2,),), "zalo", f"p{n}") for n in range(30))
+    )
+    assert {outcome for outcome, _results in many} == {"recorded"}
+    # The same person presses both options and replays at once: one vote stands.
+    again = [polls.vote(poll, ((n % 2,),), "zalo", "p0", counted=True) for n in range(1, 6)]
+    outcomes = [outcome for outcome, _results in await asyncio.gather(*again)]
+    assert outcomes == ["changed", "changed", "changed", "changed", "changed"]
+    [(_outcome, results)] = [await polls.vote(poll, ((1,),), "zalo", "p0", counted=True)]
+    assert results is not None and results.counts == (14, 16)
+    assert await count(services, poll_ballots) == 30
+    assert await polls.choice_of(poll, "zalo", "p0") == ((1,),)
+
+
+async def test_the_turnout_counts_subscribers_at_most_a_minute_old_and_the_close_afresh(
+    official: Chat, dispatcher: Dispatcher, services: Services
+) -> None:
+    poll = await services.polls.get(await create(official))
+    assert poll is not None
+    before = (await services.polls.results(poll)).subscribers
+    await onboard(Chat(dispatcher, "zalo", "newcomer"))
+    assert (await services.polls.results(poll)).subscribers == before  # kept ≤ TURNOUT_SECONDS
+    assert TURNOUT_SECONDS <= 60
+    fresh = PollStore(services.db, turnout_seconds=0)
+    assert (await fresh.results(poll)).subscribers == before + 1
+    services.db.clock = FixedClock(NOW.replace(day=5, month=12, hour=18))
+    async with services.db.write() as conn:
+        [(_poll, closing)] = await services.polls.close_due(conn, services.db.clock.utcnow())
+    assert closing.subscribers == before + 1  # the result announced counts them afresh
+
+
+def test_a_process_keeps_a_bounded_number_of_poll_definitions() -> None:
+    kept = LruCache(2)
+    for key in (1, 2, 1, 3):  # 1 used again: 2 is the least recently used
+        kept.put(key, f"poll {key}")
+    assert (len(kept), kept.get(1), kept.get(2), kept.get(3)) == (2, "poll 1", None, "poll 3")
 
 
 async def test_digests_show_the_polls_opened_and_closed_in_the_period(
@@ -458,7 +795,7 @@ async def test_digests_show_the_polls_opened_and_closed_in_the_period(
     soon = await create(official, scope=2, closes="18:00 30/11")  # Nà Làng's, closes first
     await onboard(chat)
     await services.subscriptions.choose(chat.channel, chat.user_id, digest="daily")
-    await services.polls.vote(await services.polls.get(soon), 0, "zalo", "v1", "Nà Làng")  # type: ignore[arg-type]
+    await vote_from(services, await services.polls.get(soon), 0, "v1", "Nà Làng")
     services.clock = FixedClock(NOW + timedelta(days=2))
     assert "polls:close" in await run_due(services, services.now())
     [digest_id] = await build_digests(services, "daily", NOW - timedelta(hours=1), services.now())
@@ -487,8 +824,7 @@ async def test_export_polls_writes_counts_by_village_never_who_inert_cells(
         NewPoll(
             "02020",
             None,
-            '=HYPERLINK("http://x","y")',
-            ("+ kênh mương", "Đường"),
+            (Question('=HYPERLINK("http://x","y")', "one", ("+ kênh mương", "Đường")),),
             "after_close",
             NOW + timedelta(days=3),
             "test-export",
@@ -498,7 +834,7 @@ async def test_export_polls_writes_counts_by_village_never_who_inert_cells(
     votes = [("Nà Làng", 0)] * 4 + [("Nà Làng", 1)] * 2 + [("Bản Cuôn", 1)] * 3 + [(None, 0)]
     votes += [("Pác Nặm", 0)] * 5
     for n, (village, option) in enumerate(votes):
-        await services.polls.vote(poll, option, "zalo", f"voter-{n}", village)
+        await vote_from(services, poll, option, f"voter-{n}", village)
 
     def run(*args: str) -> Result:
         return CliRunner().invoke(app, ["export", "polls", *args])
@@ -562,5 +898,62 @@ async def test_people_subscribed_before_the_polls_topic_get_it_on_as_every_topic
         sub = await SubscriptionStore(db).get("zalo", "old")
         assert sub is not None and sub.topics["polls"] is True
         assert sub.topics["province_news"] is False  # the others as they were
+    finally:
+        await db.close()
+
+
+async def test_polls_and_votes_of_before_0009_become_one_question_and_ballots(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
+    db.clock = FixedClock(NOW)
+
+    def upgrade_to_0008(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0008")
+
+    old = "'2026-11-29 00:00:00.000000'"
+    try:
+        async with db.write() as conn:
+            await conn.run_sync(upgrade_to_0008)
+            await conn.execute(
+                text(
+                    "INSERT INTO polls (id, commune_code, question, results, closes_at, status,"
+                    " created_by, created_at, source_key) VALUES (7, '02020', 'Làm việc nào"
+                    f" trước?', 'after_vote', '2026-12-05 11:00:00.000000', 'open', 'cb', {old},"
+                    " 'old-7')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO poll_options (id, poll_id, position, text) VALUES"
+                    " (70, 7, 0, 'Đường'), (71, 7, 1, 'Kênh')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO poll_votes (poll_id, option_id, channel, user_id, village,"
+                    f" created_at, updated_at) VALUES (7, 70, 'zalo', 'a', 'Nà Làng', {old},"
+                    f" {old}), (7, 71, 'zalo', 'b', NULL, {old}, {old}), (7, 71, 'telegram', 'c',"
+                    f" NULL, {old}, {old})"
+                )
+            )
+        await db.migrate()
+        store = PollStore(db)
+        poll = await store.get(7)
+        assert poll is not None and poll.single
+        assert poll.questions == (
+            Question("Làm việc nào trước?", "one", ("Đường", "Kênh"), (70, 71)),
+        )
+        results = await store.results(poll)
+        assert (results.counts, results.voters) == ((1, 2), 3)
+        assert await store.choice_of(poll, "zalo", "a") == ((0,),)
+        async with db.read() as conn:
+            villages = (await conn.execute(select(poll_choices.c.village))).scalars().all()
+        assert sorted(villages, key=lambda v: v or "") == [None, None, "Nà Làng"]  # as voted
+        assert await store.vote(poll, ((1,),), "zalo", "a") == ("changed", None)
+        assert (await store.results(poll)).counts == (0, 3)
     finally:
         await db.close()

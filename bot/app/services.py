@@ -74,6 +74,7 @@ class Services:
     async def close(self) -> None:
         await self.notifier.settled()
         await self.users.close()
+        await self.polls.close()
         await self.db.close()
 
 

@@ -100,29 +100,23 @@ ALL, OTHER = "tất cả", "khác"  # the whole scope's row; villages under 5 vo
 
 
 def _poll_rows(poll: Poll, results: Results, reference: Reference) -> list[list[Any]]:
-    """One row per option for the whole scope, then per village group (small ones merged into
-    "khác", as villagers see them): counts only, never who voted."""
+    """One row per option (question after question) for the whole scope, then per village group
+    (small ones merged into "khác", as villagers see them): counts only, never who voted."""
     commune = reference.communes.get(poll.commune_code)
-    head = [
-        poll.id,
-        poll.commune_code,
-        commune.name if commune else "",
-        poll.village or "toàn xã",
-        poll.question,
-        poll.status,
-        poll.closes_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M"),
+    scope = [poll.id, poll.commune_code, commune.name if commune else "", poll.village or "toàn xã"]
+    state = [poll.status, poll.closes_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M")]
+    groups: list[tuple[str, tuple[int, ...], int, int | None]] = [
+        (ALL, results.counts, results.voters, results.subscribers)
     ]
-    groups: list[tuple[str, tuple[int, ...], int | None]] = [
-        (ALL, results.counts, results.subscribers)
-    ]
-    groups += [(g.village or OTHER, g.counts, None) for g in results.groups]
+    groups += [(g.village or OTHER, g.counts, g.voters, None) for g in results.groups]
     table = []
-    for name, counts, subscribers in groups:
-        voters = sum(counts)
-        for option, n in zip(poll.options, counts, strict=True):
-            share = round(100 * n / voters, 1) if voters else 0
-            reach = "" if subscribers is None else subscribers
-            table.append([*head, name, option, n, share, voters, reach])
+    for name, counts, voters, subscribers in groups:
+        for question, shares in zip(poll.questions, results.of(poll, counts), strict=True):
+            for option, n in zip(question.options, shares, strict=True):
+                share = round(100 * n / voters, 1) if voters else 0
+                reach = "" if subscribers is None else subscribers
+                row = [*scope, question.text, *state, name, option, n, share, voters, reach]
+                table.append(row)
     return table
 
 

@@ -3,16 +3,17 @@ that announce a poll and its result — shared by the chat (handlers/polls.py) a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.domain.clock import TZ
 from bot.domain.i18n import _, fmt_datetime, fmt_number
-from bot.storage.polls import Poll, Results
+from bot.storage.polls import Poll, Question, Results
 
 
 def percent(part: int, whole: int) -> str:
     """A share as a whole percentage in the current locale; 0% of nothing."""
-    return fmt_number(100 * part / whole if whole else 0, 0) + "%"
+    return fmt_number(round(100 * part / whole) if whole else 0) + "%"  # half to even, as Babel
 
 
 def turnout_line(results: Results) -> str | None:
@@ -20,30 +21,64 @@ def turnout_line(results: Results) -> str | None:
     if not results.subscribers:
         return None
     return _("Tham gia: {votes}/{subscribers} người nhận tin ({percent})").format(
-        votes=fmt_number(results.total),
+        votes=fmt_number(results.voters),
         subscribers=fmt_number(results.subscribers),
-        percent=percent(results.total, results.subscribers),
+        percent=percent(results.voters, results.subscribers),
     )
 
 
+def heading(questions: Sequence[Question], position: int) -> str | None:
+    """ "Câu 2: …" above a question of a poll of several; None for a poll of one."""
+    if len(questions) == 1:
+        return None
+    question = questions[position]
+    said = _("Câu {n}: {question}").format(n=position + 1, question=question.text)
+    if question.kind == "many":
+        said += " " + _("(chọn nhiều)")
+    if question.kind == "text":
+        said += " " + _("(trả lời bằng chữ, chỉ cán bộ đọc)")
+    return said
+
+
 def results_text(poll: Poll, results: Results) -> str:
-    """Counts and percentages, the turnout; by village with groups under five merged into
-    "khác"."""
-    lines = [_("Kết quả ({count} người bình chọn):").format(count=fmt_number(results.total))]
-    for option, n in zip(poll.options, results.counts, strict=True):
-        lines.append(f"• {option}: {fmt_number(n)} ({percent(n, results.total)})")
+    """Counts and percentages of the voters, question by question, the turnout; by village
+    with groups under five merged into "khác"."""
+    lines = [_("Kết quả ({count} người bình chọn):").format(count=fmt_number(results.voters))]
+    for position, counts in enumerate(results.of(poll)):
+        if poll.questions[position].kind == "text":  # the officials' to read, never shown
+            continue
+        if (head := heading(poll.questions, position)) is not None:
+            lines.append(head)
+        for option, n in zip(poll.questions[position].options, counts, strict=True):
+            lines.append(f"• {option}: {fmt_number(n)} ({percent(n, results.voters)})")
     if (turnout := turnout_line(results)) is not None:
         lines.append(turnout)
     if results.groups:
         lines.append(_("Theo thôn (thôn dưới 5 người gộp vào “khác”):"))
         for group in results.groups:
             name = group.village or _("khác")
-            shares = ", ".join(
-                f"{option} {fmt_number(n)}"
-                for option, n in zip(poll.options, group.counts, strict=True)
+            shares = "; ".join(
+                ", ".join(
+                    f"{option} {fmt_number(n)}"
+                    for option, n in zip(question.options, counts, strict=True)
+                )
+                for question, counts in zip(
+                    poll.questions, results.of(poll, group.counts), strict=True
+                )
+                if question.kind != "text"
             )
             lines.append(f"– {name}: {shares}")
     return "\n".join(lines)
+
+
+def questions_text(questions: Sequence[Question]) -> list[str]:
+    """The questions and their options by number, as a notice and the preview list them."""
+    lines: list[str] = []
+    for position, question in enumerate(questions):
+        if (head := heading(questions, position)) is not None:
+            lines += ["", head] if lines else [head]
+        lines += [f"{n}. {option}" for n, option in enumerate(question.options, 1)]
+    return lines
 
 
 def scope_text(commune: str, village: str | None) -> str:
@@ -65,7 +100,7 @@ def opened_notice(poll: Poll, scope: str) -> str:
         _("Dành cho: {scope}").format(scope=scope),
         _("Hạn chót: {moment}").format(moment=_moment(poll.closes_at)),
         "",
-        *(f"{n}. {option}" for n, option in enumerate(poll.options, 1)),
+        *questions_text(poll.questions),
         "",
         _("Để bình chọn: gõ /binhchon rồi chọn số của ý kiến bạn chọn."),
     ]

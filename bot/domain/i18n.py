@@ -80,6 +80,8 @@ def _number_format(locale: str, digits: int) -> tuple[NumberPattern, Locale]:
 
 def fmt_number(value: float | int, digits: int = 0) -> str:
     """1.500.000 in Vietnamese, 1,500,000 in English; up to `digits` decimals."""
+    if type(value) is int and 0 <= value < 1000:  # no separator to place: counts, percentages
+        return str(value)
     pattern, locale = _number_format(_current.get(), digits)
     if -_HUGE < value < _HUGE:
         return pattern.apply(value, locale)

@@ -1,8 +1,10 @@
-"""A small time-limited cache for read-mostly query results kept by one process."""
+"""Small caches kept by one process: time-limited for read-mostly query results, bounded for
+what never changes."""
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
@@ -31,3 +33,28 @@ class TtlCache:
 
     def clear(self) -> None:
         self._items.clear()
+
+
+class LruCache:
+    """At most `size` values, the least recently used dropped first: for what never changes
+    once stored (a poll's question and options), so no other process can make it stale."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, key: Hashable) -> Any:
+        """The value, or None when absent (or dropped)."""
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)

@@ -1,23 +1,54 @@
-"""Dân bàn: polls, their options and votes — one per person and poll, changeable until it closes."""
+"""Dân bàn: polls, their questions and options, and ballots — one per person and poll, answered
+anew until it closes."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import Boolean, bindparam, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
+from bot.storage.cache import LruCache, TtlCache
 from bot.storage.contributions import audit
 from bot.storage.db import Database, as_utc
-from bot.storage.schema import contributions, poll_options, poll_votes, polls, subscriptions
+from bot.storage.schema import (
+    contributions,
+    poll_ballots,
+    poll_choices,
+    poll_options,
+    poll_questions,
+    poll_texts,
+    polls,
+    subscriptions,
+)
 
 MIN_GROUP = 5  # a village with fewer voters is shown inside "khác": no vote can be guessed
+DEFINITIONS_KEPT = 512  # polls whose question and options one process keeps in memory
+TURNOUT_SECONDS = (
+    60.0  # a scope's count of subscribers (the turnout's denominator) is this old at most
+)
 Outcome = Literal["recorded", "changed", "same", "closed"]
+Kind = Literal["one", "many", "text"]  # one answer, several ("chọn nhiều"), typed words
+MAX_QUESTIONS, MAX_TEXT = 5, 1000
+# What a ballot chose: per question, in order, the positions of its options chosen — or, for
+# the free-text question, the words typed ("" for none).
+Choices = tuple[tuple[int, ...] | str, ...]
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    kind: Kind
+    options: tuple[str, ...]
+    option_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -25,12 +56,57 @@ class Poll:
     id: int
     commune_code: str
     village: str | None  # None: the whole commune
-    question: str
-    options: tuple[str, ...]
-    option_ids: tuple[int, ...]
+    question: str  # the first question's text: the poll's title in lists and digests
+    questions: tuple[Question, ...]
     results: str  # after_vote | after_close
     closes_at: datetime
     status: str  # open | closed
+
+    @property
+    def single(self) -> bool:
+        """One question of one answer: voted with one press (every poll before 0009)."""
+        return len(self.questions) == 1 and self.questions[0].kind == "one"
+
+    @property
+    def option_ids(self) -> tuple[int, ...]:
+        """Every option's id, question after question: the order of Results.counts."""
+        return tuple(i for q in self.questions for i in q.option_ids)
+
+    def chosen(self, option_ids: set[int], texts: dict[int, str] | None = None) -> Choices | None:
+        """Those options as positions per question (and the words of a text question); None
+        when there are none: no ballot."""
+        if not option_ids:
+            return None
+        return tuple(
+            (texts or {}).get(n, "")
+            if q.kind == "text"
+            else tuple(p for p, i in enumerate(q.option_ids) if i in option_ids)
+            for n, q in enumerate(self.questions)
+        )
+
+    @property
+    def asks_text(self) -> bool:
+        return any(q.kind == "text" for q in self.questions)
+
+    def fits(self, choices: Choices) -> bool:
+        """An answer to every question: one option of a "one", at least one of a "many",
+        words (or none) for the text question."""
+        if len(choices) != len(self.questions):
+            return False
+        for question, chosen in zip(self.questions, choices, strict=True):
+            if question.kind == "text" or isinstance(chosen, str):
+                if question.kind != "text" or not isinstance(chosen, str):
+                    return False
+                if len(chosen) > MAX_TEXT:
+                    return False
+                continue
+            if len(set(chosen)) != len(chosen) or not chosen:
+                return False
+            if question.kind == "one" and len(chosen) != 1:
+                return False
+            if not all(0 <= n < len(question.options) for n in chosen):
+                return False
+        return True
 
     def is_open(self, now: datetime) -> bool:
         return self.status == "open" and now < self.closes_at
@@ -46,8 +122,7 @@ class Poll:
 class NewPoll:
     commune_code: str
     village: str | None
-    question: str
-    options: tuple[str, ...]
+    questions: tuple[Question, ...]  # their option_ids are given when stored
     results: str
     closes_at: datetime
     source_key: str  # the official's draft: a replayed confirmation creates nothing twice
@@ -55,25 +130,38 @@ class NewPoll:
 
 @dataclass(frozen=True)
 class Group:
-    """Votes of one village (or of "khác", `village` None: small villages and unknown ones)."""
+    """Choices of one village (or of "khác", `village` None: small villages and unknown ones)."""
 
     village: str | None
-    counts: tuple[int, ...]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts)
+    counts: tuple[int, ...]  # per option, as Results.counts
+    voters: int
 
 
 @dataclass(frozen=True)
 class Results:
-    counts: tuple[int, ...]  # per option, in the poll's order
+    counts: tuple[int, ...]  # per option, question after question (Poll.option_ids)
     groups: tuple[Group, ...]  # by village, none when a breakdown would tell too much
-    subscribers: int = 0  # active subscribers of the poll's scope: turnout is total ÷ this
+    voters: int  # ballots: a share of an option is of them (a "many" question's add up past 100%)
+    subscribers: int = 0  # active subscribers of the poll's scope: turnout is voters ÷ this
 
-    @property
-    def total(self) -> int:
-        return sum(self.counts)
+    def of(self, poll: Poll, counts: tuple[int, ...] | None = None) -> list[tuple[int, ...]]:
+        """These counts (the whole poll's unless given: a group's) question by question."""
+        counts = self.counts if counts is None else counts
+        out, start = [], 0
+        for question in poll.questions:
+            out.append(counts[start : start + len(question.option_ids)])
+            start += len(question.option_ids)
+        return out
+
+
+@dataclass(frozen=True)
+class _Ballot:
+    """A vote waiting for the next write: what to store, and who waits for its outcome."""
+
+    poll: Poll
+    params: dict[str, Any]
+    counted: bool
+    done: asyncio.Future[tuple[Outcome, Results | None]]
 
 
 @dataclass(frozen=True)
@@ -113,32 +201,54 @@ def _in_scope(poll: Poll) -> list[ColumnElement[bool]]:
     return where
 
 
-def merge_small(groups: dict[str | None, list[int]], minimum: int = MIN_GROUP) -> list[Group]:
+def merge_small(
+    groups: dict[str | None, list[int]],
+    voters: dict[str | None, int] | None = None,
+    minimum: int = MIN_GROUP,
+) -> list[Group]:
     """Villages of fewer than `minimum` voters go into "khác" (None) with the unknown ones; if
     "khác" itself is small but not empty, the smallest village joins it too, until it is big
-    enough. A breakdown that would be one group alone says nothing and is dropped."""
+    enough. A breakdown that would be one group alone says nothing and is dropped. Voters per
+    village are the counts' sum unless given (a poll of one single-answer question)."""
     width = len(next(iter(groups.values()), []))
-    other = list(groups.get(None, [0] * width))
+    people = voters if voters is not None else {v: sum(c) for v, c in groups.items()}
+    other, other_voters = list(groups.get(None, [0] * width)), people.get(None, 0)
     kept: dict[str, list[int]] = {}
     for village, counts in groups.items():
         if village is None:
             continue
-        if sum(counts) < minimum:
+        if people.get(village, 0) < minimum:
             other = [a + b for a, b in zip(other, counts, strict=True)]
+            other_voters += people.get(village, 0)
         else:
             kept[village] = counts
-    while kept and 0 < sum(other) < minimum:
-        smallest = min(kept, key=lambda v: (sum(kept[v]), v))
+    while kept and 0 < other_voters < minimum:
+        smallest = min(kept, key=lambda v: (people[v], v))
         other = [a + b for a, b in zip(other, kept.pop(smallest), strict=True)]
-    shown = [Group(v, tuple(c)) for v, c in sorted(kept.items())]
-    if sum(other):
-        shown.append(Group(None, tuple(other)))
+        other_voters += people[smallest]
+    shown = [Group(v, tuple(c), people[v]) for v, c in sorted(kept.items())]
+    if other_voters:
+        shown.append(Group(None, tuple(other), other_voters))
     return shown if len(shown) > 1 else []
 
 
 class PollStore:
-    def __init__(self, db: Database) -> None:
+    """Polls and votes. A poll's question and options never change once stored, so each process
+    keeps them (bounded, by id); whether a poll is open is decided in the vote's own statement,
+    never from memory. A scope's count of subscribers is kept `turnout_seconds` at most."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        definitions: int = DEFINITIONS_KEPT,
+        turnout_seconds: float = TURNOUT_SECONDS,
+    ) -> None:
         self._db = db
+        self._definitions = LruCache(definitions)
+        self._subscribers = TtlCache(turnout_seconds)
+        self._ballots: list[_Ballot] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def create(self, new: NewPoll, actor: str) -> tuple[Poll, bool]:
         """Store the poll and its options (audited); a replay returns the first one and False."""
@@ -151,7 +261,7 @@ class PollStore:
                         .values(
                             commune_code=new.commune_code,
                             village=new.village,
-                            question=new.question,
+                            question=new.questions[0].text,
                             results=new.results,
                             closes_at=new.closes_at.astimezone(UTC),
                             status="open",
@@ -163,17 +273,27 @@ class PollStore:
                     )
                 ).scalar_one()
                 await conn.execute(
+                    insert(poll_questions),
+                    [
+                        {"poll_id": poll_id, "position": n, "text": q.text, "kind": q.kind}
+                        for n, q in enumerate(new.questions)
+                    ],
+                )
+                options = [(n, text) for n, q in enumerate(new.questions) for text in q.options]
+                await conn.execute(
                     insert(poll_options),
                     [
-                        {"poll_id": poll_id, "position": i, "text": text}
-                        for i, text in enumerate(new.options)
+                        {"poll_id": poll_id, "position": i, "question": n, "text": text}
+                        for i, (n, text) in enumerate(options)
                     ],
                 )
                 after = {
                     "commune": new.commune_code,
                     "village": new.village,
-                    "question": new.question,
-                    "options": list(new.options),
+                    "questions": [
+                        {"text": q.text, "kind": q.kind, "options": list(q.options)}
+                        for q in new.questions
+                    ],
                     "results": new.results,
                     "closes_at": new.closes_at.isoformat(),
                 }
@@ -195,28 +315,47 @@ class PollStore:
         return created, True
 
     async def get(self, poll_id: int) -> Poll | None:
+        """The poll as stored; its `status` may be as old as its first read in this process,
+        which is_open() does not mind: a poll closes only once its closing time has passed."""
+        kept: Poll | None = self._definitions.get(poll_id)
+        if kept is not None:
+            return kept
         async with self._db.read() as conn:
-            return await _get(conn, poll_id)
+            found = await _get(conn, poll_id)
+        if found is not None:
+            self._definitions.put(poll_id, found)
+        return found
 
     async def for_person(
-        self, commune_code: str, village: str | None, limit: int = 10
-    ) -> list[Poll]:
-        """The polls of the commune someone may see (the commune's, and their village's), the
-        newest first."""
-        scope: ColumnElement[bool] = polls.c.village.is_(None)
-        if village is not None:
-            scope = or_(scope, polls.c.village == village)
+        self, commune_code: str, channel: str | None = None, user_id: str | None = None
+    ) -> list[tuple[Poll, Choices | None]]:
+        """The polls of the commune someone may see (the commune's, and their village's — as
+        village_of finds it), the newest first, each with what they chose (if they voted): one
+        statement. Without a person, the commune's own."""
+        params = {"commune": commune_code, "v_channel": channel, "v_user": user_id}
         async with self._db.read() as conn:
-            ids = (
-                await conn.execute(
-                    select(polls.c.id)
-                    .where(polls.c.commune_code == commune_code, scope)
-                    .order_by(polls.c.id.desc())
-                    .limit(limit)
-                )
-            ).scalars()
-            wanted = list(ids)
-        found = [await self.get(i) for i in wanted]
+            rows = (await conn.execute(_FOR_PERSON, params)).all()
+        chosen: dict[int, set[int]] = {}
+        for poll_id, option_id in rows:
+            chosen.setdefault(poll_id, set()).update([option_id] if option_id else [])
+        found = []
+        for poll_id, option_ids in chosen.items():
+            poll = await self.get(poll_id)
+            if poll is not None:
+                found.append((poll, poll.chosen(option_ids)))
+        return found
+
+    async def of_commune(self, commune_code: str, limit: int = 10) -> list[Poll]:
+        """The commune's polls, its villages' too, the newest first: what its officials see."""
+        query = (
+            select(polls.c.id)
+            .where(polls.c.commune_code == commune_code)
+            .order_by(polls.c.id.desc())
+            .limit(limit)
+        )
+        async with self._db.read() as conn:
+            ids = list((await conn.execute(query)).scalars())
+        found = [await self.get(i) for i in ids]
         return [p for p in found if p is not None]
 
     async def village_of(self, channel: str, user_id: str, commune_code: str) -> str | None:
@@ -226,51 +365,112 @@ class PollStore:
             return (await conn.execute(_VILLAGE_OF, params)).scalar()
 
     async def vote(
-        self, poll: Poll, position: int, channel: str, user_id: str, village: str | None
-    ) -> Outcome:
-        """One vote per person and poll: recorded, changed to another option, the same again
-        (a replay: nothing changes) — or refused once the poll has closed."""
-        now = self._db.clock.utcnow()
-        option_id = poll.option_ids[position]
-        voter = {"v_poll": poll.id, "v_channel": channel, "v_user": user_id}
-        try:
-            async with self._db.write() as conn:
-                # Read in the vote's transaction: a poll closed meanwhile takes no vote. FOR SHARE
-                # makes a close wait for this vote on PostgreSQL (SQLite has one writer anyway).
-                row = (await conn.execute(_STATUS, {"poll_id": poll.id})).one()
-                if row.status != "open" or as_utc(row.closes_at) <= now:
-                    return "closed"
-                earlier = (await conn.execute(_MY_VOTE, voter)).scalar()
-                if earlier == option_id:
-                    return "same"
-                change = voter | {"v_option": option_id, "v_village": village, "v_now": now}
-                if earlier is not None:
-                    await conn.execute(_CHANGE_VOTE, change)
-                    return "changed"
-                await conn.execute(_ADD_VOTE, change)
-                return "recorded"
-        except IntegrityError:  # the same vote arrived twice at once: the first one stands
-            return "same"
+        self, poll: Poll, choices: Choices, channel: str, user_id: str, *, counted: bool = False
+    ) -> tuple[Outcome, Results | None]:
+        """One ballot per person and poll, every question answered (Poll.fits): recorded,
+        changed, the same again (a replay: nothing changes) — or refused once the poll has
+        closed; with the results after it when `counted` (or when closed), in the same
+        transaction.
 
-    async def choice_of(self, poll: Poll, channel: str, user_id: str) -> int | None:
-        """The position of the option someone voted for, if they did."""
+        The voter's village (of their latest pledge, see village_of) is stored with the ballot
+        by the same statement. Whether the poll is open is read by the write itself (INSERT …
+        SELECT … WHERE open; on PostgreSQL FOR SHARE, so a close waits for the vote, and a vote
+        after a close sees it), never taken from memory. Votes that arrive while a write is
+        under way share the next transaction (group commit, as UserStore's saves), and a poll
+        voted in several times in it is counted once."""
+        if not poll.fits(choices):
+            raise ValueError(f"choices {choices} do not answer poll {poll.id}")
+        params = {
+            "v_poll": poll.id,
+            "v_channel": channel,
+            "v_user": user_id,
+            "v_options": frozenset(
+                q.option_ids[n]
+                for q, chosen in zip(poll.questions, choices, strict=True)
+                if not isinstance(chosen, str)
+                for n in chosen
+            ),
+            "v_texts": {
+                n: chosen.strip()
+                for n, chosen in enumerate(choices)
+                if isinstance(chosen, str) and chosen.strip()
+            },
+            "v_asks_text": poll.asks_text,
+            "v_now": self._db.clock.utcnow().astimezone(UTC),
+        }
+        done: asyncio.Future[tuple[Outcome, Results | None]]
+        done = asyncio.get_running_loop().create_future()
+        self._ballots.append(_Ballot(poll, params, counted, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_ballots())
+        return await done
+
+    async def _write_ballots(self) -> None:
+        while self._ballots:
+            batch, self._ballots = self._ballots, []
+            try:
+                async with self._db.write() as conn:
+                    outcomes = [await _cast(conn, ballot.params) for ballot in batch]
+                    counts: dict[int, Results] = {}
+                    for ballot, outcome in zip(batch, outcomes, strict=True):
+                        if (ballot.counted or outcome == "closed") and ballot.poll.id not in counts:
+                            counts[ballot.poll.id] = await self._results(conn, ballot.poll)
+            except Exception as error:  # each waiting vote fails with it, and says so
+                for ballot in batch:
+                    if not ballot.done.done():
+                        ballot.done.set_exception(error)
+            else:
+                for ballot, outcome in zip(batch, outcomes, strict=True):
+                    if not ballot.done.done():
+                        shown = ballot.counted or outcome == "closed"
+                        ballot.done.set_result((outcome, counts[ballot.poll.id] if shown else None))
+
+    async def close(self) -> None:
+        """Let a write of votes under way finish."""
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def choice_of(self, poll: Poll, channel: str, user_id: str) -> Choices | None:
+        """What someone chose, if they voted."""
+        voter = {"v_poll": poll.id, "v_channel": channel, "v_user": user_id}
         async with self._db.read() as conn:
-            option_id = (
+            options = set((await conn.execute(_MY_CHOICES, voter)).scalars())
+            texts = dict((await conn.execute(_MY_TEXTS, voter)).all()) if poll.asks_text else {}
+        return poll.chosen(options, texts)
+
+    async def texts(self, poll: Poll, offset: int, limit: int) -> tuple[list[str], int]:
+        """A page of the poll's free-text answers, oldest first, with no name; and how many
+        there are. For the officials of the poll's scope only (handlers check)."""
+        t = poll_texts
+        async with self._db.read() as conn:
+            page = (
                 await conn.execute(
-                    select(poll_votes.c.option_id).where(
-                        poll_votes.c.poll_id == poll.id,
-                        poll_votes.c.channel == channel,
-                        poll_votes.c.user_id == user_id,
-                    )
+                    select(t.c.text)
+                    .where(t.c.poll_id == poll.id)
+                    .order_by(t.c.id)
+                    .offset(offset)
+                    .limit(limit)
                 )
-            ).scalar()
-        return poll.option_ids.index(option_id) if option_id in poll.option_ids else None
+            ).scalars()
+            words = list(page)
+            total = (
+                await conn.execute(select(func.count()).where(t.c.poll_id == poll.id))
+            ).scalar_one()
+        return words, int(total)
 
     async def results(self, poll: Poll) -> Results:
         """Counts per option, by village with small groups merged (see merge_small), and the
-        scope's subscribers for the turnout."""
+        scope's subscribers for the turnout (counted at most `turnout_seconds` ago)."""
         async with self._db.read() as conn:
-            return await _results(conn, poll)
+            return await self._results(conn, poll)
+
+    async def _results(self, conn: AsyncConnection, poll: Poll, *, fresh: bool = False) -> Results:
+        key = (poll.commune_code, poll.village)
+        subscribers: int | None = None if fresh else self._subscribers.get(key)
+        if subscribers is None:
+            subscribers = await _subscribers(conn, poll)
+            self._subscribers.put(key, subscribers)
+        return await _counts(conn, poll, subscribers)
 
     async def close_due(self, conn: AsyncConnection, now: datetime) -> list[tuple[Poll, Results]]:
         """Close the polls whose time has come, in the caller's transaction; the ones closed
@@ -290,7 +490,8 @@ class PollStore:
         for poll_id in sorted(ids):
             poll = await _get(conn, poll_id)
             assert poll is not None
-            closed.append((poll, await _results(conn, poll)))
+            self._definitions.put(poll_id, poll)
+            closed.append((poll, await self._results(conn, poll, fresh=True)))
         return closed
 
     async def happened(self, commune_code: str, since: datetime) -> list[Happened]:
@@ -317,7 +518,7 @@ class PollStore:
                     voters = int(
                         (
                             await conn.execute(
-                                select(func.count()).where(poll_votes.c.poll_id == poll.id)
+                                select(func.count()).where(poll_ballots.c.poll_id == poll.id)
                             )
                         ).scalar_one()
                     )
@@ -334,7 +535,7 @@ class PollStore:
             for poll_id in list((await conn.execute(query)).scalars()):
                 poll = await _get(conn, poll_id)
                 assert poll is not None
-                out.append((poll, await _results(conn, poll)))
+                out.append((poll, await self._results(conn, poll, fresh=True)))
         return out
 
 
@@ -342,47 +543,111 @@ async def _get(conn: AsyncConnection, poll_id: int) -> Poll | None:
     row = (await conn.execute(_GET, {"poll_id": poll_id})).first()
     if row is None:
         return None
+    asked = (await conn.execute(_GET_QUESTIONS, {"poll_id": poll_id})).all()
     options = (await conn.execute(_GET_OPTIONS, {"poll_id": poll_id})).all()
-    return _poll(row, options)
-
-
-async def _results(conn: AsyncConnection, poll: Poll) -> Results:
-    rows = (await conn.execute(_COUNTS, {"poll_id": poll.id})).all()
-    if poll.village is None:
-        counted = await conn.execute(_SUBSCRIBERS, {"commune": poll.commune_code})
-    else:
-        counted = await conn.execute(select(func.count()).where(*_in_scope(poll)))
-    subscribers = int(counted.scalar_one())
-    width = len(poll.option_ids)
-    counts = [0] * width
-    groups: dict[str | None, list[int]] = {}
-    for village, option_id, n in rows:
-        position = poll.option_ids.index(option_id)
-        counts[position] += int(n)
-        groups.setdefault(village, [0] * width)[position] += int(n)
-    # A village poll has one village: no breakdown to show.
-    breakdown = merge_small(groups) if poll.village is None else []
-    return Results(tuple(counts), tuple(breakdown), subscribers)
-
-
-def _poll(row: Any, options: Sequence[Any]) -> Poll:
+    questions = tuple(
+        Question(
+            q.text,
+            q.kind,
+            tuple(o.text for o in options if o.question == q.position),
+            tuple(o.id for o in options if o.question == q.position),
+        )
+        for q in asked
+    )
     return Poll(
         row.id,
         row.commune_code,
         row.village,
         row.question,
-        tuple(o.text for o in options),
-        tuple(o.id for o in options),
+        questions,
         row.results,
         as_utc(row.closes_at),
         row.status,
     )
 
 
-# Built once: each vote reads the poll, the voter's village, their earlier vote and the counts.
+async def _cast(conn: AsyncConnection, params: dict[str, Any]) -> Outcome:
+    """One ballot's statements: the voter's earlier choices, then the upsert that says whether
+    the poll was open (a row back) or not (none), then the choices anew if they changed."""
+    earlier = set((await conn.execute(_MY_CHOICES, params)).scalars())
+    said = dict((await conn.execute(_MY_TEXTS, params)).all()) if params["v_asks_text"] else {}
+    same = earlier == params["v_options"] and said == params["v_texts"]
+    ballot = (
+        await conn.execute(_VOTE[conn.dialect.name], params | {"v_changed": not same})
+    ).first()
+    if ballot is None:
+        return "closed"
+    if same:
+        return "same"
+    if len(earlier) == 1 and len(params["v_options"]) == 1 and not said and not params["v_texts"]:
+        # One choice for another (a one-question poll): moved in place, one statement.
+        [option] = params["v_options"]
+        moved = {"ballot": ballot.id, "option": option, "village": ballot.village}
+        await conn.execute(_MOVE_CHOICE, moved)
+        return "changed"
+    if earlier:
+        await conn.execute(_FORGET_CHOICES, {"ballot": ballot.id})
+        if said:
+            await conn.execute(_FORGET_TEXTS, {"ballot": ballot.id})
+    if params["v_texts"]:
+        await conn.execute(
+            insert(poll_texts),
+            [
+                {"ballot_id": ballot.id, "poll_id": params["v_poll"], "question": n, "text": words}
+                for n, words in params["v_texts"].items()
+            ],
+        )
+    await conn.execute(
+        insert(poll_choices),
+        [
+            {
+                "ballot_id": ballot.id,
+                "poll_id": params["v_poll"],
+                "option_id": i,
+                "village": ballot.village,
+            }
+            for i in sorted(params["v_options"])
+        ],
+    )
+    return "changed" if earlier else "recorded"
+
+
+async def _subscribers(conn: AsyncConnection, poll: Poll) -> int:
+    if poll.village is None:
+        counted = await conn.execute(_SUBSCRIBERS, {"commune": poll.commune_code})
+    else:
+        counted = await conn.execute(select(func.count()).where(*_in_scope(poll)))
+    return int(counted.scalar_one())
+
+
+async def _counts(conn: AsyncConnection, poll: Poll, subscribers: int) -> Results:
+    rows = (await conn.execute(_COUNTS, {"poll_id": poll.id})).all()
+    voters: dict[str | None, int] = {}
+    if not poll.single:  # one choice per ballot otherwise: the choices are the voters
+        found = (await conn.execute(_VOTERS, {"poll_id": poll.id})).all()
+        voters = {village: int(n) for village, n in found}
+    order = {option_id: n for n, option_id in enumerate(poll.option_ids)}
+    counts = [0] * len(order)
+    groups: dict[str | None, list[int]] = {village: [0] * len(order) for village in voters}
+    for village, option_id, n in rows:
+        counts[order[option_id]] += int(n)
+        groups.setdefault(village, [0] * len(order))[order[option_id]] += int(n)
+    if poll.single:
+        voters = {village: sum(shares) for village, shares in groups.items()}
+    # A village poll has one village: no breakdown to show.
+    breakdown = merge_small(groups, voters) if poll.village is None else []
+    return Results(tuple(counts), tuple(breakdown), sum(voters.values()), subscribers)
+
+
+# Built once: SQLAlchemy would otherwise make each one's cache key again at every vote.
 _GET = select(polls).where(polls.c.id == bindparam("poll_id"))
+_GET_QUESTIONS = (
+    select(poll_questions.c.position, poll_questions.c.text, poll_questions.c.kind)
+    .where(poll_questions.c.poll_id == bindparam("poll_id"))
+    .order_by(poll_questions.c.position)
+)
 _GET_OPTIONS = (
-    select(poll_options.c.id, poll_options.c.text)
+    select(poll_options.c.id, poll_options.c.question, poll_options.c.text)
     .where(poll_options.c.poll_id == bindparam("poll_id"))
     .order_by(poll_options.c.position)
 )
@@ -397,39 +662,107 @@ _VILLAGE_OF = (
     .order_by(contributions.c.id.desc())
     .limit(1)
 )
-_STATUS = (
-    select(polls.c.status, polls.c.closes_at)
-    .where(polls.c.id == bindparam("poll_id"))
-    .with_for_update(read=True)
+_VOTER_IS = (poll_ballots.c.channel == bindparam("v_channel")) & (
+    poll_ballots.c.user_id == bindparam("v_user")
 )
-_VOTER = (
-    (poll_votes.c.poll_id == bindparam("v_poll"))
-    & (poll_votes.c.channel == bindparam("v_channel"))
-    & (poll_votes.c.user_id == bindparam("v_user"))
-)
-_MY_VOTE = select(poll_votes.c.option_id).where(_VOTER)
-_CHANGE_VOTE = (
-    update(poll_votes)
+_VOTER = (poll_ballots.c.poll_id == bindparam("v_poll")) & _VOTER_IS
+_MY_CHOICES = (
+    select(poll_choices.c.option_id)
+    .select_from(poll_ballots.join(poll_choices, poll_choices.c.ballot_id == poll_ballots.c.id))
     .where(_VOTER)
-    .values(
-        option_id=bindparam("v_option"),
-        village=bindparam("v_village"),
-        updated_at=bindparam("v_now"),
+)
+_FORGET_CHOICES = delete(poll_choices).where(poll_choices.c.ballot_id == bindparam("ballot"))
+_MOVE_CHOICE = (
+    update(poll_choices)
+    .where(poll_choices.c.ballot_id == bindparam("ballot"))
+    .values(option_id=bindparam("option"), village=bindparam("village"))
+)
+_MY_TEXTS = (
+    select(poll_texts.c.question, poll_texts.c.text)
+    .select_from(poll_ballots.join(poll_texts, poll_texts.c.ballot_id == poll_ballots.c.id))
+    .where(_VOTER)
+)
+_FORGET_TEXTS = delete(poll_texts).where(poll_texts.c.ballot_id == bindparam("ballot"))
+# The village of the voter's latest pledge in the poll's commune (village_of, as a subquery).
+_VOTER_VILLAGE = (
+    select(contributions.c.village)
+    .where(
+        contributions.c.channel == bindparam("v_channel"),
+        contributions.c.user_id == bindparam("v_user"),
+        contributions.c.commune_code == polls.c.commune_code,
+        contributions.c.village.is_not(None),
     )
+    .order_by(contributions.c.id.desc())
+    .limit(1)
+    .correlate(polls)
+    .scalar_subquery()
 )
-_ADD_VOTE = insert(poll_votes).values(
-    poll_id=bindparam("v_poll"),
-    option_id=bindparam("v_option"),
-    channel=bindparam("v_channel"),
-    user_id=bindparam("v_user"),
-    village=bindparam("v_village"),
-    created_at=bindparam("v_now"),
-    updated_at=bindparam("v_now"),
+_SEEN = (
+    select(polls.c.id)
+    .where(
+        polls.c.commune_code == bindparam("commune"),
+        or_(polls.c.village.is_(None), polls.c.village == _VOTER_VILLAGE),
+    )
+    .order_by(polls.c.id.desc())
+    .limit(10)
+    .subquery()
 )
+_FOR_PERSON = (
+    select(_SEEN.c.id, poll_choices.c.option_id)
+    .select_from(
+        _SEEN.outerjoin(poll_ballots, (poll_ballots.c.poll_id == _SEEN.c.id) & _VOTER_IS).outerjoin(
+            poll_choices, poll_choices.c.ballot_id == poll_ballots.c.id
+        )
+    )
+    .order_by(_SEEN.c.id.desc())
+)
+_WHEN = polls.c.closes_at.type  # bound times go through the column's type (UTC, SQLite text)
+# The vote's one write: a row only while the poll is open, read by this statement.
+_BALLOT = (
+    select(
+        polls.c.id,
+        bindparam("v_channel", type_=poll_ballots.c.channel.type),
+        bindparam("v_user", type_=poll_ballots.c.user_id.type),
+        _VOTER_VILLAGE,
+        bindparam("v_now", type_=_WHEN),
+        bindparam("v_now", type_=_WHEN),
+    )
+    .where(
+        polls.c.id == bindparam("v_poll"),
+        polls.c.status == literal("open"),
+        polls.c.closes_at > bindparam("v_now", type_=_WHEN),
+    )
+    .with_for_update(read=True, of=polls)
+)
+_BALLOT_COLUMNS = ["poll_id", "channel", "user_id", "village", "created_at", "updated_at"]
+
+
+def _upsert(dialect: Any) -> Any:
+    """INSERT … SELECT … ON CONFLICT (voter) DO UPDATE: changed choices date the ballot anew
+    (and take the voter's village now); the same again touches nothing. RETURNING says the poll
+    was open."""
+    statement = dialect.insert(poll_ballots).from_select(_BALLOT_COLUMNS, _BALLOT)
+    new, old = statement.excluded, poll_ballots.c
+    changed = bindparam("v_changed", type_=Boolean)
+    return statement.on_conflict_do_update(
+        index_elements=[old.poll_id, old.channel, old.user_id],
+        set_={
+            "village": case((changed, new.village), else_=old.village),
+            "updated_at": case((changed, new.updated_at), else_=old.updated_at),
+        },
+    ).returning(old.id, old.village)
+
+
+_VOTE = {"sqlite": _upsert(sqlite_dialect), "postgresql": _upsert(postgresql)}
 _COUNTS = (
-    select(poll_votes.c.village, poll_votes.c.option_id, func.count())
-    .where(poll_votes.c.poll_id == bindparam("poll_id"))
-    .group_by(poll_votes.c.village, poll_votes.c.option_id)
+    select(poll_choices.c.village, poll_choices.c.option_id, func.count())
+    .where(poll_choices.c.poll_id == bindparam("poll_id"))
+    .group_by(poll_choices.c.village, poll_choices.c.option_id)
+)
+_VOTERS = (
+    select(poll_ballots.c.village, func.count())
+    .where(poll_ballots.c.poll_id == bindparam("poll_id"))
+    .group_by(poll_ballots.c.village)
 )
 _SUBSCRIBERS = select(func.count()).where(
     subscriptions.c.active.is_(True), subscriptions.c.commune_code == bindparam("commune")

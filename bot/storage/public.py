@@ -107,17 +107,21 @@ class PublicStore:
     ) -> list[PublicReport]:
         """Reports, the newest first: public fields only; none an official marked as spam."""
         r = reports
-        query = select(
-            r.c.id,
-            r.c.commune_code,
-            r.c.village,
-            r.c.category,
-            r.c.state,
-            r.c.answer,
-            r.c.created_at,
-            r.c.updated_at,
-            r.c.closed_at,
-        ).where(r.c.state != SPAM).order_by(r.c.id.desc())
+        query = (
+            select(
+                r.c.id,
+                r.c.commune_code,
+                r.c.village,
+                r.c.category,
+                r.c.state,
+                r.c.answer,
+                r.c.created_at,
+                r.c.updated_at,
+                r.c.closed_at,
+            )
+            .where(r.c.state != SPAM)
+            .order_by(r.c.id.desc())
+        )
         if commune_code is not None:
             query = query.where(r.c.commune_code == commune_code)
         if limit is not None:

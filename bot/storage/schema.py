@@ -390,22 +390,67 @@ poll_options = Table(
     Column("poll_id", ForeignKey("polls.id"), nullable=False),
     Column("position", Integer, nullable=False),  # 0, 1, … as the official typed them
     Column("text", String(200), nullable=False),
+    # dân bàn, several questions (0009): the position of the option's question.
+    Column("question", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("poll_id", "position", name="uq_poll_options_position"),
 )
 
-# One vote per person and poll, changed in place until the poll closes.
-poll_votes = Table(
-    "poll_votes",
+# --- dân bàn: several questions, one ballot per person (0009) --------------------------------
+
+# A poll's questions, in order: one answer ("one"), several ("many"), or typed words ("text").
+# A poll of before 0009 has one, of kind "one", with the poll's question.
+poll_questions = Table(
+    "poll_questions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("poll_id", ForeignKey("polls.id"), nullable=False),
-    Column("option_id", ForeignKey("poll_options.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("text", String(500), nullable=False),
+    Column("kind", String(8), nullable=False),  # one | many | text
+    UniqueConstraint("poll_id", "position", name="uq_poll_questions_position"),
+)
+
+# One ballot per person and poll, answered anew until the poll closes.
+poll_ballots = Table(
+    "poll_ballots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("poll_id", ForeignKey("polls.id"), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("user_id", String(64), nullable=False),
     Column("village", String(100)),  # the voter's, where known: the breakdown by village
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("poll_id", "channel", "user_id", name="uq_poll_votes_voter"),
+    UniqueConstraint("poll_id", "channel", "user_id", name="uq_poll_ballots_voter"),
+    Index("ix_poll_ballots_village", "poll_id", "village"),
+)
+
+# The options a ballot chose (one per question of kind "one", any of "many"); the village is
+# the ballot's, so the results are counted from the index alone.
+poll_choices = Table(
+    "poll_choices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ballot_id", ForeignKey("poll_ballots.id"), nullable=False),
+    Column("poll_id", ForeignKey("polls.id"), nullable=False),
+    Column("option_id", ForeignKey("poll_options.id"), nullable=False),
+    Column("village", String(100)),
+    UniqueConstraint("ballot_id", "option_id", name="uq_poll_choices_option"),
+    Index("ix_poll_choices_count", "poll_id", "village", "option_id"),
+)
+
+# A ballot's answer to a poll's free-text question: read by the officials of the poll's scope,
+# never shown in results, digests or anything villagers see.
+poll_texts = Table(
+    "poll_texts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ballot_id", ForeignKey("poll_ballots.id"), nullable=False),
+    Column("poll_id", ForeignKey("polls.id"), nullable=False),
+    Column("question", Integer, nullable=False),  # the question's position
+    Column("text", Text, nullable=False),
+    UniqueConstraint("ballot_id", "question", name="uq_poll_texts_answer"),
+    Index("ix_poll_texts_poll", "poll_id", "id"),
 )
 
 # --- dân kiểm tra: citizen reports ------------------------------------------------------------

@@ -187,22 +187,33 @@ async def _polls(site: Site, services: Services) -> Rows:
     for poll, results in await services.polls.export(None):
         if poll.status != "closed":
             continue  # results are public once the poll has closed
-        groups = [("", results.counts), *((g.village or "khác", g.counts) for g in results.groups)]
-        for village, counts in groups:
-            for position, (option, votes) in enumerate(zip(poll.options, counts, strict=True)):
-                rows.append(
-                    {
-                        "poll_id": poll.id,
-                        "commune_code": poll.commune_code,
-                        "poll_village": poll.village or "",
-                        "question": poll.question,
-                        "closes_at": poll.closes_at,
-                        "option": position + 1,
-                        "option_text": option,
-                        "group": village,
-                        "votes": votes,
-                    }
-                )
+        groups = [
+            ("", results.counts, results.voters),
+            *((g.village or "khác", g.counts, g.voters) for g in results.groups),
+        ]
+        for village, counts, voters in groups:
+            asked = zip(poll.questions, results.of(poll, counts), strict=True)
+            for number, (question, counted) in enumerate(asked, 1):
+                if question.kind == "text":
+                    continue  # the words people typed are read by officials only
+                for position, (option, votes) in enumerate(
+                    zip(question.options, counted, strict=True)
+                ):
+                    rows.append(
+                        {
+                            "poll_id": poll.id,
+                            "commune_code": poll.commune_code,
+                            "poll_village": poll.village or "",
+                            "question_number": number,
+                            "question": question.text,
+                            "closes_at": poll.closes_at,
+                            "voters": voters,
+                            "option": position + 1,
+                            "option_text": option,
+                            "group": village,
+                            "votes": votes,
+                        }
+                    )
     return rows
 
 
@@ -362,8 +373,10 @@ DATASETS = (
             _c("poll_id", "integer", N_("Mã cuộc biểu quyết")),
             COMMUNE,
             _c("poll_village", "string", N_("Thôn được hỏi (trống: cả xã)")),
+            _c("question_number", "integer", N_("Số thứ tự câu hỏi trong cuộc biểu quyết")),
             _c("question", "string", N_("Câu hỏi")),
             _c("closes_at", "datetime", N_("Thời điểm kết thúc")),
+            _c("voters", "integer", N_("Số người đã bỏ phiếu trong nhóm")),
             _c("option", "integer", N_("Số thứ tự phương án")),
             _c("option_text", "string", N_("Phương án")),
             _c("group", "string", N_("Nhóm: trống là cả xã; thôn; khác là các thôn dưới 5 phiếu")),

@@ -57,7 +57,24 @@ class CampaignView:
 class PollView:
     poll: Poll
     results: Results | None  # None while open: results are public once it has closed
-    percents: list[int]
+    # Per question with options (never the one answered in words: officials read those):
+    # its text and, once closed, each option with its votes and share of the voters.
+    questions: list[tuple[str, list[tuple[str, int, int]]]]
+
+
+def poll_view(poll: Poll, results: Results | None) -> PollView:
+    questions = []
+    counted = results.of(poll) if results is not None else [()] * len(poll.questions)
+    for question, counts in zip(poll.questions, counted, strict=True):
+        if question.kind == "text":
+            continue
+        voters = results.voters if results is not None else 0
+        rows = [
+            (option, n, round(100 * n / voters) if voters else 0)
+            for option, n in zip(question.options, counts, strict=False)
+        ]
+        questions.append((question.text, rows))
+    return PollView(poll, results, questions)
 
 
 @dataclass(frozen=True)
@@ -190,13 +207,10 @@ def commune(site: Site) -> Handler:
             met = len(status.met)
             now = services.clock.utcnow()
             polls = []
-            for poll in await services.polls.for_person(code, None, POLLS_SHOWN):
+            for poll in await services.polls.of_commune(code, POLLS_SHOWN):
                 closed = poll.status == "closed" or not poll.is_open(now)
                 results = await services.polls.results(poll) if closed else None
-                percents = []
-                if results is not None and results.total:
-                    percents = [round(100 * n / results.total) for n in results.counts]
-                polls.append(PollView(poll, results, percents))
+                polls.append(poll_view(poll, results))
             reports = [
                 ReportView(
                     r,

@@ -5,7 +5,7 @@ counted against the sender. A report may name the criterion it disputes (criteri
 number). Villagers who say "Đúng việc này" to a near-duplicate follow that report.
 
 Revision ID: 0010
-Revises: 0008 (0009 at merge: the revision before this one on main)
+Revises: 0009
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
