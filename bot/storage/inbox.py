@@ -1,0 +1,168 @@
+"""The inbox's statements: updates recorded once, a user's turn taken and given back.
+
+Times are the wall clock's (`WALL`): a lease is real seconds, whatever a test sets the
+services' clock to. Every statement runs on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import and_, bindparam, delete, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.domain.clock import WALL
+from bot.storage.db import Database, insert_or
+from bot.storage.events import KEEP, _key
+from bot.storage.schema import inbox, inbox_turns
+
+
+class Pending(NamedTuple):
+    id: int
+    body: dict[str, Any]
+
+
+def now() -> datetime:
+    return WALL.utcnow()
+
+
+async def add(
+    db: Database, channel: str, event_key: str, user_id: str, seq: int, body: dict[str, Any]
+) -> bool:
+    """Record an update; False when it was recorded before (a replay)."""
+    try:
+        async with db.write() as conn:
+            await conn.execute(
+                inbox.insert().values(
+                    channel=channel,
+                    event_key=_key(event_key),
+                    user_id=user_id,
+                    seq=seq,
+                    body=body,
+                    received_at=now(),
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+async def claim(db: Database, channel: str, user_id: str, holder: str, lease: float) -> bool:
+    """Take the user's turn when nobody holds it or the holder's lease has lapsed: one
+    statement, so two workers asking at once cannot both get it."""
+    at = now()
+    async with db.write() as conn:
+        turn = insert_or(conn, inbox_turns).values(
+            channel=channel,
+            user_id=user_id,
+            holder=holder,
+            lease_until=at + timedelta(seconds=lease),
+        )
+        turn = turn.on_conflict_do_update(
+            index_elements=[inbox_turns.c.channel, inbox_turns.c.user_id],
+            set_={"holder": turn.excluded.holder, "lease_until": turn.excluded.lease_until},
+            where=or_(inbox_turns.c.holder.is_(None), inbox_turns.c.lease_until < at),
+        )
+        taken = (await conn.execute(turn.returning(inbox_turns.c.holder))).first()
+    return taken is not None
+
+
+def _of(channel: str, user_id: str) -> Any:
+    return and_(inbox.c.channel == channel, inbox.c.user_id == user_id, inbox.c.taken_at.is_(None))
+
+
+_FIRST = (
+    select(inbox.c.id, inbox.c.body)
+    .where(
+        inbox.c.channel == bindparam("channel"),
+        inbox.c.user_id == bindparam("user_id"),
+        inbox.c.taken_at.is_(None),
+    )
+    .order_by(inbox.c.seq, inbox.c.id)
+    .limit(1)
+)
+
+
+async def first_pending(db: Database, channel: str, user_id: str) -> Pending | None:
+    """The user's first update not taken yet."""
+    async with db.read() as conn:
+        row = (await conn.execute(_FIRST, {"channel": channel, "user_id": user_id})).first()
+    return None if row is None else Pending(row.id, row.body)
+
+
+async def take(
+    db: Database, row_id: int, channel: str, user_id: str, holder: str, lease: float
+) -> bool:
+    """Mark one update taken before it is answered (a crash mid-way loses it rather than
+    answering it twice), and renew the turn; False when the turn is no longer ours."""
+    at = now()
+    async with db.write() as conn:
+        renewed = await conn.execute(
+            update(inbox_turns)
+            .where(
+                inbox_turns.c.channel == channel,
+                inbox_turns.c.user_id == user_id,
+                inbox_turns.c.holder == holder,
+            )
+            .values(lease_until=at + timedelta(seconds=lease))
+        )
+        if not renewed.rowcount:
+            return False
+        await conn.execute(
+            update(inbox)
+            .where(inbox.c.id == row_id, inbox.c.taken_at.is_(None))
+            .values(taken_at=at, body=None)
+        )
+    return True
+
+
+async def release(db: Database, channel: str, user_id: str, holder: str) -> None:
+    async with db.write() as conn:
+        await conn.execute(
+            update(inbox_turns)
+            .where(
+                inbox_turns.c.channel == channel,
+                inbox_turns.c.user_id == user_id,
+                inbox_turns.c.holder == holder,
+            )
+            .values(holder=None, lease_until=None)
+        )
+
+
+async def has_pending(db: Database, channel: str, user_id: str) -> bool:
+    async with db.read() as conn:
+        return bool((await conn.execute(select(exists().where(_of(channel, user_id))))).scalar())
+
+
+async def stranded(db: Database, older_than: float) -> list[tuple[str, str]]:
+    """Users with updates waiting longer than `older_than` seconds and nobody holding their
+    turn (its holder crashed, or gave it back in the instant a new one arrived)."""
+    at = now()
+    turn = inbox_turns
+    held = exists().where(
+        turn.c.channel == inbox.c.channel,
+        turn.c.user_id == inbox.c.user_id,
+        turn.c.holder.is_not(None),
+        turn.c.lease_until >= at,
+    )
+    query = (
+        select(inbox.c.channel, inbox.c.user_id)
+        .where(
+            inbox.c.taken_at.is_(None),
+            inbox.c.received_at < at - timedelta(seconds=older_than),
+            ~held,
+        )
+        .distinct()
+    )
+    async with db.read() as conn:
+        return [(row.channel, row.user_id) for row in await conn.execute(query)]
+
+
+async def prune(db: Database, keep: timedelta = KEEP) -> int:
+    """Forget updates received over `keep` ago (no replay comes that late), and turns given
+    back; returns how many updates went."""
+    async with db.write() as conn:
+        gone = await conn.execute(delete(inbox).where(inbox.c.received_at < now() - keep))
+        await conn.execute(delete(inbox_turns).where(inbox_turns.c.holder.is_(None)))
+    return gone.rowcount or 0
