@@ -229,14 +229,16 @@ class Runtime:
             if mode != "chat":
                 await prune(services.db)  # events seen over a week ago: no retry comes that late
                 await inbox_store.prune(services.db)
+            answering = Background()  # the inbox's turns, drained before the channels stop
             if mode == "serve" and runtime.plan.channels and not services.db.is_sqlite:
                 runtime.inbox = Inbox(
-                    services.db, runtime.background.start, on_turn=services.users.forget_one
+                    services.db, answering.start, on_turn=services.users.forget_one
                 )
             http = runtime.http = await runtime._http(stack)
             stack.push_async_callback(runtime.background.drain)  # before the clients close
             for channel in runtime.plan.channels:
                 await runtime._start_channel(channel, stack, http, telegram_request, terminal)
+            stack.push_async_callback(answering.drain)
             if set_webhooks:
                 await runtime.register_webhooks(set_webhooks)
             runtime.transports = runtime._transports()
@@ -434,7 +436,9 @@ class Runtime:
             url = base + WEBHOOK_PATHS["telegram"]
             try:
                 await self.telegram.bot.set_webhook(
-                    url, secret_token=secret(settings.telegram_webhook_secret)
+                    url,
+                    secret_token=secret(settings.telegram_webhook_secret),
+                    max_connections=settings.telegram_webhook_max_connections,
                 )
                 log.info("Telegram webhook set: %s", url)
             except TelegramError as error:

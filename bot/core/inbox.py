@@ -68,33 +68,33 @@ class Inbox:
 
     async def drain(self, channel: str, user_id: str) -> None:
         """Answer the user's pending updates in order while this process holds their turn."""
-        db, holder = self.db, self.holder
+        db, holder, answer = self.db, self.holder, self._answers.get(channel)
         while await store.claim(db, channel, user_id, holder, self.lease):
             if self._on_turn is not None:
                 self._on_turn(channel, user_id)
             try:
-                await self._answer_pending(channel, user_id)
-            finally:
+                # One at a time, the first pending each time: an update recorded while the one
+                # before was answered may come before others recorded earlier.
+                while (
+                    found := await store.take_next(db, channel, user_id, holder, self.lease)
+                ).row:
+                    await self._answer(answer, channel, user_id, found.row)
+            except BaseException:
                 await store.release(db, channel, user_id, holder)
-            # Recorded while the turn was being given back: its worker found the turn held.
-            if not await store.has_pending(db, channel, user_id):
-                return
+                raise
+            if not found.again:
+                return  # given back with nothing left (or the lease lapsed)
 
-    async def _answer_pending(self, channel: str, user_id: str) -> None:
-        answer = self._answers.get(channel)
-        # One at a time, the first pending each time: an update recorded while the one before
-        # was being answered may come before those read with it.
-        while (row := await store.first_pending(self.db, channel, user_id)) is not None:
-            if not await store.take(self.db, row.id, channel, user_id, self.holder, self.lease):
-                log.warning("turn of %s:%s lapsed; left to its holder", channel, user_id)
-                return
-            if answer is None:
-                log.error("inbox: no channel %s here; update %s dropped", channel, row.id)
-                continue
-            try:
-                await answer(row.body)
-            except Exception:
-                log.exception("answering update %s of %s:%s failed", row.id, channel, user_id)
+    async def _answer(
+        self, answer: Answer | None, channel: str, user_id: str, row: store.Pending
+    ) -> None:
+        if answer is None:
+            log.error("inbox: no channel %s here; update %s dropped", channel, row.id)
+            return
+        try:
+            await answer(row.body)
+        except Exception:
+            log.exception("answering update %s of %s:%s failed", row.id, channel, user_id)
 
     async def sweep(self, older_than: float = SWEEP) -> int:
         """Answer the updates nobody holds the turn for; how many users had some."""

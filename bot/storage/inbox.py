@@ -72,6 +72,14 @@ def _of(channel: str, user_id: str) -> Any:
     return and_(inbox.c.channel == channel, inbox.c.user_id == user_id, inbox.c.taken_at.is_(None))
 
 
+class Next(NamedTuple):
+    """What `take_next` found: the update to answer now, or none and then whether updates
+    came while the turn was being given back (`again`: try to take it once more)."""
+
+    row: Pending | None
+    again: bool = False
+
+
 _FIRST = (
     select(inbox.c.id, inbox.c.body)
     .where(
@@ -84,55 +92,57 @@ _FIRST = (
 )
 
 
-async def first_pending(db: Database, channel: str, user_id: str) -> Pending | None:
-    """The user's first update not taken yet."""
-    async with db.read() as conn:
-        row = (await conn.execute(_FIRST, {"channel": channel, "user_id": user_id})).first()
-    return None if row is None else Pending(row.id, row.body)
+def _turn(channel: str, user_id: str, holder: str) -> Any:
+    return and_(
+        inbox_turns.c.channel == channel,
+        inbox_turns.c.user_id == user_id,
+        inbox_turns.c.holder == holder,
+    )
 
 
-async def take(
-    db: Database, row_id: int, channel: str, user_id: str, holder: str, lease: float
-) -> bool:
-    """Mark one update taken before it is answered (a crash mid-way loses it rather than
-    answering it twice), and renew the turn; False when the turn is no longer ours."""
+async def take_next(db: Database, channel: str, user_id: str, holder: str, lease: float) -> Next:
+    """In one transaction, while the turn is `holder`'s: the user's first update not taken yet,
+    marked taken before it is answered (a crash mid-way loses it rather than answering it
+    twice) with the lease renewed; or, with none left, the turn given back.
+
+    Giving back and then looking for updates in the same transaction leaves none behind on
+    PostgreSQL too: a worker that found the turn held had recorded its update before it
+    looked, so the look (a statement after the give-back) sees it; one that looks after the
+    give-back waits for this transaction and then takes the turn itself.
+    """
     at = now()
+    key = {"channel": channel, "user_id": user_id}
     async with db.write() as conn:
         renewed = await conn.execute(
             update(inbox_turns)
-            .where(
-                inbox_turns.c.channel == channel,
-                inbox_turns.c.user_id == user_id,
-                inbox_turns.c.holder == holder,
-            )
+            .where(_turn(channel, user_id, holder))
             .values(lease_until=at + timedelta(seconds=lease))
         )
         if not renewed.rowcount:
-            return False
+            return Next(None)  # the lease lapsed and another worker took the turn
+        row = (await conn.execute(_FIRST, key)).first()
+        if row is not None:
+            await conn.execute(
+                update(inbox).where(inbox.c.id == row.id).values(taken_at=at, body=None)
+            )
+            return Next(Pending(row.id, row.body))
         await conn.execute(
-            update(inbox)
-            .where(inbox.c.id == row_id, inbox.c.taken_at.is_(None))
-            .values(taken_at=at, body=None)
+            update(inbox_turns)
+            .where(_turn(channel, user_id, holder))
+            .values(holder=None, lease_until=None)
         )
-    return True
+        again = (await conn.execute(select(exists().where(_of(channel, user_id))))).scalar()
+    return Next(None, bool(again))
 
 
 async def release(db: Database, channel: str, user_id: str, holder: str) -> None:
+    """Give the turn back (a drain that ended with an error or was cancelled)."""
     async with db.write() as conn:
         await conn.execute(
             update(inbox_turns)
-            .where(
-                inbox_turns.c.channel == channel,
-                inbox_turns.c.user_id == user_id,
-                inbox_turns.c.holder == holder,
-            )
+            .where(_turn(channel, user_id, holder))
             .values(holder=None, lease_until=None)
         )
-
-
-async def has_pending(db: Database, channel: str, user_id: str) -> bool:
-    async with db.read() as conn:
-        return bool((await conn.execute(select(exists().where(_of(channel, user_id))))).scalar())
 
 
 async def stranded(db: Database, older_than: float) -> list[tuple[str, str]]:
