@@ -34,6 +34,7 @@ import os
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -162,8 +163,8 @@ def postgres(pg_url: str | None) -> Iterator[tuple[str, Path | None]]:
         subprocess.run([script, "stop", str(folder)], capture_output=True)
 
 
-async def fresh_database(server_url: str, name: str) -> str:
-    """An empty database `name` on the server; its SQLAlchemy URL."""
+async def fresh_database(server_url: str, name: str, create: bool = True) -> str:
+    """An empty database `name` on the server (or none, `create=False`); its SQLAlchemy URL."""
     import asyncpg  # type: ignore[import-untyped]
     from sqlalchemy.engine import make_url
 
@@ -173,7 +174,8 @@ async def fresh_database(server_url: str, name: str) -> str:
     )
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        if create:
+            await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     return url.set(database=name).render_as_string(hide_password=False)
@@ -356,6 +358,8 @@ async def load(
             *(conversation(http, urls, chat, i) for i, chat in enumerate(chats))
         )
         got = await until_quiet(http, api_url, chats[0], users * len(expected))
+    # Backends opened during the run count whole (they did nothing before it).
+    db_pids = postgres_pids(pg_data) if pg_data is not None else []
     db1, cpu1 = cpu_seconds(db_pids), cpu_seconds(pids) + cpu_seconds(db_pids)
     after = resource.getrusage(resource.RUSAGE_SELF)
     client = (after.ru_utime + after.ru_stime) - (mine.ru_utime + mine.ru_stime)
@@ -422,7 +426,7 @@ def table(rows: list[Figures]) -> str:
 
 
 async def updates(args: argparse.Namespace, pg_url: str, pg_data: Path | None) -> None:
-    counts = [int(n) for n in args.workers.split(",")]
+    counts = [int(n) for n in args.workers.split(",") if n]
     rows: list[Figures] = []
     with started_fake_api() as (api_url, fake):
         api = (api_url, fake.pid)
@@ -433,23 +437,34 @@ async def updates(args: argparse.Namespace, pg_url: str, pg_data: Path | None) -
                 await prepare(sqlite_url)
                 rows.append(await measure("SQLite, 1", 1, sqlite_url, api, args.users, None))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
-            for n in counts:
-                db_url = await fresh_database(pg_url, "chungsuc_scale")
-                await prepare(db_url)
-                row = await measure(f"PostgreSQL, {n}", n, db_url, api, args.users, pg_data)
-                rows.append(row)
-                print(table([row]).splitlines()[-1], flush=True)
+            # Rounds alternate the worker counts: a machine whose load changes (other work on
+            # it) slows each alike.
+            for _ in range(args.rounds):
+                for n in counts:
+                    db_url = await fresh_database(pg_url, f"chungsuc_scale_{os.getpid()}")
+                    await prepare(db_url)
+                    name = f"PostgreSQL, {n}"
+                    row = await measure(name, n, db_url, api, args.users, pg_data)
+                    rows.append(row)
+                    print(table([row]).splitlines()[-1], flush=True)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+            if counts:
+                await fresh_database(pg_url, f"chungsuc_scale_{os.getpid()}", create=False)
     print()
     print(f"{args.users} users at once × {len(CONVERSATION)} updates each; cores: {os.cpu_count()}")
     print(table(rows))
-    by_name = {f.name: f for f in rows}
-    one, two = by_name.get("PostgreSQL, 1"), by_name.get("PostgreSQL, 2")
+    rates: dict[str, list[float]] = {}
+    for f in rows:
+        rates.setdefault(f.name, []).append(f.rate)
+    one, two = rates.get("PostgreSQL, 1"), rates.get("PostgreSQL, 2")
     if one and two:
-        ratio = two.rate / one.rate
+        ratio = statistics.median(two) / statistics.median(one)
         verdict = "goal met" if ratio >= 1.5 else "BELOW GOAL"
-        print(f"\n2 workers ÷ 1 (updates/s): {ratio:.2f}× ({verdict}: ≥ 1.5×)")
+        pairs = ", ".join(f"{b / a:.2f}" for a, b in zip(one, two, strict=False))
+        print(f"\n2 workers ÷ 1 (median updates/s): {ratio:.2f}× ({verdict}: ≥ 1.5×)")
+        print(f"  per round: {pairs}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     bad = sum(f.out_of_order + f.wrong for f in rows)
     print(f"users answered out of order or wrongly, all runs: {bad}")
     print(f"updates posted again after a lost connection: {REDELIVERED[0]}")
@@ -466,6 +481,9 @@ def broadcast(args: argparse.Namespace, pg_url: str) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
+    if args.part == "updates" and not args.workers:  # SQLite only: no server needed
+        await updates(args, "", None)
+        return
     with postgres(args.pg_url) as (pg_url, pg_data):
         pg_data = pg_data or args.pg_data
         if args.part in ("updates", "all"):
@@ -478,10 +496,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=["updates", "broadcast", "all"], default="updates")
     parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--workers", default="1,2,4", help="PostgreSQL worker counts to run")
+    parser.add_argument(
+        "--workers", default="1,2,4", help='PostgreSQL worker counts to run ("": SQLite only)'
+    )
     parser.add_argument("--pg-url", help="a server to use (default: a throwaway cluster)")
     parser.add_argument("--pg-data", type=Path, help="its data directory, for its CPU share")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite baseline")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the worker counts")
     parser.add_argument("--fake-api", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "broadcast_args", nargs="*", help="after --: passed to bench/scale_broadcast.py"

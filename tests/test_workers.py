@@ -139,19 +139,20 @@ async def test_updates_a_hung_or_killed_worker_left_are_answered_by_another_afte
 async def test_a_holder_whose_lease_lapsed_stops_and_answers_nothing_more(
     services: Services,
 ) -> None:
-    assert await store.claim(services.db, "telegram", "u1", "me", 30)
-    assert not await store.claim(services.db, "telegram", "u1", "you", 30)
+    taken, held = store.Claim.TAKEN, store.Claim.HELD
+    assert await store.claim(services.db, "telegram", "u1", "me", 30) is taken
+    assert await store.claim(services.db, "telegram", "u1", "you", 30) is held
     await store.add(services.db, "telegram", "k1", "u1", 1, {"n": 1})
     async with services.db.write() as conn:  # my lease ran out and "you" took the turn
         past = store.now() - timedelta(seconds=1)
         await conn.execute(update(inbox_turns).values(lease_until=past))
-    assert await store.claim(services.db, "telegram", "u1", "you", 30)
+    assert await store.claim(services.db, "telegram", "u1", "you", 30) is taken
     assert await store.take_next(services.db, "telegram", "u1", "me", 30) == (None, False)
-    taken = await store.take_next(services.db, "telegram", "u1", "you", 30)
-    assert taken.row is not None and taken.row.body == {"n": 1}
+    first = await store.take_next(services.db, "telegram", "u1", "you", 30)
+    assert first.row is not None and first.row.body == {"n": 1}
     # None left: the turn is given back, and nothing came meanwhile.
     assert await store.take_next(services.db, "telegram", "u1", "you", 30) == (None, False)
-    assert await store.claim(services.db, "telegram", "u1", "me", 30)
+    assert await store.claim(services.db, "telegram", "u1", "me", 30) is taken
 
 
 # --- two webhook servers, one database -------------------------------------------------------

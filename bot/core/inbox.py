@@ -32,6 +32,7 @@ Start = Callable[[Coroutine[Any, Any, None]], None]
 
 LEASE = 30.0  # seconds a turn is held without taking an update
 SWEEP = 2.0  # seconds between looks for updates a crashed worker left
+BUSY_PAUSE, BUSY_TRIES = 0.01, 200  # a turn in another's transaction: look again, 2 s at most
 
 
 class Inbox:
@@ -69,7 +70,7 @@ class Inbox:
     async def drain(self, channel: str, user_id: str) -> None:
         """Answer the user's pending updates in order while this process holds their turn."""
         db, holder, answer = self.db, self.holder, self._answers.get(channel)
-        while await store.claim(db, channel, user_id, holder, self.lease):
+        while await self._claim(channel, user_id):
             if self._on_turn is not None:
                 self._on_turn(channel, user_id)
             try:
@@ -84,6 +85,15 @@ class Inbox:
                 raise
             if not found.again:
                 return  # given back with nothing left (or the lease lapsed)
+
+    async def _claim(self, channel: str, user_id: str) -> bool:
+        """The turn taken; False when another worker holds it (and will see what came)."""
+        for _ in range(BUSY_TRIES):
+            got = await store.claim(self.db, channel, user_id, self.holder, self.lease)
+            if got is not store.Claim.BUSY:
+                return got is store.Claim.TAKEN
+            await asyncio.sleep(BUSY_PAUSE)  # its transaction takes milliseconds
+        return False  # left to the sweep
 
     async def _answer(
         self, answer: Answer | None, channel: str, user_id: str, row: store.Pending

@@ -6,14 +6,15 @@ services' clock to. Every statement runs on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, delete, exists, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.clock import WALL
-from bot.storage.db import Database, insert_or
+from bot.storage.db import Database, as_utc, insert_or
 from bot.storage.events import KEEP, _key
 from bot.storage.schema import inbox, inbox_turns
 
@@ -48,24 +49,36 @@ async def add(
     return True
 
 
-async def claim(db: Database, channel: str, user_id: str, holder: str, lease: float) -> bool:
-    """Take the user's turn when nobody holds it or the holder's lease has lapsed: one
-    statement, so two workers asking at once cannot both get it."""
+class Claim(enum.Enum):
+    TAKEN = "taken"  # the turn is ours
+    HELD = "held"  # another worker holds it, between two updates: it will see ours
+    BUSY = "busy"  # another worker is inside a transaction on the turn: look again shortly
+
+
+async def claim(db: Database, channel: str, user_id: str, holder: str, lease: float) -> Claim:
+    """Take the user's turn when nobody holds it or the holder's lease has lapsed.
+
+    The turn's row is read `FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite's one writer needs no
+    lock), so a worker never waits on another's lock with a pooled connection: a row locked is
+    BUSY, and the caller looks again after a moment. A row held and not locked is HELD: its
+    holder is between two updates and its next look sees the update recorded before this.
+    """
     at = now()
+    until = at + timedelta(seconds=lease)
+    key = (inbox_turns.c.channel == channel, inbox_turns.c.user_id == user_id)
     async with db.write() as conn:
-        turn = insert_or(conn, inbox_turns).values(
-            channel=channel,
-            user_id=user_id,
-            holder=holder,
-            lease_until=at + timedelta(seconds=lease),
-        )
-        turn = turn.on_conflict_do_update(
-            index_elements=[inbox_turns.c.channel, inbox_turns.c.user_id],
-            set_={"holder": turn.excluded.holder, "lease_until": turn.excluded.lease_until},
-            where=or_(inbox_turns.c.holder.is_(None), inbox_turns.c.lease_until < at),
-        )
-        taken = (await conn.execute(turn.returning(inbox_turns.c.holder))).first()
-    return taken is not None
+        mine = select(inbox_turns.c.holder, inbox_turns.c.lease_until).where(*key)
+        row = (await conn.execute(mine.with_for_update(skip_locked=True))).first()
+        if row is None:
+            new = insert_or(conn, inbox_turns).values(
+                channel=channel, user_id=user_id, holder=holder, lease_until=until
+            )
+            made = await conn.execute(new.on_conflict_do_nothing().returning(inbox_turns.c.holder))
+            return Claim.TAKEN if made.first() is not None else Claim.BUSY
+        if row.holder is not None and as_utc(row.lease_until) >= at:
+            return Claim.HELD
+        await conn.execute(update(inbox_turns).where(*key).values(holder=holder, lease_until=until))
+    return Claim.TAKEN
 
 
 def _of(channel: str, user_id: str) -> Any:
