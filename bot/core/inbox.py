@@ -3,7 +3,8 @@
 A lock alone is not order: with Telegram's `max_connections` > 1, a user's second update can
 reach another worker and take the lock before the first. So the webhook records the update
 (`inbox`, whose unique key is also the dedupe of a replay) and answers 200; then the worker
-tries to take the user's turn (`inbox_turns`, one compare-and-set statement). The worker that
+tries to take the user's turn (`inbox_turns`, its row read FOR UPDATE SKIP LOCKED, so no worker
+waits on another's lock: a locked turn is looked at again 10 ms later). The worker that
 holds it answers the user's pending updates in their order until none is left, gives the turn
 back and looks once more (an update recorded while it was giving back is then its own); a
 worker that cannot take it leaves its update to the holder. A turn is a lease, renewed with
