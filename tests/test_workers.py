@@ -68,10 +68,14 @@ async def test_a_users_updates_recorded_on_two_workers_are_answered_in_order_onc
     answered: list[tuple[str, str, int]] = []
     tasks: set[asyncio.Task[None]] = set()
     workers = [Inbox(services.db, _started(tasks)), Inbox(other.db, _started(tasks))]
+    users = [f"u{i}" for i in range(8)]
+    recorded = {key: asyncio.Event() for key in users}  # all of a user's updates are in
     for name, worker in zip("ab", workers, strict=True):
 
         async def answer(body: dict[str, Any], name: str = name) -> None:
-            await asyncio.sleep(0.2 if body["n"] == 1 else random.uniform(0, 0.01))
+            if body["n"] == 1:  # a slow first answer: the others arrive meanwhile
+                await asyncio.wait_for(recorded[body["user"]].wait(), 10)
+            await asyncio.sleep(random.uniform(0, 0.01))
             answered.append((name, body["user"], body["n"]))
 
         worker.register("telegram", answer)
@@ -87,10 +91,10 @@ async def test_a_users_updates_recorded_on_two_workers_are_answered_in_order_onc
                 for n in later
             )
         )
+        recorded[key].set()
         # A replay, on the other worker: recorded once, answered once.
         assert not await workers[1].accept("telegram", f"{key}:3", key, 3, {"user": key, "n": 3})
 
-    users = [f"u{i}" for i in range(8)]
     await asyncio.gather(*(user(u) for u in users))
     await eventually(lambda: len(answered) == 6 * len(users) and not tasks, within=15)
     for key in users:
@@ -158,13 +162,16 @@ async def test_a_holder_whose_lease_lapsed_stops_and_answers_nothing_more(
 # --- two webhook servers, one database -------------------------------------------------------
 
 
-def _echoing(services: Services, name: str) -> Dispatcher:
+def _echoing(services: Services, name: str, recorded: dict[str, asyncio.Event]) -> Dispatcher:
     """The real dispatcher (profiles loaded and saved, per-user locks) whose every answer names
-    the worker and the text; a user's first message takes a while, as a slow one would."""
+    the worker and the text; a user's first message is answered once all of theirs were
+    posted (`recorded`), as a slow answer would be."""
     router, fallbacks = build_router()
 
     async def echo(ctx: Context) -> Reply:
-        await asyncio.sleep(0.3 if ctx.event.text.endswith(" 1") else random.uniform(0, 0.01))
+        if ctx.event.text.endswith(" 1"):
+            await asyncio.wait_for(recorded[ctx.event.user_id].wait(), 10)
+        await asyncio.sleep(random.uniform(0, 0.01))
         ctx.user.state_data = {"last": ctx.event.text}  # a profile write per update
         return Reply(f"{name}|{ctx.event.text}")
 
@@ -180,11 +187,14 @@ async def test_two_workers_behind_one_address_answer_each_users_updates_in_order
         tmp_path, db_url, telegram_token=TOKEN, telegram_webhook_secret=TG_SECRET
     )
     bot_api = OfflineRequest()  # the one Bot API both workers send to
+    users = list(range(2001, 2021))
+    recorded = {str(chat): asyncio.Event() for chat in users}
     apps = [
-        create_app(settings, services=s, telegram_request=bot_api, dispatcher=_echoing(s, n))
+        create_app(
+            settings, services=s, telegram_request=bot_api, dispatcher=_echoing(s, n, recorded)
+        )
         for s, n in ((services, "a"), (other, "b"))
     ]
-    users = list(range(2001, 2021))
     async with serve(apps[0]) as a, serve(apps[1]) as b, httpx.AsyncClient() as http:
 
         async def post(url: str, body: dict[str, Any]) -> None:
@@ -200,6 +210,7 @@ async def test_two_workers_behind_one_address_answer_each_users_updates_in_order
             rest = list(enumerate(updates[1:]))
             random.shuffle(rest)  # the rest at once, to either worker, while #1 is answered
             await asyncio.gather(*(post((second, first)[i % 2], u) for i, u in rest))
+            recorded[str(chat)].set()  # acknowledged, so recorded
             await post(second, updates[2])  # Telegram redelivers one
             return updates
 
