@@ -101,8 +101,8 @@ async def test_a_users_updates_recorded_on_two_workers_are_answered_in_order_onc
         assert [n for _, u, n in answered if u == key] == [1, 2, 3, 4, 5, 6]
     async with services.db.read() as conn:
         left = (await conn.execute(select(inbox).where(inbox.c.taken_at.is_(None)))).all()
-        holders = (await conn.execute(select(inbox_turns.c.holder))).scalars().all()
-    assert left == [] and set(holders) == {None}
+        leases = (await conn.execute(select(inbox_turns.c.lease_until))).scalars().all()
+    assert left == [] and set(leases) == {None}  # every turn given back
 
 
 async def test_updates_a_hung_or_killed_worker_left_are_answered_by_another_after_its_lease(
@@ -137,7 +137,8 @@ async def test_updates_a_hung_or_killed_worker_left_are_answered_by_another_afte
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     async with other.db.read() as conn:  # the hung worker's give-back did not touch the turn
-        assert (await conn.execute(select(inbox_turns.c.holder))).scalars().all() == [None]
+        turns = (await conn.execute(select(inbox_turns))).all()
+    assert [(t.holder, t.lease_until) for t in turns] == [(survivor.holder, None)]
 
 
 async def test_a_holder_whose_lease_lapsed_stops_and_answers_nothing_more(
@@ -156,7 +157,9 @@ async def test_a_holder_whose_lease_lapsed_stops_and_answers_nothing_more(
     assert first.row is not None and first.row.body == {"n": 1}
     # None left: the turn is given back, and nothing came meanwhile.
     assert await store.take_next(services.db, "telegram", "u1", "you", 30) == (None, False)
-    assert await store.claim(services.db, "telegram", "u1", "me", 30) is taken
+    assert await store.claim(services.db, "telegram", "u1", "you", 30) is store.Claim.RESUMED
+    assert await store.take_next(services.db, "telegram", "u1", "you", 30) == (None, False)
+    assert await store.claim(services.db, "telegram", "u1", "me", 30) is taken  # you had it
 
 
 # --- two webhook servers, one database -------------------------------------------------------

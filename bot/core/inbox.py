@@ -71,8 +71,8 @@ class Inbox:
     async def drain(self, channel: str, user_id: str) -> None:
         """Answer the user's pending updates in order while this process holds their turn."""
         db, holder, answer = self.db, self.holder, self._answers.get(channel)
-        while await self._claim(channel, user_id):
-            if self._on_turn is not None:
+        while got := await self._claim(channel, user_id):
+            if got is store.Claim.TAKEN and self._on_turn is not None:
                 self._on_turn(channel, user_id)
             try:
                 # One at a time, the first pending each time: an update recorded while the one
@@ -87,14 +87,15 @@ class Inbox:
             if not found.again:
                 return  # given back with nothing left (or the lease lapsed)
 
-    async def _claim(self, channel: str, user_id: str) -> bool:
-        """The turn taken; False when another worker holds it (and will see what came)."""
+    async def _claim(self, channel: str, user_id: str) -> store.Claim | None:
+        """The turn taken (or resumed); None when another worker holds it (and will see what
+        came)."""
         for _ in range(BUSY_TRIES):
             got = await store.claim(self.db, channel, user_id, self.holder, self.lease)
             if got is not store.Claim.BUSY:
-                return got is store.Claim.TAKEN
+                return got if got in (store.Claim.TAKEN, store.Claim.RESUMED) else None
             await asyncio.sleep(BUSY_PAUSE)  # its transaction takes milliseconds
-        return False  # left to the sweep
+        return None  # left to the sweep
 
     async def _answer(
         self, answer: Answer | None, channel: str, user_id: str, row: store.Pending

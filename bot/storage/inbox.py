@@ -50,7 +50,8 @@ async def add(
 
 
 class Claim(enum.Enum):
-    TAKEN = "taken"  # the turn is ours
+    TAKEN = "taken"  # the turn is ours; another worker may have answered the user since ours
+    RESUMED = "resumed"  # ours again, and nobody else held it since: what we kept still holds
     HELD = "held"  # another worker holds it, between two updates: it will see ours
     BUSY = "busy"  # another worker is inside a transaction on the turn: look again shortly
 
@@ -75,10 +76,12 @@ async def claim(db: Database, channel: str, user_id: str, holder: str, lease: fl
             )
             made = await conn.execute(new.on_conflict_do_nothing().returning(inbox_turns.c.holder))
             return Claim.TAKEN if made.first() is not None else Claim.BUSY
-        if row.holder is not None and as_utc(row.lease_until) >= at:
+        if row.lease_until is not None and as_utc(row.lease_until) >= at:
             return Claim.HELD
         await conn.execute(update(inbox_turns).where(*key).values(holder=holder, lease_until=until))
-    return Claim.TAKEN
+    # A turn given back keeps its holder's name (lease NULL): the next to take it knows whether
+    # anyone else had it in between.
+    return Claim.RESUMED if row.holder == holder else Claim.TAKEN
 
 
 def _of(channel: str, user_id: str) -> Any:
@@ -110,6 +113,7 @@ def _turn(channel: str, user_id: str, holder: str) -> Any:
         inbox_turns.c.channel == channel,
         inbox_turns.c.user_id == user_id,
         inbox_turns.c.holder == holder,
+        inbox_turns.c.lease_until.is_not(None),
     )
 
 
@@ -140,9 +144,7 @@ async def take_next(db: Database, channel: str, user_id: str, holder: str, lease
             )
             return Next(Pending(row.id, row.body))
         await conn.execute(
-            update(inbox_turns)
-            .where(_turn(channel, user_id, holder))
-            .values(holder=None, lease_until=None)
+            update(inbox_turns).where(_turn(channel, user_id, holder)).values(lease_until=None)
         )
         again = (await conn.execute(select(exists().where(_of(channel, user_id))))).scalar()
     return Next(None, bool(again))
@@ -152,9 +154,7 @@ async def release(db: Database, channel: str, user_id: str, holder: str) -> None
     """Give the turn back (a drain that ended with an error or was cancelled)."""
     async with db.write() as conn:
         await conn.execute(
-            update(inbox_turns)
-            .where(_turn(channel, user_id, holder))
-            .values(holder=None, lease_until=None)
+            update(inbox_turns).where(_turn(channel, user_id, holder)).values(lease_until=None)
         )
 
 
@@ -166,7 +166,6 @@ async def stranded(db: Database, older_than: float) -> list[tuple[str, str]]:
     held = exists().where(
         turn.c.channel == inbox.c.channel,
         turn.c.user_id == inbox.c.user_id,
-        turn.c.holder.is_not(None),
         turn.c.lease_until >= at,
     )
     query = (
@@ -187,5 +186,5 @@ async def prune(db: Database, keep: timedelta = KEEP) -> int:
     back; returns how many updates went."""
     async with db.write() as conn:
         gone = await conn.execute(delete(inbox).where(inbox.c.received_at < now() - keep))
-        await conn.execute(delete(inbox_turns).where(inbox_turns.c.holder.is_(None)))
+        await conn.execute(delete(inbox_turns).where(inbox_turns.c.lease_until.is_(None)))
     return gone.rowcount or 0

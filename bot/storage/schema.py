@@ -465,6 +465,7 @@ inbox = Table(
 
 # Whose turn it is to answer a user: one worker (`holder`) until `lease_until`, renewed with
 # every update it takes; a crashed worker's turn lapses and another takes the user's updates.
+# Given back, the lease is NULL and the holder kept: who answered the user last.
 inbox_turns = Table(
     "inbox_turns",
     metadata,

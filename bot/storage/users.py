@@ -79,7 +79,8 @@ class UserStore:
     """Reads profiles through a small in-memory cache; every change is written at once.
 
     The cache is safe because the dispatcher handles one update per user at a time, and with
-    several workers (bot/core/inbox.py) the worker taking a user's turn forgets what it kept.
+    several workers (bot/core/inbox.py) a worker taking a turn another had last forgets what it
+    kept of that user.
     """
 
     def __init__(self, db: Database, max_cached: int = 50_000) -> None:
