@@ -76,18 +76,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test that uses the database fixtures runs once per database."""
     if "database" in metafunc.fixturenames:
-        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        metafunc.parametrize("database", [SQLITE] if sqlite_only else DATABASES, indirect=True)
+        marked = metafunc.definition.get_closest_marker
+        if marked("sqlite_only") is not None:
+            metafunc.parametrize("database", [SQLITE], indirect=True)
+        elif marked("postgres_only") is not None:
+            # Without a server the test is not collected at all (the run's first and last
+            # lines say PostgreSQL did not run), rather than skipped one by one.
+            metafunc.parametrize("database", [POSTGRESQL], indirect=True)
+        else:
+            metafunc.parametrize("database", DATABASES, indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, the `chat` fixture's other channels are deselected (see PG_CHANNEL)."""
+    """On PostgreSQL, the `chat` fixture's other channels are deselected (see PG_CHANNEL); with
+    no PostgreSQL, the tests about several workers on it are."""
     kept, dropped = [], []
     for item in items:
         params = getattr(item, "callspec", None)
         params = params.params if params is not None else {}
         on_pg = params.get("database") == POSTGRESQL
-        (dropped if on_pg and params.get("chat", PG_CHANNEL) != PG_CHANNEL else kept).append(item)
+        other_channel = on_pg and params.get("chat", PG_CHANNEL) != PG_CHANNEL
+        no_server = on_pg and POSTGRESQL not in DATABASES
+        (dropped if other_channel or no_server else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

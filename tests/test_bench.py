@@ -4,17 +4,20 @@ run a tiny round end to end (their figures are read in BENCHMARKS.md, never asse
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.databases import PG_URL
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
-    "name", ["broadcast", "contributions", "pages", "polls", "updates", "voices"]
+    "name", ["broadcast", "contributions", "pages", "polls", "scale", "updates", "voices"]
 )
 def test_every_benchmark_imports(name: str) -> None:
     importlib.import_module(f"bench.{name}")
@@ -56,3 +59,16 @@ def test_a_tiny_pages_benchmark_completes() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "commune page ÷ bare" in done.stdout and "300 contributions" in done.stdout
+
+
+def test_a_tiny_scale_benchmark_completes() -> None:
+    """Real `chungsuc serve` processes behind real webhooks: SQLite, and one and two workers on
+    PostgreSQL when the suite has a server."""
+    command = ["bench/scale.py", "--users", "3", "--workers", ""]
+    if os.environ.get(PG_URL):
+        command += ["--workers", "1,2", "--no-sqlite", "--pg-url", os.environ[PG_URL]]
+    done = subprocess.run(
+        [sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "users answered out of order or wrongly, all runs: 0" in done.stdout

@@ -136,7 +136,10 @@ async def test_serve_builds_every_configured_webhook_and_registers_them(
         assert rt.telegram is not None and rt.telegram.updater is None  # no poller
         assert rt.zalo_bot is not None and rt.zalo_oa is not None and rt.terminal is None
         assert list(rt.transports) == ["telegram", "zalo", "zalo_oa"]
-        assert sorted(rt.loops) == ["scheduler", "sender"]  # no poller among them
+        # No poller among them; on PostgreSQL the inbox's sweep (bot/core/inbox.py).
+        inbox = [] if services.db.is_sqlite else ["inbox"]
+        assert sorted(rt.loops) == [*inbox, "scheduler", "sender"]
+        assert (rt.inbox is None) is services.db.is_sqlite
     assert [p["url"] for p in telegram.params("setWebhook")] == ["https://x.org/telegram/webhook"]
     assert [p["url"] for p in zalo.params("setWebhook")] == ["https://x.org/zalo/bot/webhook"]
     assert "getUpdates" not in telegram.methods() and zalo.params("getUpdates") == []

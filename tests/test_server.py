@@ -215,8 +215,8 @@ async def test_set_webhooks_registers_each_channel(
         async with serve(app):
             pass
     telegram = offline.params("setWebhook")
-    assert [(p["url"], p["secret_token"]) for p in telegram] == [
-        ("https://x.org/telegram/webhook", TG_SECRET)
+    assert [(p["url"], p["secret_token"], p["max_connections"]) for p in telegram] == [
+        ("https://x.org/telegram/webhook", TG_SECRET, 40)
     ]
     assert fake.params("setWebhook") == [
         {"url": "https://x.org/zalo/bot/webhook", "secret_token": ZALO_SECRET}

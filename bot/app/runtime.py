@@ -37,10 +37,12 @@ from bot.app.services import Services
 from bot.app.settings import Settings
 from bot.channels.zalo_bot import Background
 from bot.core.dispatch import Dispatcher
+from bot.core.inbox import Inbox
 from bot.delivery.limiter import Limiter
 from bot.delivery.scheduler import run_scheduler
 from bot.delivery.sender import run_sender
 from bot.delivery.transport import Transport
+from bot.storage import inbox as inbox_store
 from bot.storage.events import prune
 
 if TYPE_CHECKING:
@@ -171,6 +173,9 @@ class Runtime:
     http: httpx.AsyncClient | None = None  # the Zalo channels' one client
     transports: dict[str, Transport] = field(default_factory=dict)  # broadcasts go out on these
     background: Background = field(default_factory=Background)  # updates being answered
+    # `serve` on PostgreSQL: webhook updates recorded first, a user's answered in order by
+    # whichever worker holds their turn (bot/core/inbox.py); None: the dispatcher's locks.
+    inbox: Inbox | None = None
     accounts: dict[str, str] = field(default_factory=dict)  # channel → the bot's name there
     loops: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # pollers, terminal, jobs
 
@@ -223,13 +228,22 @@ class Runtime:
         async with AsyncExitStack() as stack:
             if mode != "chat":
                 await prune(services.db)  # events seen over a week ago: no retry comes that late
+                await inbox_store.prune(services.db)
+            answering = Background()  # the inbox's turns, drained before the channels stop
+            if mode == "serve" and runtime.plan.channels and not services.db.is_sqlite:
+                runtime.inbox = Inbox(
+                    services.db, answering.start, on_turn=services.users.forget_one
+                )
             http = runtime.http = await runtime._http(stack)
             stack.push_async_callback(runtime.background.drain)  # before the clients close
             for channel in runtime.plan.channels:
                 await runtime._start_channel(channel, stack, http, telegram_request, terminal)
+            stack.push_async_callback(answering.drain)
             if set_webhooks:
                 await runtime.register_webhooks(set_webhooks)
             runtime.transports = runtime._transports()
+            if runtime.inbox is not None:
+                runtime._spawn(stack, "inbox", runtime.inbox.run)
             if jobs:
                 for name in runtime.plan.jobs:
                     runtime._spawn(stack, name, runtime._job(name))
@@ -342,6 +356,18 @@ class Runtime:
                 ) from None
             stack.push_async_callback(_stop_polling, application)
         self.accounts["telegram"] = f"@{application.bot.username}"
+        if self.inbox is not None:
+            from telegram import Update
+
+            from bot.channels.telegram import answer_update
+
+            dispatcher, limiter = self.dispatcher, self.limiter
+
+            async def answer(body: dict[str, Any]) -> None:
+                update = Update.de_json(body, application.bot)
+                await answer_update(application, dispatcher, update, limiter)
+
+            self.inbox.register("telegram", answer)
         return application
 
     async def _start_zalo_bot(self, stack: AsyncExitStack, http: httpx.AsyncClient) -> None:
@@ -353,6 +379,9 @@ class Runtime:
         client = ZaloBotClient(http, secret(settings.zalo_bot_token), settings.zalo_bot_api_url)
         bot = ZaloBot(client, self.dispatcher, background=self.background)
         self.zalo_bot = bot
+        if self.inbox is not None:
+            bot.inbox = self.inbox
+            self.inbox.register("zalo", bot.answer_body)
         if self.plan.webhook:
             return
         try:
@@ -391,7 +420,10 @@ class Runtime:
             secret_key=secret(settings.zalo_oa_secret_key),
             max_skew=settings.zalo_oa_max_clock_skew,
             background=self.background,
+            inbox=self.inbox,
         )
+        if self.inbox is not None:
+            self.inbox.register("zalo_oa", self.zalo_oa.answer_body)
 
     async def register_webhooks(self, base_url: str) -> None:
         """Tell each platform where to post; one clear line per channel, failures included."""
@@ -404,7 +436,9 @@ class Runtime:
             url = base + WEBHOOK_PATHS["telegram"]
             try:
                 await self.telegram.bot.set_webhook(
-                    url, secret_token=secret(settings.telegram_webhook_secret)
+                    url,
+                    secret_token=secret(settings.telegram_webhook_secret),
+                    max_connections=settings.telegram_webhook_max_connections,
                 )
                 log.info("Telegram webhook set: %s", url)
             except TelegramError as error:

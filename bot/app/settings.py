@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     zalo_bot_api_url: str = "https://bot-api.zaloplatforms.com/bot"  # + token + "/<method>"
     zalo_bot_webhook_secret: SecretStr | None = None  # 8–256 characters
     telegram_webhook_secret: SecretStr | None = None  # 1–256 of A-Z a-z 0-9 _ -
+    # Updates Telegram posts at once (setWebhook's max_connections): with several workers behind
+    # one address, more than one keeps them all busy; a user's order is kept by the inbox.
+    telegram_webhook_max_connections: int = Field(default=40, ge=1, le=100)
     zalo_oa_app_id: str | None = None
     zalo_oa_secret_key: SecretStr | None = None  # signs OA webhook events
     zalo_oa_app_secret: SecretStr | None = None  # refreshes OA access tokens

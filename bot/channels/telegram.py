@@ -151,6 +151,29 @@ async def send_replies(
     return sent
 
 
+async def answer_update(
+    app: Application[Any, Any, Any, Any, Any, Any],
+    dispatcher: Dispatcher,
+    update: Update,
+    limiter: Limiter | None = None,
+) -> None:
+    """Answer one update and send the replies (from the Application's queue, or the inbox)."""
+    event = to_event(update)
+    if event is None or update.effective_chat is None:
+        return
+    chat_id = update.effective_chat.id
+
+    async def deliver(replies: list[Reply]) -> None:
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer()
+            except TelegramError as error:  # an old query can no longer be answered
+                log.info("could not answer callback query: %s", error)
+        await send_replies(app, chat_id, replies, limiter)
+
+    await dispatcher.handle(event, deliver)
+
+
 def build_application(
     settings: Settings,
     dispatcher: Dispatcher,
@@ -178,20 +201,7 @@ def build_application(
     app = builder.build()
 
     async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        event = to_event(update)
-        if event is None or update.effective_chat is None:
-            return
-        chat_id = update.effective_chat.id
-
-        async def deliver(replies: list[Reply]) -> None:
-            if update.callback_query is not None:
-                try:
-                    await update.callback_query.answer()
-                except TelegramError as error:  # an old query can no longer be answered
-                    log.info("could not answer callback query: %s", error)
-            await send_replies(context.application, chat_id, replies, limiter)
-
-        await dispatcher.handle(event, deliver)
+        await answer_update(context.application, dispatcher, update, limiter)
 
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("Telegram update failed: %s", context.error, exc_info=context.error)

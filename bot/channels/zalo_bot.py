@@ -11,6 +11,7 @@ import contextlib
 import hmac
 import logging
 import random
+import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,6 +21,7 @@ import httpx
 from bot.channels.numbered import number_hint, render_parts, unprompted_parts, user_locale
 from bot.core.conversation import Incoming, Reply
 from bot.core.dispatch import Dispatcher
+from bot.core.inbox import Inbox
 from bot.domain.i18n import use_locale
 from bot.domain.text import clean
 from bot.storage.events import first_time
@@ -245,6 +247,7 @@ class ZaloBot:
         self.dispatcher = dispatcher
         self.backoff = backoff or Backoff()
         self.background = background or Background()
+        self.inbox: Inbox | None = None  # set by the runtime in `serve` on PostgreSQL
         dispatcher.services.notifier.register(CHANNEL, self.notify)
 
     async def accept(self, body: Any) -> bool:
@@ -253,12 +256,21 @@ class ZaloBot:
         if update is None:
             return False
         key = update.event.message_id
+        if self.inbox is not None:  # several workers: recorded, answered in order by any
+            key = key or uuid.uuid4().hex  # nothing to know a replay by
+            return await self.inbox.accept(CHANNEL, key, update.event.user_id, 0, body)
         if key and not await first_time(self.dispatcher.services.db, CHANNEL, key):
             log.info("duplicate Zalo message %s ignored", key)
             return False
         # Started in arrival order: the dispatcher's per-user lock keeps that order.
         self.background.start(self.handle(update))
         return True
+
+    async def answer_body(self, body: Any) -> None:
+        """Answer an update the inbox recorded."""
+        update = to_update(body)
+        if update is not None:
+            await self.handle(update)
 
     async def handle(self, update: ZaloUpdate) -> None:
         """Answer one update; a failed send is logged, not raised."""

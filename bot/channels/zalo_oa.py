@@ -25,6 +25,7 @@ from bot.channels.numbered import number_hint, render_parts, unprompted_parts, u
 from bot.channels.zalo_bot import Background, as_object
 from bot.core.conversation import Incoming, Reply
 from bot.core.dispatch import Dispatcher
+from bot.core.inbox import Inbox
 from bot.domain.clock import WALL
 from bot.domain.i18n import use_locale
 from bot.domain.text import clean
@@ -253,6 +254,7 @@ class ZaloOa:
     secret_key: str
     max_skew: float = 300.0
     background: Background = field(default_factory=Background)
+    inbox: Inbox | None = None  # `serve` on PostgreSQL: a user's events answered in order
 
     def __post_init__(self) -> None:
         self.dispatcher.services.notifier.register(CHANNEL, self.notify)
@@ -267,6 +269,13 @@ class ZaloOa:
         if name not in ("follow", "unfollow") and not str(name).startswith("user_send_"):
             return False  # receipts (user_received_message, user_seen_message), OA echoes
         services = self.dispatcher.services
+        if self.inbox is not None and name != "unfollow":
+            event = to_event(body)
+            if event is None:
+                return False
+            seq = str(body.get("timestamp") or "")  # milliseconds: the order they were sent in
+            seq_ms = int(seq) if seq.isascii() and seq.isdigit() and len(seq) <= 18 else 0
+            return await self.inbox.accept(CHANNEL, event_key(body), event.user_id, seq_ms, body)
         if not await first_time(services.db, CHANNEL, event_key(body)):
             log.info("duplicate Zalo OA event %s ignored", event_key(body))
             return False
@@ -281,6 +290,12 @@ class ZaloOa:
             return False
         self.background.start(self.handle(event))
         return True
+
+    async def answer_body(self, body: dict[str, Any]) -> None:
+        """Answer an event the inbox recorded."""
+        event = to_event(body)
+        if event is not None:
+            await self.handle(event)
 
     async def handle(self, event: Incoming) -> None:
         """Answer one event; a failed send is logged, not raised."""

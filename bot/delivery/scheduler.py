@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from bot.delivery.digest import build_digests, digest_window, send_pledge_reminders
 from bot.delivery.poll_notices import close_due_polls
 from bot.domain.clock import TZ
-from bot.storage.db import as_utc
+from bot.storage.db import as_utc, insert_or
 from bot.storage.schema import schedules
 
 if TYPE_CHECKING:
@@ -53,20 +53,14 @@ def _jobs(services: Services) -> dict[str, Callable[[datetime], Awaitable[object
 
 
 async def ensure_schedules(services: Services, now: datetime) -> None:
-    """Create the rows of jobs that have none yet."""
+    """Create the rows of jobs that have none yet: ON CONFLICT DO NOTHING, so workers starting
+    at once make each row once (a read and then an insert would fail one of them)."""
     settings = services.settings
     async with services.db.write() as conn:
-        known = set((await conn.execute(select(schedules.c.name))).scalars())
         for name in JOB_NAMES:
-            if name not in known:
-                await conn.execute(
-                    insert(schedules).values(
-                        name=name,
-                        next_run_at=as_utc(
-                            next_run(name, now, settings.digest_hour, settings.digest_weekday)
-                        ),
-                    )
-                )
+            first = next_run(name, now, settings.digest_hour, settings.digest_weekday)
+            row = insert_or(conn, schedules).values(name=name, next_run_at=as_utc(first))
+            await conn.execute(row.on_conflict_do_nothing(index_elements=[schedules.c.name]))
 
 
 async def run_due(services: Services, now: datetime) -> list[str]:
@@ -86,6 +80,9 @@ async def run_due(services: Services, now: datetime) -> list[str]:
         if as_utc(row.next_run_at) > now or row.name not in jobs:
             continue
         following = as_utc(next_run(row.name, now, settings.digest_hour, settings.digest_weekday))
+        # Compare-and-set: of workers that read the same due time, one moves it on and runs
+        # the job; on PostgreSQL the others wait for its row lock, find next_run_at changed
+        # and update nothing.
         async with services.db.write() as conn:
             claimed = await conn.execute(
                 update(schedules)

@@ -2,7 +2,9 @@
 site (bot/web/: province and commune pages, open data).
 
 Only channels with complete credentials are mounted. Every webhook answers at once and the
-update is handled in the background, so a slow reply never makes a platform retry. Bodies are
+update is handled in the background, so a slow reply never makes a platform retry. On
+PostgreSQL (several workers behind one address) each update is first recorded in the inbox and
+a user's are answered in their order by one worker at a time (bot/core/inbox.py). Bodies are
 read with a size cap and a time limit (bot/interfaces/request_body.py); one that is
 refused is one log line. The channels, their transports and the jobs beside them are the
 runtime's (bot/app/runtime.py, mode `serve`), started by the lifespan: this module is the routes.
@@ -28,8 +30,10 @@ from telegram.request import BaseRequest
 from bot.app.runtime import WEBHOOK_PATHS, Runtime, secret, webhook_channels
 from bot.app.services import Services, build_services
 from bot.app.settings import Settings
+from bot.channels.telegram import to_event
 from bot.channels.zalo_bot import secret_matches
 from bot.channels.zalo_oa import Rejected
+from bot.core.dispatch import Dispatcher
 from bot.domain.clock import Clock
 from bot.interfaces.request_body import BodyRefused, read_body
 from bot.storage.events import first_time
@@ -105,6 +109,15 @@ async def telegram_webhook(request: Request) -> Response:
             error,
         )
         return Response()
+    if runtime.inbox is not None:
+        # Several workers: recorded first (the dedupe too), then answered in update order by
+        # whichever worker holds the user's turn (bot/core/inbox.py).
+        event = to_event(update)
+        if event is not None and update.effective_chat is not None:
+            seq, user_id = update.update_id, event.user_id
+            if not await runtime.inbox.accept("telegram", str(seq), user_id, seq, body):
+                log.info("duplicate Telegram update %s ignored", update.update_id)
+        return Response()
     if not await first_time(runtime.services.db, "telegram", str(update.update_id)):
         log.info("duplicate Telegram update %s ignored", update.update_id)
         return Response()
@@ -154,10 +167,12 @@ def create_app(
     telegram_request: BaseRequest | None = None,
     jobs: bool = False,
     clock: Clock | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> Starlette:
     """The app, on the runtime of `serve` (bot/app/runtime.py) started by its lifespan;
     `services` given (tests) are used as they are and not closed here. With `jobs`, the sender
-    and the scheduler run beside it. A `clock` (tests) is the one of services built here."""
+    and the scheduler run beside it. A `clock` (tests) is the one of services built here;
+    `dispatcher` replaces the one on every feature (tests)."""
     mounted, _problems = webhook_channels(settings)  # the runtime logs the problems
     handlers = {"telegram": telegram_webhook, "zalo": zalo_bot_webhook, "zalo_oa": zalo_oa_webhook}
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
@@ -181,6 +196,7 @@ def create_app(
                     jobs=jobs,
                     set_webhooks=set_webhooks,
                     telegram_request=telegram_request,
+                    dispatcher=dispatcher,
                 )
             )
             yield {"runtime": runtime}

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
-from bot.storage.cache import TtlCache
+from bot.storage.cache import TtlCache, bump
 from bot.storage.db import Database, insert_or
 from bot.storage.schema import audit_log, campaigns, contributions
 
@@ -225,9 +225,10 @@ class CampaignStore:
 
     def __init__(self, db: Database, ttl_seconds: float = 30.0) -> None:
         self._db = db
-        self._cache = TtlCache(ttl_seconds)
+        self._cache = TtlCache(ttl_seconds, db.versions, "campaigns")
 
     async def _campaigns(self) -> dict[int, Campaign]:
+        await self._cache.fresh()
         loaded: dict[int, Campaign] | None = self._cache.get("all")
         if loaded is None:
             async with self._db.read() as conn:
@@ -298,6 +299,7 @@ class CampaignStore:
                     self._db.clock.utcnow(),
                 )
             row = (await conn.execute(select(campaigns).where(campaigns.c.id == campaign_id))).one()
+            await bump(conn, "campaigns")
         self._cache.clear()  # read again on next use
         return _campaign(row), True
 
@@ -308,7 +310,7 @@ class ContributionStore:
 
     def __init__(self, db: Database, ttl_seconds: float = 30.0) -> None:
         self._db = db
-        self._tallies = TtlCache(ttl_seconds)
+        self._tallies = TtlCache(ttl_seconds, db.versions, "tallies")
 
     async def add(self, new: NewContribution) -> tuple[Contribution, bool]:
         """Record a confirmed pledge once: a replay returns the first one and False."""
@@ -337,6 +339,7 @@ class ContributionStore:
                     },
                 )
                 added = _contribution(result.one())
+                await bump(conn, "tallies")
             self._tallies.clear()
             return added, True
         except IntegrityError:
@@ -458,6 +461,7 @@ class ContributionStore:
             )
             if notify is not None:
                 await notify(conn, changed)
+            await bump(conn, "tallies")
         self._tallies.clear()
         return changed
 
@@ -471,6 +475,7 @@ class ContributionStore:
         """Public totals for a campaign, a commune, a village, or several campaigns together
         (`campaign_slugs`: those funding a project; a household giving to two counts once)."""
         key = (campaign_id, commune_code, village, campaign_slugs)
+        await self._tallies.fresh()
         tally: Tally | None = self._tallies.get(key)
         if tally is None:
             tally = await self._count(campaign_id, commune_code, village, campaign_slugs)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from bot.domain.clock import Clock
 from bot.domain.paths import MIGRATIONS_DIR
 from bot.storage import sqlite
+from bot.storage.cache import Versions
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class Database:
             self.engine = create_async_engine(parsed)
         # SQLite has one writer: writes wait for it here, in the event loop (see sqlite.py).
         self._writer: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        # What the caches of this process last saw of each area (bot/storage/cache.py).
+        self.versions = Versions(self)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

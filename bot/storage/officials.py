@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select
 
-from bot.storage.cache import TtlCache
+from bot.storage.cache import TtlCache, bump
 from bot.storage.db import Database, insert_or
 from bot.storage.schema import officials
 
@@ -76,7 +76,7 @@ class OfficialStore:
 
     def __init__(self, db: Database, ttl_seconds: float = 10.0) -> None:
         self._db = db
-        self._cache = TtlCache(ttl_seconds)
+        self._cache = TtlCache(ttl_seconds, db.versions, "grants")
 
     async def grant(self, principal: str, role: str, area_code: str, granted_by: str) -> bool:
         """Grant a role; False when it was already granted."""
@@ -96,6 +96,8 @@ class OfficialStore:
                     index_elements=[officials.c.principal, officials.c.role, officials.c.area_code]
                 )
                 made = (await conn.execute(new.returning(officials.c.id))).first()
+                if made is not None:
+                    await bump(conn, "grants")
         finally:
             self._cache.clear()
         return made is not None
@@ -109,6 +111,8 @@ class OfficialStore:
                     officials.c.area_code == area_code,
                 )
             )
+            if result.rowcount:
+                await bump(conn, "grants")
         self._cache.clear()
         return bool(result.rowcount)
 
@@ -118,6 +122,7 @@ class OfficialStore:
             query = select(officials).order_by(officials.c.principal, officials.c.role)
             async with self._db.read() as conn:
                 return [_grant(r) for r in await conn.execute(query)]
+        await self._cache.fresh()
         cached: list[Grant] | None = self._cache.get(principal)
         if cached is None:
             async with self._db.read() as conn:

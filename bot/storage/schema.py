@@ -547,3 +547,46 @@ project_updates = Table(
     Index("ix_project_updates_project", "project_id", "id"),
     Index("ix_project_updates_created", "created_at"),
 )
+
+# --- several workers: one user's updates in order, caches kept in step (issue 12) ------------
+
+# A webhook's update, recorded before it is answered: the insert is the dedupe of a replay, and
+# the worker holding the user's turn answers their pending rows in `seq` order (Telegram's
+# update_id; 0 where a platform gives none, then arrival order). `taken_at` is set, and the body
+# dropped, as a row is taken; rows are kept a week for the dedupe (bot/core/inbox.py).
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(16), nullable=False),
+    Column("event_key", String(128), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("body", JSON),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("taken_at", DateTime(timezone=True)),
+    UniqueConstraint("channel", "event_key", name="uq_inbox_event"),
+    Index("ix_inbox_user", "channel", "user_id", "taken_at"),
+    Index("ix_inbox_received", "received_at"),
+)
+
+# Whose turn it is to answer a user: one worker (`holder`) until `lease_until`, renewed with
+# every update it takes; a crashed worker's turn lapses and another takes the user's updates.
+# Given back, the lease is NULL and the holder kept: who answered the user last.
+inbox_turns = Table(
+    "inbox_turns",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("holder", String(32)),
+    Column("lease_until", DateTime(timezone=True)),
+)
+
+# A counter per cached area (statuses, campaigns, tallies, grants), bumped in the transaction of
+# every change; each process compares it at most every second and drops what it kept.
+cache_versions = Table(
+    "cache_versions",
+    metadata,
+    Column("area", String(16), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)

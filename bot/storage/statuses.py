@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.storage.cache import TtlCache
+from bot.storage.cache import TtlCache, bump
 from bot.storage.contributions import audit
 from bot.storage.db import Database
 from bot.storage.schema import status_imports, status_records, title_records
@@ -99,7 +99,7 @@ class StatusStore:
 
     def __init__(self, db: Database, ttl_seconds: float = 30.0) -> None:
         self._db = db
-        self._cache = TtlCache(ttl_seconds)
+        self._cache = TtlCache(ttl_seconds, db.versions, "statuses")
 
     def invalidate(self) -> None:
         self._cache.clear()
@@ -116,6 +116,7 @@ class StatusStore:
 
     async def commune(self, set_id: str, commune_code: str) -> CommuneStatus:
         key = ("commune", set_id, commune_code)
+        await self._cache.fresh()
         cached = self._cache.get(key)
         if cached is not None:
             return cached
@@ -163,6 +164,7 @@ class StatusStore:
     async def met_counts(self, set_id: str, commune_codes: Sequence[str]) -> dict[str, int]:
         """Criteria met per commune (communes with no data are absent)."""
         key = ("counts", set_id, *sorted(commune_codes))
+        await self._cache.fresh()
         cached = self._cache.get(key)
         if cached is not None:
             return cached
@@ -205,6 +207,7 @@ class StatusStore:
                 await conn.execute(
                     insert(title_records), [dict(x, import_id=import_id) for x in batch.titles]
                 )
+            await bump(conn, "statuses")
         self.invalidate()
         return import_id
 

@@ -78,8 +78,9 @@ def _update_params(profile: UserProfile, values: dict[str, Any]) -> dict[str, An
 class UserStore:
     """Reads profiles through a small in-memory cache; every change is written at once.
 
-    The cache is safe because one process owns a channel's users and the dispatcher handles
-    one update per user at a time.
+    The cache is safe because the dispatcher handles one update per user at a time, and with
+    several workers (bot/core/inbox.py) a worker taking a turn another had last forgets what it
+    kept of that user.
     """
 
     def __init__(self, db: Database, max_cached: int = 50_000) -> None:
@@ -179,3 +180,7 @@ class UserStore:
 
     def forget(self) -> None:
         self._cache.clear()
+
+    def forget_one(self, channel: str, user_id: str) -> None:
+        """Read the profile again next time: another worker may have answered the user."""
+        self._cache.pop((channel, user_id), None)

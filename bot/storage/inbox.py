@@ -1,0 +1,190 @@
+"""The inbox's statements: updates recorded once, a user's turn taken and given back.
+
+Times are the wall clock's (`WALL`): a lease is real seconds, whatever a test sets the
+services' clock to. Every statement runs on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import and_, bindparam, delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.domain.clock import WALL
+from bot.storage.db import Database, as_utc, insert_or
+from bot.storage.events import KEEP, _key
+from bot.storage.schema import inbox, inbox_turns
+
+
+class Pending(NamedTuple):
+    id: int
+    body: dict[str, Any]
+
+
+def now() -> datetime:
+    return WALL.utcnow()
+
+
+async def add(
+    db: Database, channel: str, event_key: str, user_id: str, seq: int, body: dict[str, Any]
+) -> bool:
+    """Record an update; False when it was recorded before (a replay)."""
+    try:
+        async with db.write() as conn:
+            await conn.execute(
+                inbox.insert().values(
+                    channel=channel,
+                    event_key=_key(event_key),
+                    user_id=user_id,
+                    seq=seq,
+                    body=body,
+                    received_at=now(),
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+class Claim(enum.Enum):
+    TAKEN = "taken"  # the turn is ours; another worker may have answered the user since ours
+    RESUMED = "resumed"  # ours again, and nobody else held it since: what we kept still holds
+    HELD = "held"  # another worker holds it, between two updates: it will see ours
+    BUSY = "busy"  # another worker is inside a transaction on the turn: look again shortly
+
+
+async def claim(db: Database, channel: str, user_id: str, holder: str, lease: float) -> Claim:
+    """Take the user's turn when nobody holds it or the holder's lease has lapsed.
+
+    The turn's row is read `FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite's one writer needs no
+    lock), so a worker never waits on another's lock with a pooled connection: a row locked is
+    BUSY, and the caller looks again after a moment. A row held and not locked is HELD: its
+    holder is between two updates and its next look sees the update recorded before this.
+    """
+    at = now()
+    until = at + timedelta(seconds=lease)
+    key = (inbox_turns.c.channel == channel, inbox_turns.c.user_id == user_id)
+    async with db.write() as conn:
+        mine = select(inbox_turns.c.holder, inbox_turns.c.lease_until).where(*key)
+        row = (await conn.execute(mine.with_for_update(skip_locked=True))).first()
+        if row is None:
+            new = insert_or(conn, inbox_turns).values(
+                channel=channel, user_id=user_id, holder=holder, lease_until=until
+            )
+            made = await conn.execute(new.on_conflict_do_nothing().returning(inbox_turns.c.holder))
+            return Claim.TAKEN if made.first() is not None else Claim.BUSY
+        if row.lease_until is not None and as_utc(row.lease_until) >= at:
+            return Claim.HELD
+        await conn.execute(update(inbox_turns).where(*key).values(holder=holder, lease_until=until))
+    # A turn given back keeps its holder's name (lease NULL): the next to take it knows whether
+    # anyone else had it in between.
+    return Claim.RESUMED if row.holder == holder else Claim.TAKEN
+
+
+def _of(channel: str, user_id: str) -> Any:
+    return and_(inbox.c.channel == channel, inbox.c.user_id == user_id, inbox.c.taken_at.is_(None))
+
+
+class Next(NamedTuple):
+    """What `take_next` found: the update to answer now, or none and then whether updates
+    came while the turn was being given back (`again`: try to take it once more)."""
+
+    row: Pending | None
+    again: bool = False
+
+
+_FIRST = (
+    select(inbox.c.id, inbox.c.body)
+    .where(
+        inbox.c.channel == bindparam("channel"),
+        inbox.c.user_id == bindparam("user_id"),
+        inbox.c.taken_at.is_(None),
+    )
+    .order_by(inbox.c.seq, inbox.c.id)
+    .limit(1)
+)
+
+
+def _turn(channel: str, user_id: str, holder: str) -> Any:
+    return and_(
+        inbox_turns.c.channel == channel,
+        inbox_turns.c.user_id == user_id,
+        inbox_turns.c.holder == holder,
+        inbox_turns.c.lease_until.is_not(None),
+    )
+
+
+async def take_next(db: Database, channel: str, user_id: str, holder: str, lease: float) -> Next:
+    """In one transaction, while the turn is `holder`'s: the user's first update not taken yet,
+    marked taken before it is answered (a crash mid-way loses it rather than answering it
+    twice) with the lease renewed; or, with none left, the turn given back.
+
+    Giving back and then looking for updates in the same transaction leaves none behind on
+    PostgreSQL too: a worker that found the turn held had recorded its update before it
+    looked, so the look (a statement after the give-back) sees it; one that looks after the
+    give-back waits for this transaction and then takes the turn itself.
+    """
+    at = now()
+    key = {"channel": channel, "user_id": user_id}
+    async with db.write() as conn:
+        renewed = await conn.execute(
+            update(inbox_turns)
+            .where(_turn(channel, user_id, holder))
+            .values(lease_until=at + timedelta(seconds=lease))
+        )
+        if not renewed.rowcount:
+            return Next(None)  # the lease lapsed and another worker took the turn
+        row = (await conn.execute(_FIRST, key)).first()
+        if row is not None:
+            await conn.execute(
+                update(inbox).where(inbox.c.id == row.id).values(taken_at=at, body=None)
+            )
+            return Next(Pending(row.id, row.body))
+        await conn.execute(
+            update(inbox_turns).where(_turn(channel, user_id, holder)).values(lease_until=None)
+        )
+        again = (await conn.execute(select(exists().where(_of(channel, user_id))))).scalar()
+    return Next(None, bool(again))
+
+
+async def release(db: Database, channel: str, user_id: str, holder: str) -> None:
+    """Give the turn back (a drain that ended with an error or was cancelled)."""
+    async with db.write() as conn:
+        await conn.execute(
+            update(inbox_turns).where(_turn(channel, user_id, holder)).values(lease_until=None)
+        )
+
+
+async def stranded(db: Database, older_than: float) -> list[tuple[str, str]]:
+    """Users with updates waiting longer than `older_than` seconds and nobody holding their
+    turn (its holder crashed, or gave it back in the instant a new one arrived)."""
+    at = now()
+    turn = inbox_turns
+    held = exists().where(
+        turn.c.channel == inbox.c.channel,
+        turn.c.user_id == inbox.c.user_id,
+        turn.c.lease_until >= at,
+    )
+    query = (
+        select(inbox.c.channel, inbox.c.user_id)
+        .where(
+            inbox.c.taken_at.is_(None),
+            inbox.c.received_at < at - timedelta(seconds=older_than),
+            ~held,
+        )
+        .distinct()
+    )
+    async with db.read() as conn:
+        return [(row.channel, row.user_id) for row in await conn.execute(query)]
+
+
+async def prune(db: Database, keep: timedelta = KEEP) -> int:
+    """Forget updates received over `keep` ago (no replay comes that late), and turns given
+    back; returns how many updates went."""
+    async with db.write() as conn:
+        gone = await conn.execute(delete(inbox).where(inbox.c.received_at < now() - keep))
+        await conn.execute(delete(inbox_turns).where(inbox_turns.c.lease_until.is_(None)))
+    return gone.rowcount or 0
