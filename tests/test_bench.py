@@ -4,16 +4,21 @@ tiny round end to end (their figures are read in BENCHMARKS.md, never asserted h
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests import databases
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["broadcast", "contributions", "polls", "updates", "voices"])
+@pytest.mark.parametrize(
+    "name", ["broadcast", "contributions", "polls", "scale_broadcast", "updates", "voices"]
+)
 def test_every_benchmark_imports(name: str) -> None:
     importlib.import_module(f"bench.{name}")
 
@@ -42,3 +47,17 @@ def test_a_tiny_poll_close_benchmark_completes() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "close a poll of 200 votes" in done.stdout and "turnout 200/300" in done.stdout
+
+
+def test_a_tiny_scaled_broadcast_completes() -> None:
+    """Two workers and one killed, then one on SQLite restarted (PostgreSQL when a server is
+    named, as for the suite)."""
+    command = ["bench/scale_broadcast.py", "--subscribers", "300", "--rate", "200"]
+    command += ["--kill-after", "0.5", "--lease", "1"]
+    url = os.environ.get(databases.PG_URL)
+    command += ["--workers", "2", "--pg-url", url] if url else ["--workers"]
+    done = subprocess.run(
+        [sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("missed 0;") == (2 if url else 1)

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 CATCH_UP_SECONDS = 0.005
 _PRUNE_AT = 4096  # per-chat entries kept before expired ones are dropped (memory stays flat)
 BATCH_SECONDS = 0.1  # a worker reserves this much of the shared limit at a time
+# How late a worker may use a slot it holds: any 1 s window then sees at most
+# rate × (1 + 0.02) + 1 messages of all workers together.
+SHARED_CATCH_UP_SECONDS = 0.02
 SETTLE_SECONDS = 0.1  # replies sent outside reserved slots are paid for within this long
 
 ChatId = int | str
@@ -119,9 +122,9 @@ class SharedPace(Pace):
         super().__init__(rate, reserve)
         self.book, self.name = book, name
         self.batch = max(1, round(rate * BATCH_SECONDS))
-        # A slot is used within half an interval of its start or lost: a late send crowds into
-        # the slots another worker holds by less than one message.
-        self.lag = max(CATCH_UP_SECONDS, self.interval / 2)
+        # A slot is used within SHARED_CATCH_UP_SECONDS of its start or lost: a worker woken
+        # late catches up a little, crowding the slots others hold by at most that much.
+        self.lag = SHARED_CATCH_UP_SECONDS
         self.end = float("-inf")  # where the slots this worker holds end (its clock)
         self.owed = 0  # replies sent outside held slots, not yet reserved
         self._settling: asyncio.Task[None] | None = None
