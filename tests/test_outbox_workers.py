@@ -106,7 +106,8 @@ async def test_two_books_reserve_slots_that_never_overlap(services: Services) ->
         interval = 1 / 50
 
         async def reserve(book: PaceBook) -> tuple[float, float]:
-            start = time.time() + await book.reserve("telegram:free", interval, 5)
+            delay = await book.reserve("telegram:free", interval, 5)
+            start = time.time() + delay
             return start, start + 5 * interval
 
         spans = sorted(await asyncio.gather(*(reserve(books[n % 2]) for n in range(8))))
@@ -115,6 +116,35 @@ async def test_two_books_reserve_slots_that_never_overlap(services: Services) ->
     for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end - 0.002  # the next begins where the last ended (wall-clock jitter)
     assert spans[-1][1] - spans[0][0] >= 8 * 5 * interval - 0.002  # 40 slots: 0.8 s of them
+
+
+async def test_a_groups_messages_are_spaced_across_workers(services: Services) -> None:
+    """20 a minute to one group (compressed: 3 a second), whichever worker sends: six messages,
+    three from each of two workers, never more than three in a second."""
+    other = Database(services.settings.db_url)
+    at: list[float] = []
+
+    async def send(limiter: Limiter) -> None:
+        await limiter.acquire(-100, interactive=False)
+        at.append(time.monotonic())
+        limiter.sent(-100)
+
+    try:
+        limiters = [
+            Limiter(
+                rate=50,
+                per_chat_interval=0,
+                group_per_window=3,
+                group_window=1.0,
+                shared=(PaceBook(db), "t"),
+            )
+            for db in (services.db, other)
+        ]
+        await asyncio.gather(*(send(limiters[n % 2]) for n in range(6)))
+    finally:
+        await other.close()
+    assert max_in_window(at, 1.0) <= 3
+    assert min(b - a for a, b in itertools.pairwise(sorted(at))) >= 0.4  # evenly, 0.5 s apart
 
 
 async def test_two_workers_send_one_broadcast_within_one_limit(services: Services) -> None:

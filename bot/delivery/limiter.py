@@ -87,19 +87,21 @@ class PaceBook:
 
     async def reserve(self, name: str, interval: float, count: int) -> float:
         """Reserve `count` consecutive slots of `interval` seconds on pace `name`: seconds from
-        the wall clock at the request until the first (slots lie in the past for nobody)."""
-        now = WALL.utcnow().timestamp()
+        the answer until the first (negative: it began during the round trip)."""
         span = count * interval
         async with self.db.write() as conn:
             if name not in self._made:
                 await conn.execute(
                     insert_or(conn, send_pace).values(name=name, tat=0.0).on_conflict_do_nothing()
                 )
+            # Read once connected: a clock read before a slow connect would hand out a slot
+            # already past, and its late use would crowd the next.
+            now = WALL.utcnow().timestamp()
             end = (
                 await conn.execute(_RESERVE, {"p_name": name, "now": now, "span": span})
             ).scalar_one()
         self._made.add(name)
-        return float(end) - span - now
+        return float(end) - span - WALL.utcnow().timestamp()
 
 
 # The row is locked by the UPDATE: two workers reserving at once get consecutive slots.
@@ -138,12 +140,12 @@ class SharedPace(Pace):
         if not self._held(clock()):
             owed, self.owed = self.owed, 0
             count = owed + min(self.batch, wanted)
-            asked = clock()
             try:
-                first = asked + await self.book.reserve(self.name, self.interval, count)
+                delay = await self.book.reserve(self.name, self.interval, count)
             except BaseException:
                 self.owed += owed
                 raise
+            first = clock() + delay
             self.tat = first + owed * self.interval  # the owed slots pay for past replies
             self.end = first + count * self.interval
         return self.broadcast_wait(clock())
@@ -229,6 +231,7 @@ class Limiter:
     ) -> None:
         self.free: Pace = Pace(rate, reserve)
         self.paid: Pace = Pace(paid_rate, reserve)
+        self._shared = shared
         if shared is not None:  # (the book, the channel): the limit of every worker together
             book, channel = shared
             self.free = SharedPace(rate, reserve, book, f"{channel}:free")
@@ -314,6 +317,8 @@ class Limiter:
 
     async def _acquire_queued(self, key: str, pace: Pace, priority: int) -> None:
         """Wait for the chat, then for this message's turn under the overall pace."""
+        if self._shared is not None and key.startswith("-"):
+            await self._group_turn(key)
         while True:
             # The per-chat wait happens outside the turn, so one slow chat holds up no other.
             wait = self._chat_wait(key, self.clock())
@@ -338,6 +343,18 @@ class Limiter:
                 return
             finally:
                 self._turns.release()
+
+    async def _group_turn(self, key: str) -> None:
+        """A group's turn among every worker: its messages spaced evenly, 20 a minute at most
+        (one slot of its own pace, reserved in the database, then waited for). Spaced a
+        window over n - 1, so a send woken late never makes n + 1 in a window."""
+        book, channel = self._shared or (None, "")
+        assert book is not None
+        interval = self.group_window / max(1, self.group_per_window - 1)
+        wait = await book.reserve(f"{channel}:group:{key}", interval, 1)
+
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     def _chat_wait(self, key: str, now: float) -> float:
         """Seconds until a broadcast message may go to this chat (interval, group window)."""

@@ -17,7 +17,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "send_pace",
-        sa.Column("name", sa.String(32), primary_key=True),
+        sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("tat", sa.Float, nullable=False),
     )
 
