@@ -220,7 +220,7 @@ async def parent(args: argparse.Namespace, folder: Path) -> None:
         if args.workers:
             os.environ[databases.PG_URL] = args.pg_url
         for count in args.workers:
-            name = await databases.create_database(f"scale_broadcast_{count}")
+            name = await databases.create_database(f"scale_broadcast_{os.getpid()}_{count}")
             try:
                 await run(args, http, databases.url_of(name), count, "PostgreSQL")
             finally:

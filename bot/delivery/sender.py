@@ -4,11 +4,12 @@ Notices, one recipient each, are the other lane of this sender (bot/delivery/not
 deliveries table, states and `outbox.record`, claimed row by row under a per-row lease instead
 of a broadcast's lease, and ahead of broadcasts at the limiter. `run_sender` runs both.
 
-Several workers send one broadcast together (`Sender.run`, beside every bot): each claims
-batches of its rows with SKIP LOCKED under a per-row lease (bot/delivery/outbox.py) and paces
-them through its limiter, which on PostgreSQL reserves its slots of one limit shared by all
-(bot/delivery/limiter.py). `chungsuc broadcast send` (`Sender.send` alone) also holds the
-broadcast's lease in `schedules`, which keeps two such commands apart.
+On PostgreSQL several workers send one broadcast together (`Sender.run`, beside every bot):
+each claims batches of its rows with SKIP LOCKED under a per-row lease (bot/delivery/outbox.py)
+and paces them through its limiter, which reserves its slots of one limit shared by all
+(bot/delivery/limiter.py). On SQLite, whose limiters stay in memory, and for `chungsuc
+broadcast send`, the sender also holds the broadcast's lease in `schedules`: one such sender
+per broadcast at a time.
 
 Crash safety rests on one invariant: a delivery is in state "sending" from the transaction that
 claims it to the transaction that records its result, and at most `broadcast_in_flight` rows of
@@ -145,7 +146,9 @@ class Sender:
                 # A few at a time, oldest first: they share one window and one limiter, so
                 # more would not send faster (a morning's digests are one per commune).
                 if broadcast_id not in running and len(running) < MAX_RUNNING:
-                    sending = self.send(broadcast_id, stop, shared=True)
+                    # PostgreSQL: every worker on every broadcast, one limit for all. SQLite:
+                    # one process per broadcast (the lease), as each keeps its limit in memory.
+                    sending = self.send(broadcast_id, stop, shared=not self.db.is_sqlite)
                     running[broadcast_id] = asyncio.create_task(sending)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll)
