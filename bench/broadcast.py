@@ -165,11 +165,9 @@ def p95(values: list[float]) -> float:
 # --- the parent: data, fake server, runs -----------------------------------------------------
 
 
-async def prepare(folder: Path, subscribers: int) -> tuple[str, dict[str, int]]:
-    """A migrated SQLite file with N subscribers over the province; the broadcasts to run."""
-    url = f"sqlite+aiosqlite:///{folder / 'bench.sqlite3'}"
-    services = await build_services(load_settings(db_url=url))
-    db, now = services.db, utcnow()
+async def add_subscribers(db: Database, subscribers: int) -> list[str]:
+    """N Telegram subscribers spread over the province's communes; the communes, in order."""
+    now = utcnow()
     async with db.read() as conn:
         communes = list(
             (
@@ -199,6 +197,15 @@ async def prepare(folder: Path, subscribers: int) -> tuple[str, dict[str, int]]:
         ]
         async with db.write() as conn:
             await conn.execute(insert(subscriptions), rows)
+    return communes
+
+
+async def prepare(folder: Path, subscribers: int) -> tuple[str, dict[str, int]]:
+    """A migrated SQLite file with N subscribers over the province; the broadcasts to run."""
+    url = f"sqlite+aiosqlite:///{folder / 'bench.sqlite3'}"
+    services = await build_services(load_settings(db_url=url))
+    db, now = services.db, utcnow()
+    communes = await add_subscribers(db, subscribers)
     ids = {}
     runs = {
         "free": (False, "province_news", "19"),

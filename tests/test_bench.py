@@ -17,7 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
-    "name", ["broadcast", "contributions", "pages", "polls", "scale", "updates", "voices"]
+    "name",
+    [
+        *("broadcast", "contributions", "pages", "polls"),
+        *("scale", "scale_broadcast", "updates", "voices"),
+    ],
 )
 def test_every_benchmark_imports(name: str) -> None:
     importlib.import_module(f"bench.{name}")
@@ -72,3 +76,17 @@ def test_a_tiny_scale_benchmark_completes() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "users answered out of order or wrongly, all runs: 0" in done.stdout
+
+
+def test_a_tiny_scaled_broadcast_completes() -> None:
+    """Two workers and one killed, then one on SQLite restarted (PostgreSQL when a server is
+    named, as for the suite)."""
+    command = ["bench/scale_broadcast.py", "--subscribers", "300", "--rate", "200"]
+    command += ["--kill-after", "0.5", "--lease", "1"]
+    url = os.environ.get(PG_URL)
+    command += ["--workers", "2", "--pg-url", url] if url else ["--workers"]
+    done = subprocess.run(
+        [sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("missed 0;") == (2 if url else 1)

@@ -143,9 +143,11 @@ async def test_one_sender_per_broadcast(services: Services) -> None:
     """A second sender on the same broadcast is turned away by the lease."""
     await subscribe_many(services.db, list(range(8101, 8121)))
     broadcast_id = await new_broadcast(services.db)
-    async with fake_api() as (_fake, url), sender_for(services, url) as sender:
+    async with fake_api() as (fake, url), sender_for(services, url) as sender:
         task = asyncio.create_task(sender.send(broadcast_id, asyncio.Event()))
-        await asyncio.sleep(0.2)
+        # The first is sending (so it holds the lease) and has most of 20 messages to go,
+        # however slowly a loaded machine runs it.
+        await eventually(lambda: len(fake.accepted) > 0, within=30)
         assert await sender.send(broadcast_id, asyncio.Event()) == "busy"
         assert await task == "done"
 

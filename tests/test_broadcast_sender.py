@@ -384,7 +384,9 @@ async def test_replies_do_not_wait_behind_a_broadcast(services: Services) -> Non
         assert not task.done()
         assert await task == "done"
     waits.sort()
-    assert waits[int(len(waits) * 0.95)] < 0.005, waits
+    # Behind the broadcast a reply would wait for a slot, a thirtieth of a second; at once is
+    # well under that even on a loaded machine.
+    assert waits[int(len(waits) * 0.95)] < 0.015, waits
     assert fake.too_many == []
     # Replies took ~10/s of the 30/s; the broadcast had the rest.
     times = [s.at for s in fake.accepted]

@@ -315,7 +315,7 @@ class Runtime:
         from bot.channels.telegram_http import closing_on_failure
 
         settings, webhook = self.settings, self.plan.webhook
-        self.limiter = Limiter.from_settings(settings)
+        self.limiter = Limiter.from_settings(settings, self.services.db)  # on PG: all workers'
         application = build_application(
             settings, self.dispatcher, request, webhook=webhook, limiter=self.limiter
         )
@@ -464,18 +464,20 @@ class Runtime:
         if self.telegram is not None:
             from bot.channels.telegram_transport import TelegramTransport
 
-            limiter = self.limiter or Limiter.from_settings(self.settings)
+            limiter = self.limiter or Limiter.from_settings(self.settings, self.services.db)
             transports["telegram"] = TelegramTransport(self.telegram.bot, limiter)
         if self.zalo_bot is not None or self.zalo_oa is not None:
             from bot.channels.zalo_transport import ZaloBotTransport, ZaloOaTransport
 
+            db = self.services.db
+
             if self.zalo_bot is not None:
                 transports["zalo"] = ZaloBotTransport(
-                    self.zalo_bot.client, Limiter.from_settings(self.settings)
+                    self.zalo_bot.client, Limiter.from_settings(self.settings, db, "zalo")
                 )
             if self.zalo_oa is not None:
                 transports["zalo_oa"] = ZaloOaTransport(
-                    self.zalo_oa.client, Limiter.from_settings(self.settings)
+                    self.zalo_oa.client, Limiter.from_settings(self.settings, db, "zalo_oa")
                 )
         return transports
 

@@ -10,6 +10,13 @@ which the next queued message conforms. Notices and broadcasts wait for it, taki
 order — every waiting notice before any waiting broadcast message; an interactive reply may run
 ahead of it by the reserve (`broadcast_reply_reserve` of one second's worth of messages), so a
 villager's answer never queues, and the queue then yields exactly the capacity replies used.
+
+Several workers on one PostgreSQL share the overall limit (`SharedPace`): the pacer's timestamp
+lives in the database (table `send_pace`, one row per channel and pace), and a worker reserves
+the next few slots (a tenth of a second's worth) with one UPDATE that moves it; the slots of
+different workers never overlap, so their sum stays within the limit. A reply still goes at
+once: it uses a slot its worker holds, or is paid for after the fact by the worker's next
+reservation (within SETTLE_SECONDS), so the other workers yield the capacity it used.
 """
 
 from __future__ import annotations
@@ -22,6 +29,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from sqlalchemy import bindparam, case, update
+
+from bot.domain.clock import WALL
+from bot.storage.db import Database, insert_or
+from bot.storage.schema import send_pace
+
 if TYPE_CHECKING:
     from bot.app.settings import Settings
 
@@ -29,6 +42,11 @@ if TYPE_CHECKING:
 # achieved rate stays at the configured one) without bursting after it was idle.
 CATCH_UP_SECONDS = 0.005
 _PRUNE_AT = 4096  # per-chat entries kept before expired ones are dropped (memory stays flat)
+BATCH_SECONDS = 0.1  # a worker reserves this much of the shared limit at a time
+# How late a worker may use a slot it holds: any 1 s window then sees at most
+# rate × (1 + 0.02) + 1 messages of all workers together.
+SHARED_CATCH_UP_SECONDS = 0.02
+SETTLE_SECONDS = 0.1  # replies sent outside reserved slots are paid for within this long
 
 ChatId = int | str
 
@@ -47,6 +65,10 @@ class Pace:
         """Seconds until a broadcast message conforms."""
         return max(0.0, self.tat - now)
 
+    async def ready(self, clock: Callable[[], float], wanted: int) -> float:
+        """Seconds until the next queued message conforms (0: now); `wanted` is how many wait."""
+        return self.broadcast_wait(clock())
+
     def interactive_wait(self, now: float) -> float:
         """Seconds until a reply conforms: non-zero only when replies alone use up the reserve."""
         return max(0.0, self.tat - now - self.reserve)
@@ -54,6 +76,102 @@ class Pace:
     def take(self, now: float) -> None:
         """Count one message sent at `now`."""
         self.tat = max(self.tat, now - self.lag) + self.interval
+
+
+class PaceBook:
+    """The shared paces in the database: the next slots of one, reserved by one statement."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._made: set[str] = set()  # rows this process knows exist
+
+    async def reserve(self, name: str, interval: float, count: int) -> float:
+        """Reserve `count` consecutive slots of `interval` seconds on pace `name`: seconds from
+        the answer until the first (negative: it began during the round trip)."""
+        span = count * interval
+        async with self.db.write() as conn:
+            if name not in self._made:
+                await conn.execute(
+                    insert_or(conn, send_pace).values(name=name, tat=0.0).on_conflict_do_nothing()
+                )
+            # Read once connected: a clock read before a slow connect would hand out a slot
+            # already past, and its late use would crowd the next.
+            now = WALL.utcnow().timestamp()
+            end = (
+                await conn.execute(_RESERVE, {"p_name": name, "now": now, "span": span})
+            ).scalar_one()
+        self._made.add(name)
+        return float(end) - span - WALL.utcnow().timestamp()
+
+
+# The row is locked by the UPDATE: two workers reserving at once get consecutive slots.
+_RESERVE = (
+    update(send_pace)
+    .where(send_pace.c.name == bindparam("p_name"))
+    .values(
+        tat=case((send_pace.c.tat < bindparam("now"), bindparam("now")), else_=send_pace.c.tat)
+        + bindparam("span")
+    )
+    .returning(send_pace.c.tat)
+)
+
+
+class SharedPace(Pace):
+    """One overall limit shared by every worker on the database: this worker's messages go in
+    slots it reserved, a few at a time, from the `send_pace` row `name`."""
+
+    def __init__(self, rate: float, reserve: float, book: PaceBook, name: str) -> None:
+        super().__init__(rate, reserve)
+        self.book, self.name = book, name
+        self.batch = max(1, round(rate * BATCH_SECONDS))
+        # A slot is used within SHARED_CATCH_UP_SECONDS of its start or lost: a worker woken
+        # late catches up a little, crowding the slots others hold by at most that much.
+        self.lag = SHARED_CATCH_UP_SECONDS
+        self.end = float("-inf")  # where the slots this worker holds end (its clock)
+        self.owed = 0  # replies sent outside held slots, not yet reserved
+        self._settling: asyncio.Task[None] | None = None
+
+    def _held(self, now: float) -> bool:
+        """Whether a slot this worker holds is open at `now`."""
+        return max(self.tat, now - self.lag) + self.interval <= self.end + 1e-9
+
+    async def ready(self, clock: Callable[[], float], wanted: int) -> float:
+        """Seconds until this worker's next slot; reserves more when it holds none."""
+        if not self._held(clock()):
+            owed, self.owed = self.owed, 0
+            count = owed + min(self.batch, wanted)
+            try:
+                delay = await self.book.reserve(self.name, self.interval, count)
+            except BaseException:
+                self.owed += owed
+                raise
+            first = clock() + delay
+            self.tat = first + owed * self.interval  # the owed slots pay for past replies
+            self.end = first + count * self.interval
+        return self.broadcast_wait(clock())
+
+    def interactive_wait(self, now: float) -> float:
+        """A reply goes at once, in a slot this worker holds or owed; it waits only when the
+        replies owed and not yet paid for would exceed the reserve."""
+        return max(0.0, (self.owed + 1) * self.interval - self.reserve)
+
+    def take(self, now: float) -> None:
+        """Count one message sent at `now`: a reply outside held slots is owed."""
+        if not self._held(now):
+            self.owed += 1
+            if self._settling is None or self._settling.done():
+                self._settling = asyncio.get_running_loop().create_task(self._settle())
+        super().take(now)
+
+    async def _settle(self) -> None:
+        """Reserve the slots replies used, if no queued message has done it meanwhile."""
+        await asyncio.sleep(SETTLE_SECONDS)
+        owed, self.owed = self.owed, 0
+        if owed:
+            try:
+                await self.book.reserve(self.name, self.interval, owed)
+            except Exception:  # the database is busy: the next reservation pays instead
+                self.owed += owed
 
 
 NOTICE, BROADCAST = 0, 1  # the order of turns under the pace: lower first
@@ -82,6 +200,11 @@ class Turns:
                 self.release()  # handed the turn just as it was cancelled: pass it on
             raise
 
+    @property
+    def waiting(self) -> int:
+        """How many wait for a turn (a cancelled waiter may still be counted)."""
+        return len(self._waiting)
+
     def release(self) -> None:
         """Hand the turn to the next in line (cancelled waiters are skipped)."""
         while self._waiting:
@@ -104,9 +227,15 @@ class Limiter:
         reserve: float = 0.1,
         group_window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        shared: tuple[PaceBook, str] | None = None,
     ) -> None:
-        self.free = Pace(rate, reserve)
-        self.paid = Pace(paid_rate, reserve)
+        self.free: Pace = Pace(rate, reserve)
+        self.paid: Pace = Pace(paid_rate, reserve)
+        self._shared = shared
+        if shared is not None:  # (the book, the channel): the limit of every worker together
+            book, channel = shared
+            self.free = SharedPace(rate, reserve, book, f"{channel}:free")
+            self.paid = SharedPace(paid_rate, reserve, book, f"{channel}:paid")
         self.per_chat_interval = per_chat_interval
         self.group_per_window = group_per_window
         self.group_window = group_window
@@ -118,14 +247,18 @@ class Limiter:
         self._turns = Turns()  # notices, then broadcast sends, each in arrival order
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Limiter:
-        """The Telegram limiter with the configured limits."""
+    def from_settings(
+        cls, settings: Settings, db: Database | None = None, channel: str = "telegram"
+    ) -> Limiter:
+        """The limiter with the configured limits; on PostgreSQL (`db`), shared by every
+        worker on that database (SQLite has one sending process: its limit stays local)."""
         return cls(
             rate=settings.broadcast_rate,
             paid_rate=settings.broadcast_paid_rate,
             per_chat_interval=settings.broadcast_per_chat_interval,
             group_per_window=settings.broadcast_group_per_minute,
             reserve=settings.broadcast_reply_reserve,
+            shared=None if db is None or db.is_sqlite else (PaceBook(db), channel),
         )
 
     def pause(self, seconds: float) -> None:
@@ -184,6 +317,8 @@ class Limiter:
 
     async def _acquire_queued(self, key: str, pace: Pace, priority: int) -> None:
         """Wait for the chat, then for this message's turn under the overall pace."""
+        if self._shared is not None and key.startswith("-"):
+            await self._group_turn(key)
         while True:
             # The per-chat wait happens outside the turn, so one slow chat holds up no other.
             wait = self._chat_wait(key, self.clock())
@@ -193,8 +328,10 @@ class Limiter:
             await self._turns.acquire(priority)
             try:
                 while True:
-                    now = self.clock()
-                    wait = max(self._paused_until - now, pace.broadcast_wait(now))
+                    wanted = 1 + self._turns.waiting
+                    wait = max(
+                        self._paused_until - self.clock(), await pace.ready(self.clock, wanted)
+                    )
                     if wait <= 0:
                         break
                     await asyncio.sleep(wait)
@@ -206,6 +343,18 @@ class Limiter:
                 return
             finally:
                 self._turns.release()
+
+    async def _group_turn(self, key: str) -> None:
+        """A group's turn among every worker: its messages spaced evenly, 20 a minute at most
+        (one slot of its own pace, reserved in the database, then waited for). Spaced a
+        window over n - 1, so a send woken late never makes n + 1 in a window."""
+        book, channel = self._shared or (None, "")
+        assert book is not None
+        interval = self.group_window / max(1, self.group_per_window - 1)
+        wait = await book.reserve(f"{channel}:group:{key}", interval, 1)
+
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     def _chat_wait(self, key: str, now: float) -> float:
         """Seconds until a broadcast message may go to this chat (interval, group window)."""

@@ -201,9 +201,7 @@ class Notifier:
                             if done:
                                 await outbox.record(conn, done, now)
                             if renew:
-                                await outbox.renew_notices(
-                                    conn, [n.id for n in sending.values()], lease
-                                )
+                                await outbox.renew(conn, [n.id for n in sending.values()], lease)
                             if claim:
                                 if release:
                                     await outbox.release_lapsed(conn, reach, now)

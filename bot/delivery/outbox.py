@@ -1,9 +1,13 @@
 """The outbox: deliveries — a broadcast's recipients and notices — materialise, claim, record.
 
-A broadcast's rows are claimed under the broadcast's lease (bot/delivery/sender.py); a notice
-(one recipient, its own text and buttons, no broadcast) is claimed row by row, its row's
-next_try_at the claim's lease. Both are recorded by `record`. Written in SQLAlchemy Core so the
-same statements run on SQLite and PostgreSQL.
+Every claim is a lease on its rows: state "sending" with next_try_at the lease's end, renewed
+while the send lasts. Several workers share one broadcast's rows: each claims the next batch
+with `SELECT … FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite has one writer, and SQLAlchemy
+renders nothing there), so two claims never take the same row nor wait for each other; a row
+whose lease lapsed (its worker was killed) is claimed again like a pending one. A notice (one
+recipient, its own text and buttons, no broadcast) is claimed row by row the same way. Both are
+recorded by `record`. Written in SQLAlchemy Core so the same statements run on SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -213,11 +217,13 @@ async def materialise(conn: AsyncConnection, b: Broadcast, now: datetime, oa_day
 async def start(db: Database, b: Broadcast, now: datetime, oa_days: int) -> int:
     """scheduled → sending and its deliveries materialised, in one transaction."""
     async with db.write() as conn:
-        await conn.execute(
+        started = await conn.execute(
             update(broadcasts)
             .where(broadcasts.c.id == b.id, broadcasts.c.status == "scheduled")
             .values(status="sending")
         )
+        if not started.rowcount:  # another worker started it (its rows are committed with it)
+            return 0
         return await materialise(conn, b, now, oa_days)
 
 
@@ -239,27 +245,45 @@ async def claim(
     after_id: int,
     now: datetime,
     limit: int,
+    lease_until: datetime,
 ) -> list[Delivery]:
-    """The next due pending deliveries after `after_id` (keyset, id order), marked sending."""
+    """The next due deliveries after `after_id` (keyset, id order) — pending, or claimed by a
+    worker whose lease lapsed — marked sending until `lease_until`. Rows another worker is
+    claiming at this moment are skipped, not waited for."""
     d = deliveries
     rows = (
         await conn.execute(
             select(d.c.id, d.c.channel, d.c.user_id, d.c.attempts)
             .where(
                 d.c.broadcast_id == broadcast_id,
-                d.c.state == "pending",
+                d.c.state.in_(REMAINING),
                 d.c.id > after_id,
                 d.c.channel.in_(list(channels)),
-                or_(d.c.next_try_at.is_(None), d.c.next_try_at <= now),
+                _due(now),
             )
             .order_by(d.c.id)
             .limit(limit)
+            .with_for_update(skip_locked=True)
         )
     ).all()
     if rows:
         ids = [row.id for row in rows]
-        await conn.execute(update(d).where(d.c.id.in_(ids)).values(state="sending", updated_at=now))
+        await conn.execute(
+            update(d)
+            .where(d.c.id.in_(ids))
+            .values(state="sending", next_try_at=lease_until, updated_at=now)
+        )
     return [Delivery(row.id, row.channel, row.user_id, row.attempts) for row in rows]
+
+
+async def renew(conn: AsyncConnection, ids: Sequence[int], lease_until: datetime) -> None:
+    """Extend the lease of deliveries (notices or a broadcast's) this worker is still sending."""
+    d = deliveries
+    await conn.execute(
+        update(d)
+        .where(d.c.id.in_(list(ids)), d.c.state == "sending")
+        .values(next_try_at=lease_until)
+    )
 
 
 _VALUES: dict[str, Any] = {
@@ -491,17 +515,23 @@ async def claim_notices(
 ) -> list[Notice]:
     """The first due notices by priority, then age, marked sending until `lease_until`."""
     d = deliveries
+    # Locked first, updated by id: PostgreSQL may run an IN (… SKIP LOCKED) subquery more than
+    # once within the UPDATE, each time past the rows it has just locked, claiming more than
+    # `limit`. The state is checked again by the UPDATE: of two senders, only one claims a row.
     first = (
         select(d.c.id)
         .where(*_notices(reach), d.c.state == "pending", _due(now))
         .order_by(d.c.priority, d.c.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    # The state is checked again by the UPDATE: of two senders, only one claims a row.
+    ids = list((await conn.execute(first)).scalars())
+    if not ids:
+        return []
     rows = (
         await conn.execute(
             update(d)
-            .where(d.c.id.in_(first.scalar_subquery()), d.c.state == "pending")
+            .where(d.c.id.in_(ids), d.c.state == "pending")
             .values(state="sending", next_try_at=lease_until, updated_at=now)
             .returning(
                 d.c.id, d.c.channel, d.c.user_id, d.c.attempts, d.c.text, d.c.buttons, d.c.priority
@@ -520,13 +550,3 @@ async def claim_notices(
         for row in rows
     ]
     return sorted(notices, key=lambda n: (n.priority, n.id))  # RETURNING keeps no order
-
-
-async def renew_notices(conn: AsyncConnection, ids: Sequence[int], lease_until: datetime) -> None:
-    """Extend the lease of notices this process is still sending."""
-    d = deliveries
-    await conn.execute(
-        update(d)
-        .where(d.c.id.in_(list(ids)), d.c.state == "sending")
-        .values(next_try_at=lease_until)
-    )

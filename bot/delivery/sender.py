@@ -4,11 +4,19 @@ Notices, one recipient each, are the other lane of this sender (bot/delivery/not
 deliveries table, states and `outbox.record`, claimed row by row under a per-row lease instead
 of a broadcast's lease, and ahead of broadcasts at the limiter. `run_sender` runs both.
 
+On PostgreSQL several workers send one broadcast together (`Sender.run`, beside every bot):
+each claims batches of its rows with SKIP LOCKED under a per-row lease (bot/delivery/outbox.py)
+and paces them through its limiter, which reserves its slots of one limit shared by all
+(bot/delivery/limiter.py). On SQLite, whose limiters stay in memory, and for `chungsuc
+broadcast send`, the sender also holds the broadcast's lease in `schedules`: one such sender
+per broadcast at a time.
+
 Crash safety rests on one invariant: a delivery is in state "sending" from the transaction that
 claims it to the transaction that records its result, and at most `broadcast_in_flight` rows of
-this process are in that state at any commit. A killed sender's "sending" rows are sent again
-on restart, so a person gets a duplicate only if Telegram accepted their message and the kill
-came before the result was written: duplicates ≤ broadcast_in_flight.
+this process are in that state at any commit. A killed worker's "sending" rows are claimed
+again once their lease lapses (by any worker; `--takeover` at once), so a person gets a
+duplicate only if Telegram accepted their message and the kill came before the result was
+written: duplicates ≤ broadcast_in_flight per kill.
 """
 
 from __future__ import annotations
@@ -79,11 +87,15 @@ class Sender:
         self.lease_seconds = lease_seconds
         self.slots = Slots(settings.broadcast_in_flight)
 
-    async def send(self, broadcast_id: int, stop: asyncio.Event, takeover: bool = False) -> str:
+    async def send(
+        self, broadcast_id: int, stop: asyncio.Event, takeover: bool = False, shared: bool = False
+    ) -> str:
         """Send one broadcast until nothing is left for our channels, or `stop`.
 
-        Returns done | cancelled | stopped | busy (another process holds it) | waiting (only
-        deliveries on channels this process has no transport for are left).
+        Alone (the operator's command) it holds the broadcast's lease; `shared` (a worker) it
+        sends beside any other worker. Returns done | cancelled | stopped | busy (another
+        process holds the lease) | waiting (what is left is on channels this process has no
+        transport for, or claimed by other workers).
         """
         broadcast = await outbox.get_broadcast(self.db, broadcast_id)
         if broadcast is None:
@@ -91,9 +103,11 @@ class Sender:
         if broadcast.status in ("done", "cancelled"):
             return broadcast.status
         name = lease_name(broadcast_id)
-        token = await acquire_lease(self.db, name, self.lease_seconds, takeover)
-        if token is None:
-            return "busy"
+        token = None
+        if not shared:
+            token = await acquire_lease(self.db, name, self.lease_seconds, takeover)
+            if token is None:
+                return "busy"
         run = _Run(self, broadcast, stop, token)
         try:
             if broadcast.status == "scheduled":
@@ -101,12 +115,14 @@ class Sender:
                     self.db, broadcast, utcnow(), self.settings.zalo_oa_window_days
                 )
                 log.info("broadcast %s: %s recipients", broadcast_id, added)
-            reclaimed = await outbox.reset_claims(self.db, broadcast_id)
-            if reclaimed:
-                log.warning("broadcast %s: resending %s unconfirmed", broadcast_id, reclaimed)
+            if takeover:  # the operator says the other sender is dead: its claims go now
+                reclaimed = await outbox.reset_claims(self.db, broadcast_id)
+                if reclaimed:
+                    log.warning("broadcast %s: resending %s unconfirmed", broadcast_id, reclaimed)
             result = await run.run()
         finally:
-            await release_lease(self.db, name, run.token)
+            if run.token is not None:
+                await release_lease(self.db, name, run.token)
         if result != "finished":
             return result
         status = await outbox.finish(self.db, broadcast_id, utcnow())
@@ -130,7 +146,10 @@ class Sender:
                 # A few at a time, oldest first: they share one window and one limiter, so
                 # more would not send faster (a morning's digests are one per commune).
                 if broadcast_id not in running and len(running) < MAX_RUNNING:
-                    running[broadcast_id] = asyncio.create_task(self.send(broadcast_id, stop))
+                    # PostgreSQL: every worker on every broadcast, one limit for all. SQLite:
+                    # one process per broadcast (the lease), as each keeps its limit in memory.
+                    sending = self.send(broadcast_id, stop, shared=not self.db.is_sqlite)
+                    running[broadcast_id] = asyncio.create_task(sending)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll)
         await asyncio.gather(*running.values(), return_exceptions=True)
@@ -224,12 +243,13 @@ class _Run:
     """One broadcast being sent: a bookkeeper claims and records, workers send."""
 
     def __init__(
-        self, sender: Sender, broadcast: Broadcast, stop: asyncio.Event, token: datetime
+        self, sender: Sender, broadcast: Broadcast, stop: asyncio.Event, token: datetime | None
     ) -> None:
         self.sender = sender
         self.broadcast = broadcast
         self.stop = stop
-        self.token = token  # the lease, renewed while we run
+        self.token = token  # the broadcast's lease (None: shared), renewed while we run
+        self.claimed: set[int] = set()  # ids claimed by us and not yet recorded (their leases)
         self.queue: asyncio.Queue[Delivery] = asyncio.Queue()
         self.results: list[Outcome] = []
         self.wake = asyncio.Event()
@@ -280,17 +300,20 @@ class _Run:
             held = len(batch) + (slots.take(slots.total) if claiming else 0)
             granted = held if claiming else 0
             now = utcnow()
+            lease = now + timedelta(seconds=self.sender.lease_seconds)
             try:
                 async with db.write() as conn:
                     await outbox.record(conn, batch, now)
                     rows = (
-                        await outbox.claim(conn, b.id, channels, cursor, now, granted)
+                        await outbox.claim(conn, b.id, channels, cursor, now, granted, lease)
                         if granted
                         else []
                     )
             except BaseException:
                 slots.give(held - len(batch))
                 raise
+            self.claimed.difference_update(o.delivery.id for o in batch)
+            self.claimed.update(row.id for row in rows)
             slots.give(held - len(rows))
             self.outstanding += len(rows) - len(batch)
             for row in rows:
@@ -327,9 +350,17 @@ class _Run:
                 return
 
     async def _check(self) -> None:
-        """Halt on a cancel, and renew the lease (halt if another process took it)."""
-        if await outbox.status_of(self.sender.db, self.broadcast.id) == "cancelled":
+        """Halt on a cancel, and renew the leases: of the claimed rows, and of the broadcast
+        (halt if another process took it)."""
+        db = self.sender.db
+        if await outbox.status_of(db, self.broadcast.id) == "cancelled":
             self.cancelled = self.halt = True
+        if self.claimed:
+            lease = utcnow() + timedelta(seconds=self.sender.lease_seconds)
+            async with db.write() as conn:
+                await outbox.renew(conn, sorted(self.claimed), lease)
+        if self.token is None:
+            return
         name = lease_name(self.broadcast.id)
         renewed = await renew_lease(self.sender.db, name, self.token, self.sender.lease_seconds)
         if renewed is None:

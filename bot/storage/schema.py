@@ -352,6 +352,17 @@ deliveries = Table(
     ),
 )
 
+# --- several workers, one rate limit (issue 12, bot/delivery/limiter.py) -----------------------
+# One row per channel and pace (free, paid; and per group chat, 20 a minute): the time, in
+# wall-clock seconds, at which the next message of any worker conforms (GCRA). A worker reserves
+# a few slots at a time by moving it.
+send_pace = Table(
+    "send_pace",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("tat", Float, nullable=False),
+)
+
 # When each recurring job runs next, so a restart loses none.
 schedules = Table(
     "schedules",

@@ -151,7 +151,9 @@ def send_command(
             err.print(f"Broadcast {b.id} is scheduled for {_when(b.send_at)}; add --now.")
             raise typer.Exit(1)
         settings = services.settings
-        async with default_transports(settings) as transports:
+        # On PostgreSQL the limit is shared with the workers sending beside this command.
+        limiter = Limiter.from_settings(settings, services.db)
+        async with default_transports(settings, limiter) as transports:
             if not transports:
                 err.print("No channel to send on: set CHUNGSUC_TELEGRAM_TOKEN.")
                 raise typer.Exit(2)
