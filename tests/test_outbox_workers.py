@@ -188,10 +188,14 @@ async def test_a_reply_goes_at_once_while_two_workers_use_the_whole_limit(
             await two[0].transport.bot.send_message(900 + n, "Dạ, xã đã đạt 17/19 tiêu chí.")
             await asyncio.sleep(0.15)
         await sending
-    assert max(waited) < 0.05
+    # Behind the broadcast's 60 messages a reply would wait seconds; at once is a few ms, and
+    # never more than a loaded machine's hiccup.
+    waited.sort()
+    assert waited[len(waited) // 2] < 0.01 and waited[-1] < 0.25, waited
     assert len(fake.accepted) == 70 and fake.too_many == []
     # Replies may run ahead of the pace by the reserve (two at 20/s) until they are paid for.
-    assert max_in_window([s.at for s in fake.accepted], 1.0) <= RATE + 2 + 2
+    busiest = max_in_window([s.at for s in fake.accepted], 1.0)
+    assert busiest <= RATE + 2 + 2, busiest
 
 
 # --- a worker killed --------------------------------------------------------------------------
