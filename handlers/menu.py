@@ -61,11 +61,23 @@ async def thanks(ctx: Context) -> Reply:
 @router.command("huy", "cancel", description=N_("Thoát bước đang làm"))
 @router.intent("cancel")
 async def cancel(ctx: Context) -> Reply:
-    """Leaves whatever step the user is in."""
-    if ctx.user.state is None:
+    """Leaves whatever step the user is in (the one paused by "Bạn muốn hủy…?" included)."""
+    user = ctx.user
+    paused = user.state_data.get("paused") if user.state == ASK_FIRST else None
+    if user.state is None or (user.state == ASK_FIRST and not (paused or {}).get("state")):
+        user.leave()
         return with_menu(_("Không có việc gì đang làm dở. Bạn muốn làm gì?"))
-    ctx.user.leave()
+    user.leave()
     return with_menu(_("Đã hủy. Bạn muốn làm gì tiếp?"))
+
+
+def _cancel_buttons(ctx: Context) -> list[list[Button]]:
+    """The "Hủy …" buttons on offer (under "Đóng góp của tôi": "Hủy CS-26-00007")."""
+    return [
+        [Button(button_id, label)]
+        for button_id, label in ctx.user.offered
+        if fold(label).startswith("huy ") and button_id != "menu:go"
+    ]
 
 
 # --- asking before a typed word stops or throws something away ------------------------------
@@ -90,6 +102,12 @@ async def ask_first(ctx: Context) -> Reply | list[Reply]:
             if intent == "stop" and user.state_data.get("step"):
                 return _asking(intent, True)  # unless it may mean the step: which one?
             return await go_ahead(ctx)
+    if intent == "cancel" and not paused.get("state"):
+        # Nothing in progress: "hủy" under a list of pledges means one of them; which one is
+        # the villager's to press (each asks before it cancels anything).
+        if found := _cancel_buttons(ctx):
+            return Reply(_("Bạn muốn hủy đóng góp nào? Chọn ở dưới:"), found)
+        return await cancel(ctx)
     # "dừng nhận tin" says which; "dừng" alone in a step may mean the step
     about_news = any(w in f" {fold(ctx.text)} " for w in _ABOUT_NEWS)
     user.enter(ASK_FIRST, intent=intent, paused=paused, step=not about_news)

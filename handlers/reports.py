@@ -103,17 +103,18 @@ def state_name(state: str) -> str:
 
 def guess_category(text: str) -> str | None:
     """The category a sentence names ("đường thôn tôi bị sạt" → roads): the one whose longest
-    word found is longest ("đèn đường" is lighting, not a road); None if two tie."""
+    word found is longest ("đèn đường" is lighting, not a road), then the one named by more
+    words ("đường … ra trường bị sạt lở" is a road's, not the school's); None if still tied."""
     words = f" {fold(text)} "
-    longest: dict[str, int] = {}
+    scores: dict[str, tuple[int, int]] = {}
     for category, keys in CATEGORY_WORDS.items():
         found = [len(key) for key in keys if f" {key} " in words]
         if found:
-            longest[category] = max(found)
-    if not longest:
+            scores[category] = (max(found), len(found))
+    if not scores:
         return None
-    best = max(longest.values())
-    winners = [c for c, n in longest.items() if n == best]
+    best = max(scores.values())
+    winners = [c for c, n in scores.items() if n == best]
     return winners[0] if len(winners) == 1 else None
 
 
@@ -164,7 +165,19 @@ async def start(ctx: Context) -> Reply | list[Reply]:
         guessed = guess_category(ctx.text)
         if guessed is not None:
             _draft(ctx)["category"] = guessed
+            _keep_as_description(ctx)
     return await next_step(ctx)
+
+
+DESCRIBES = 6  # words: a sentence this long that names its category describes it too
+
+
+def _keep_as_description(ctx: Context) -> None:
+    """ "duong tu ban cuon ra truong bi sat lo mot doan dai": the category and the
+    description in one message, so the villager is not asked to type it again."""
+    text = ctx.text.strip()
+    if len(text.split()) >= DESCRIBES and not ctx.services.understanding.is_question(text):
+        _draft(ctx)["description"] = text[:1000]
 
 
 async def _begin(ctx: Context, draft: dict[str, Any]) -> Reply | None:
@@ -454,13 +467,22 @@ def _description(text: str, ctx: Context) -> str | None:
     return text[:1000]
 
 
+_VILLAGE_WORDS = ("thon ", "ban ", "xom ", "lang ", "to ", "o ")  # "thon ban cuon", "o na lang"
+
+
 def _village(text: str, ctx: Context) -> str | None:
+    """A village typed: one of the commune's, as it is written there ("thon ban cuon" is Bản
+    Cuôn), else kept as typed."""
     name = text.strip()
     if not 2 <= len(name) <= 100 or not any(ch.isalpha() for ch in name):
         return None
     if ctx.services.understanding.is_question(name):
         return None
-    return name
+    known = {fold(v): v for v in ctx.user.state_data.get("villages", [])}
+    typed = fold(name)
+    while typed not in known and typed.startswith(_VILLAGE_WORDS):
+        typed = typed.split(" ", 1)[1]
+    return known.get(typed, name)
 
 
 async def ask(ctx: Context) -> Reply | list[Reply]:
@@ -473,8 +495,9 @@ STEP_OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True}
 
 @router.step(CATEGORY, buttons=("report:cat",), parse=_category, **STEP_OPTIONS)
 async def category_typed(ctx: Context) -> Reply | list[Reply]:
-    """A category typed by a word of it."""
+    """A category typed by a word of it, or named in a sentence that describes the problem."""
     _draft(ctx)["category"] = ctx.value
+    _keep_as_description(ctx)
     return await next_step(ctx)
 
 

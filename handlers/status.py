@@ -50,6 +50,14 @@ class PickCriterion(Payload, prefix="status:crit"):
 
 
 @dataclass(frozen=True)
+class OtherCriterion(Payload, prefix="status:ocrit"):
+    """A criterion under the card of a commune the question named, not the user's own."""
+
+    number: int
+    commune: str
+
+
+@dataclass(frozen=True)
 class Dispute(Payload, prefix="report:dispute"):
     """ "Tôi thấy tiêu chí này chưa đạt" under a criterion shown as met (handlers/reports.py)."""
 
@@ -82,11 +90,12 @@ def _names_a_criterion(ctx: Context) -> float | None:
     return 97.0 if _NUMBER.search(folded) or any(w in folded for w in CRITERION_WORDS) else 88.0
 
 
-def _criterion_buttons(criteria: list[Criterion]) -> list[list[Button]]:
+def _criterion_buttons(criteria: list[Criterion], other: str | None = None) -> list[list[Button]]:
+    """A button per criterion; under another commune's card (`other`), that commune's."""
     return [
         [
             Button(
-                PickCriterion(c.number).pack(),
+                OtherCriterion(c.number, other).pack() if other else PickCriterion(c.number).pack(),
                 _("Tiêu chí {number}: {name}").format(number=c.number, name=localized(c.name)),
             )
         ]
@@ -162,14 +171,16 @@ async def status_card(ctx: Context) -> Reply:
             given=given,
             households=tally.households,
         )
-        buttons = _criterion_buttons(not_met[:6])
+        other = commune.code if commune.code != ctx.user.commune_code else None
+        buttons = _criterion_buttons(not_met[:6], other)
         buttons.append(
             [Button("status:list", _("Tất cả tiêu chí")), Button("menu:main", _("Menu"))]
         )
         return Reply(text, buttons)
 
     # Every villager of a commune gets the same card: render it once per language.
-    key = ("card", cset.id, commune.code, current_locale(), given, str(tally.households))
+    mine = commune.code == ctx.user.commune_code
+    key = ("card", cset.id, commune.code, mine, current_locale(), given, str(tally.households))
     cached = services.statuses.memo(key, card)
     return Reply(cached.text, [list(row) for row in cached.buttons])
 
@@ -188,6 +199,7 @@ async def criteria_list(ctx: Context) -> Reply:
 
 @router.command("tieuchi", "criterion", description=N_("Xem một tiêu chí, ví dụ /tieuchi 2"))
 @router.button(PickCriterion)
+@router.button(OtherCriterion)
 @router.intent("criterion", recognize=_names_a_criterion)
 async def criterion_card(ctx: Context) -> Reply:
     """One criterion: met or not for the commune, its indicators and figures where known."""
@@ -202,7 +214,10 @@ async def criterion_card(ctx: Context) -> Reply:
         criterion = find_criterion(query, cset) or find_criterion(_as_read(ctx), cset)
         if criterion is None:
             return await criteria_list(ctx)
-    commune = services.areas.get(ctx.user.commune_code or "")
+    shown = ctx.payload.commune if isinstance(ctx.payload, OtherCriterion) else None
+    commune = services.areas.get(shown or ctx.user.commune_code or "")
+    if shown and commune is None:
+        raise StalePayload(f"criterion of {shown!r}")
     status = await services.statuses.commune(cset.id, commune.code) if commune else None
     text = services.renderer.render(
         "criterion.txt",
@@ -216,7 +231,7 @@ async def criterion_card(ctx: Context) -> Reply:
         [Button("status:card", _("Tiến độ của xã")), Button("status:list", _("Tất cả tiêu chí"))]
     ]
     entry = status.criteria.get(criterion.number) if status else None
-    if entry is not None and entry.met:  # dân kiểm tra: a villager may say it is not
+    if entry is not None and entry.met and not shown:  # dân kiểm tra: of their own commune
         rows.insert(
             0, [Button(Dispute(criterion.number).pack(), _("Tôi thấy tiêu chí này chưa đạt"))]
         )

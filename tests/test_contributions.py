@@ -184,6 +184,32 @@ async def test_my_contributions_and_cancelling_one(chat: Chat, services: Service
     assert "— đã hủy" in await chat.say("/cuatoi")
 
 
+async def test_huy_typed_under_my_contributions_asks_which_and_says_nothing_false(
+    chat: Chat, services: Services
+) -> None:
+    # Under "Đóng góp của tôi" a villager types "huy" (nothing is in progress): the bot offers
+    # the pledges' own cancel buttons, never "Đã hủy" for a pledge that stays registered.
+    await onboard(chat)
+    await pledge_money(chat)
+    await chat.press(draft_button(chat))
+    await chat.say("/cuatoi")
+    asked = await chat.say("huy")
+    assert "Bạn muốn hủy đóng góp nào?" in asked and "Đã hủy" not in asked
+    [offered] = chat.buttons
+    assert offered.startswith("contrib:withdraw:")
+    answer = await chat.press(offered)  # it asks before cancelling
+    assert "Hủy đăng ký" in answer and "Đã hủy" not in answer
+    [gift] = await services.contributions.of_user(chat.channel, chat.user_id)
+    assert gift.status == "registered"
+    # With nothing to cancel at all, it says so.
+    await chat.say("/trogiup")
+    said = await chat.say("huy")
+    if "Bạn muốn hủy" in said:  # asked first, as bare "huy" may be a name
+        said = await chat.press("menu:go")
+    assert "Không có việc gì đang làm dở" in said
+    assert (await services.contributions.get(gift.id)).status == "registered"  # type: ignore[union-attr]
+
+
 async def test_nobody_cancels_someone_elses_contribution(
     dispatcher: Dispatcher, services: Services
 ) -> None:

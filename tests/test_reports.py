@@ -147,6 +147,35 @@ async def test_a_report_typed_without_diacritics_in_words(chat: Chat, services: 
     assert (report.category, report.village) == ("roads", "thon moi")
 
 
+async def test_a_sentence_that_names_and_describes_the_problem_is_not_asked_again(
+    chat: Chat, services: Services
+) -> None:
+    await onboard(chat)
+    sentence = "duong tu ban cuon ra truong bi sat lo mot doan dai"
+    assert "Bạn có ảnh không?" in await chat.say(sentence)  # category and description at once
+    await chat.say("/huy")
+    await chat.say("/phananh")
+    assert "Bạn có ảnh không?" in await chat.say(sentence)  # typed at the category step too
+    await chat.say("khong")
+    preview = await chat.say("ban cuon")
+    assert f"Nội dung: {sentence}" in preview and "Đường giao thông" in preview
+    # A short one ("duong thon toi bi sat") still asks for the details.
+    await chat.say("/huy")
+    assert "bạn mô tả ngắn" in await chat.say("duong thon toi bi sat")
+
+
+@pytest.mark.parametrize("typed", ["thon ban cuon", "Bản Cuôn", "o ban cuon", "xom Ban Cuon"])
+async def test_a_known_village_typed_with_its_word_is_that_village(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    # Stored as the commune writes it, so the near-duplicate check and the figures find it.
+    await onboard(chat)
+    await chat.say("duong thon toi bi sat")
+    await chat.say("duong tu ban cuon ra truong bi sat taluy")
+    await chat.say("khong")  # no photo
+    assert "Thôn: Bản Cuôn" in await chat.say(typed)
+
+
 async def test_phan_anh_typed_under_a_receipt_files_a_new_report(chat: Chat) -> None:
     # The receipt offers "Phản ánh của tôi"; the words "phan anh" are a request of their own.
     await onboard(chat)
@@ -311,6 +340,11 @@ async def test_a_duplicate_is_linked_to_the_other_report(
     report = await services.reports.get(report_id(ref2))
     assert report is not None and (report.state, report.duplicate_of) == ("duplicate", 1)
     assert f"trùng với phản ánh {ref1}" in (await notices_to(services, second))[-1]
+    # The second reporter now follows the first report: told when it is solved.
+    told = len(await notices_to(services, second))
+    await close_as_resolved(services, dispatcher, report_id(ref1))
+    heard = await notices_to(services, second)
+    assert len(heard) == told + 1 and "Đã sửa xong đoạn đường" in heard[-1]
 
 
 async def close_as_resolved(services: Services, dispatcher: Dispatcher, rid: int) -> None:

@@ -306,7 +306,14 @@ async def test_another_commune_named_in_the_question(chat: Chat) -> None:
     await onboard(chat)
     card = await chat.say("xa na ri dat bao nhieu tieu chi")
     assert "Xã Na Rì, Tỉnh Thái Nguyên" in card
+    # A criterion under that card is Na Rì's, and nobody disputes it from Chợ Đồn.
+    crit = next(b for b in chat.buttons if b.startswith("status:ocrit:"))
+    assert crit.endswith(":02155")
+    detail = await chat.press(crit)
+    assert "Xã Na Rì" in detail and "Xã Chợ Đồn" not in detail
+    assert not [b for b in chat.buttons if b.startswith("report:dispute")]
     assert "Xã Chợ Đồn, Tỉnh Thái Nguyên" in await chat.say("/tiendo")  # still Chợ Đồn
+    assert all(b.startswith("status:crit:") for b in chat.buttons if "crit" in b)
 
 
 async def test_cancel_with_nothing_to_cancel_says_so(chat: Chat) -> None:

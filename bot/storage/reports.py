@@ -468,7 +468,7 @@ class ReportStore:
         if evidence_photo:
             after["evidence_photo"] = evidence_photo
         async with self._db.write() as conn:
-            return await _change(
+            changed = await _change(
                 conn,
                 report_id,
                 reports.c.state,
@@ -477,6 +477,19 @@ class ReportStore:
                 (actor, f"report.{to}", after, now),
                 notify,
             )
+            if changed is not None and duplicate_of is not None:
+                # Its reporter follows the report it duplicates: told when that one is solved.
+                await conn.execute(
+                    insert_or(conn, report_followers)
+                    .values(
+                        report_id=duplicate_of,
+                        channel=changed.channel,
+                        user_id=changed.user_id,
+                        created_at=now,
+                    )
+                    .on_conflict_do_nothing()
+                )
+            return changed
 
     async def rate(self, report_id: int, channel: str, user_id: str, rating: str) -> Report | None:
         """The reporter's rating of a closed report; None if it is not theirs or not closed."""
