@@ -180,7 +180,7 @@ async def status_card(ctx: Context) -> Reply:
 
     # Every villager of a commune gets the same card: render it once per language.
     mine = commune.code == ctx.user.commune_code
-    key = ("card", cset.id, commune.code, mine, current_locale(), given, str(tally.households))
+    key = ("card", cset.id, commune.code, str(mine), current_locale(), given, str(tally.households))
     cached = services.statuses.memo(key, card)
     return Reply(cached.text, [list(row) for row in cached.buttons])
 
