@@ -66,19 +66,19 @@ async def card(ctx: Context, project: Project) -> Reply:
     return Reply("\n".join(lines), rows, photo=photo)
 
 
-def named(projects: list[Project], text: str) -> Project | None:
+def named(projects: list[Project], text: str, home: str | None = None) -> Project | None:
     """The project a message names ("đường thôn Nà Làng làm đến đâu rồi"): the one sharing
-    most words that tell projects apart, at least two, ahead of any other."""
+    most words that tell projects apart, ahead of any other — on a tie, the one of the `home`
+    commune if it is alone there."""
     typed = set(fold(text).split())
-    scored = sorted(
-        ((len((set(fold(p.name).split()) - _COMMON) & typed), p) for p in projects),
-        key=lambda sp: -sp[0],
-    )
-    if not scored or scored[0][0] < 1:
+    scores = [(len((set(fold(p.name).split()) - _COMMON) & typed), p) for p in projects]
+    best = max((n for n, _p in scores), default=0)
+    if best < 1:
         return None
-    best = scored[0][0]
-    runner_up = scored[1][0] if len(scored) > 1 else 0
-    return scored[0][1] if best > runner_up else None
+    top = [p for n, p in scores if n == best]
+    if len(top) > 1:
+        top = [p for p in top if p.commune_code == home]
+    return top[0] if len(top) == 1 else None
 
 
 @router.command("congtrinh", "projects", description=N_("Công trình của xã và tiến độ"))
@@ -92,9 +92,13 @@ async def list_projects(ctx: Context) -> Reply:
     found = await ctx.services.projects.of_commune(commune.code)
     if not found:
         return with_menu(_("{commune} chưa có công trình nào.").format(commune=commune.name))
-    one = found[0] if len(found) == 1 else None
-    if one is None and ctx.event.button is None and not ctx.text.startswith("/"):
-        one = named(found, ctx.text)
+    one = None
+    if ctx.event.button is None and not ctx.text.startswith("/"):
+        # "nha van hoa na ri lam den dau roi": the project named, in this commune first, else
+        # anywhere (its card says whose it is) — never another project shown in its place.
+        one = named(await ctx.services.projects.every(), ctx.text, commune.code)
+    if one is None and len(found) == 1:
+        one = found[0]
     if one is not None:
         return await card(ctx, one)
     rows = [

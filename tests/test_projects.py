@@ -137,6 +137,18 @@ async def test_several_projects_a_list_and_the_one_a_message_names(
     assert "Đường bê tông thôn Nà Làng" in await chat.say("duong thon na lang lam den dau roi")
 
 
+async def test_a_project_named_elsewhere_is_that_one_not_the_communes_only_one(
+    chat: Chat,
+) -> None:
+    # Chợ Đồn has one project (the road); asked about Na Rì's cultural house, the villager
+    # gets that house's card, which says whose it is — not the road in its place.
+    await onboard(chat)
+    card = await chat.say("nha van hoa na ri lam den dau roi")
+    assert "Nhà văn hóa xã Na Rì" in card and "Xã Na Rì" in card
+    assert "Đường bê tông" not in card
+    assert "Đường bê tông thôn Nà Làng" in await chat.say("cong trinh xa minh the nao")
+
+
 async def test_a_commune_without_projects_says_so(chat: Chat) -> None:
     await onboard(chat, "bang van")
     assert "chưa có công trình nào" in await chat.say("/projects")
