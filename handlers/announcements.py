@@ -200,6 +200,21 @@ async def go(ctx: Context) -> Reply:
     )
 
 
+BROADCAST_STATUS = {
+    "scheduled": N_("đã lên lịch"),
+    "sending": N_("đang gửi"),
+    "done": N_("xong"),
+    "cancelled": N_("đã hủy"),
+}
+
+
+def _short(title: str, limit: int = 40) -> str:
+    """The title cut at a word, not inside one."""
+    if len(title) <= limit:
+        return title
+    return title[:limit].rsplit(" ", 1)[0].rstrip(",.;:—-") + "…"
+
+
 @router.command(
     "tiendogui", "sending", description=N_("Cán bộ: tiến độ gửi thông báo"), official=True
 )
@@ -216,12 +231,12 @@ async def progress(ctx: Context) -> Reply:
                 "#{id} {title}: đã gửi {sent}/{total}, lỗi {failed}, chặn {blocked} ({status})"
             ).format(
                 id=b.id,
-                title=b.title[:40],
+                title=_short(b.title),
                 sent=fmt_number(c.get("sent", 0)),
                 total=fmt_number(total),
                 failed=fmt_number(c.get("failed", 0)),
                 blocked=fmt_number(c.get("blocked", 0)),
-                status=b.status,
+                status=_(BROADCAST_STATUS[b.status]) if b.status in BROADCAST_STATUS else b.status,
             )
             + ("" if done == total else "…")
         )

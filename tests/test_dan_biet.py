@@ -174,7 +174,8 @@ async def test_an_official_announces_with_a_preview_scope_and_time(
     )
     assert b.html == '<b>Họp thôn</b> tối nay 19:00 tại <a href="https://x.vn">nhà văn hóa</a>'
     assert audited == 1
-    assert "#" in await official.say("/tiendogui")
+    progress = await official.say("/tiendogui")
+    assert "#" in progress and "(đã lên lịch)" in progress and "scheduled" not in progress
 
 
 async def test_an_announcement_can_be_scheduled_for_later(official: Chat) -> None:
