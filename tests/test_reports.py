@@ -164,6 +164,17 @@ async def test_a_sentence_that_names_and_describes_the_problem_is_not_asked_agai
     assert "bạn mô tả ngắn" in await chat.say("duong thon toi bi sat")
 
 
+async def test_a_report_in_the_words_of_the_try_out(chat: Chat, services: Services) -> None:
+    # What villagers typed when they tried it: each reaches its step's answer.
+    await onboard(chat)
+    assert "bạn mô tả ngắn" in await chat.say("bao duong bi sat")
+    await chat.say("doan qua nha ong tu sat mat mot nua mat duong")
+    assert "thôn, bản nào?" in await chat.say("ko co anh")  # no photo
+    assert "Loại việc: Đường giao thông" in await chat.say("ban cuon")
+    assert "Mã phản ánh: PA-26-" in await chat.say("dung roi gui di")
+    assert len(await services.reports.of_user(chat.channel, chat.user_id)) == 1
+
+
 @pytest.mark.parametrize("typed", ["thon ban cuon", "Bản Cuôn", "o ban cuon", "xom Ban Cuon"])
 async def test_a_known_village_typed_with_its_word_is_that_village(
     chat: Chat, services: Services, typed: str
