@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from bot.app.services import Services
 from bot.content.reference import Commune, CriteriaSet
@@ -277,8 +277,7 @@ def photo(site: Site) -> Handler:
             update = await services.projects.update(update_id)
             if update is None or await photos.url(update) is None:
                 return site.not_found(request, N_("Không có ảnh này."))
-        return Response(
-            photos.path(update_id).read_bytes(), media_type="image/jpeg", headers=PHOTO_HEADERS
-        )
+        # Read off the event loop, with its ETag and Last-Modified for a revalidation.
+        return FileResponse(photos.path(update_id), media_type="image/jpeg", headers=PHOTO_HEADERS)
 
     return answer
