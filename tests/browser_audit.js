@@ -43,6 +43,7 @@
     if (!named) problems.push(`input without a label: ${input.outerHTML.slice(0, 60)}`);
   }
   for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) problems.push('img without alt');
+  for (const img of document.querySelectorAll('img')) if (!img.complete || img.naturalWidth === 0) problems.push(`broken image: ${img.src}`);
   for (const svg of document.querySelectorAll('svg')) {
     if (svg.getAttribute('role') !== 'img' || !(svg.querySelector('title') || svg.getAttribute('aria-label'))) problems.push('svg without a text alternative');
   }

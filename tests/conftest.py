@@ -34,6 +34,7 @@ _TEMPLATE_DB: dict[str, bytes] = {}
 def make_settings(tmp_path: Path, db_url: str | None = None, **overrides: object) -> Settings:
     """Settings for a test: its database is `db_url` (the `db_url` fixture), else a SQLite file."""
     url = db_url or f"sqlite+aiosqlite:///{tmp_path / 'chungsuc.sqlite3'}"
+    overrides.setdefault("photo_dir", str(tmp_path / "photos"))
     return load_settings(db_url=url, **overrides)
 
 

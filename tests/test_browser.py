@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from pydantic import SecretStr
 
 from bot.app.services import Services
 from bot.app.settings import Settings
 from bot.interfaces.server import create_app
+from bot.storage.projects import BUILDING, NewUpdate
 from tests.live_server import serve
+from tests.offline_telegram import TOKEN, OfflineRequest
 from tests.public_data import COMMUNE, seed
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -55,6 +58,14 @@ GLYPHS = """() => {
 }"""
 
 
+LOAD_IMAGES = """async () => {
+  const images = [...document.images];
+  images.forEach(i => { i.loading = 'eager'; });
+  await Promise.all(images.map(i => i.decode().catch(() => null)));
+  return images.length;
+}"""
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     assert CHROMIUM.exists(), (
@@ -69,9 +80,22 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def site(services: Services, settings: Settings) -> AsyncIterator[str]:
+    """The seeded site with Telegram configured (offline), a project update with its photo."""
     await seed(services)
-    async with serve(create_app(settings, services=services)) as url:
+    offline = OfflineRequest()
+    offline.files["tg-photo-1"] = (Path(__file__).parent / "data" / "site-photo.jpg").read_bytes()
+    project = (await services.projects.of_commune(COMMUNE))[0]
+    await services.projects.post_update(
+        project.id,
+        NewUpdate(BUILDING, 80, "Đã lát 600 m mặt đường", "tg-photo-1", "telegram", "b1"),
+        "telegram:1",
+    )
+    with_token = settings.model_copy(
+        update={"telegram_token": SecretStr(TOKEN), "telegram_webhook_secret": SecretStr("tg-s_1")}
+    )
+    async with serve(create_app(with_token, services=services, telegram_request=offline)) as url:
         yield url
+    assert offline.unexpected == []
 
 
 async def visit(browser: Browser, url: str, width: int) -> tuple[Page, list[str]]:
@@ -94,6 +118,10 @@ async def test_each_page_in_chromium(browser: Browser, site: str, name: str, wid
     shot = SHOTS / f"{name}-{width}.png"
     await page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 5_000
+    # Every image loaded now (lazy ones too), so the audit can tell a broken one.
+    images = await page.evaluate(LOAD_IMAGES)
+    if name.startswith("commune"):
+        assert images == 1  # the project's photo, fetched from the (offline) Bot API
     problems: list[str] = await page.evaluate(AUDIT)
     assert problems == [], problems
     # Readable at 360 px: nothing wider than the screen but what scrolls inside itself.

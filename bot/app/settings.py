@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     report_max_open: int = Field(default=5, ge=1)
     # A sender with this many reports marked spam in 30 days is refused new ones (kindly).
     report_max_spam: int = Field(default=3, ge=1)
+    # Photos of project updates the site shows, fetched once from Telegram (bot/web/photos.py).
+    photo_dir: str = "var/photos"
     log_level: str = "INFO"
     log_file: str | None = None  # append log lines here, not to stderr (chat: var/chungsuc.log)
     # --- Zalo and the webhook server (bot/channels/zalo_*.py, bot/interfaces/server.py) ---

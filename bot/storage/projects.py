@@ -337,6 +337,13 @@ class ProjectStore:
             rows = await conn.execute(select(u).order_by(u.c.created_at, u.c.id))
             return [_update(r) for r in rows]
 
+    async def update(self, update_id: int) -> ProjectUpdate | None:
+        """One progress update by its id (the site's photo of it)."""
+        u = project_updates
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(u).where(u.c.id == update_id))).first()
+        return _update(row) if row else None
+
     async def updates(self, project_id: int, limit: int = 10) -> list[ProjectUpdate]:
         """The project's updates, newest first."""
         u = project_updates

@@ -175,11 +175,11 @@ async def _gifts(site: Site, services: Services) -> Rows:
 
 
 async def _projects(site: Site, services: Services) -> Rows:
-    return (await project_rows(services))[0]
+    return (await project_rows(services, site.photos(services)))[0]
 
 
 async def _project_updates(site: Site, services: Services) -> Rows:
-    return (await project_rows(services))[1]
+    return (await project_rows(services, site.photos(services)))[1]
 
 
 async def _polls(site: Site, services: Services) -> Rows:
@@ -362,6 +362,7 @@ DATASETS = (
             _c("progress", "integer", N_("Tiến độ (%)")),
             _c("note", "string", N_("Ghi chú của cán bộ xã")),
             _c("has_photo", "boolean", N_("Có ảnh (xem trong Chung Sức)")),
+            _c("photo_url", "string", N_("Đường dẫn ảnh trên trang; trống nếu chỉ xem trong chat")),
         ),
         _project_updates,
     ),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from bot.app.services import Services
 from bot.content.reference import Commune, CriteriaSet
@@ -152,7 +152,7 @@ def province(site: Site) -> Handler:
                 sample=any(r.sample for r in ranked),
                 campaigns=await _campaigns(services, open_campaigns),
                 communes=services.reference.communes,
-                projects=await projects_in_progress(services),
+                projects=await projects_in_progress(services, site.photos(services)),
                 now=services.now(),
                 query="",
             )
@@ -248,7 +248,7 @@ def commune(site: Site) -> Handler:
                 ranked=len(counts),
                 chart=graph,
                 campaigns=await _campaigns(services, await services.campaigns.in_commune(code)),
-                projects=await commune_projects(services, code),
+                projects=await commune_projects(services, site.photos(services), code),
                 polls=polls,
                 figures=await services.reports.figures(code, services.settings.report_due_days),
                 reports=reports,
@@ -261,3 +261,23 @@ def commune(site: Site) -> Handler:
         return await site.cached(request, ("commune", code), make)
 
     return page
+
+
+PHOTO_HEADERS = {"Cache-Control": "public, max-age=604800"}  # an update's photo never changes
+
+
+def photo(site: Site) -> Handler:
+    """/anh/cong-trinh/{update id}.jpg: a project update's photo, fetched the first time."""
+
+    async def answer(request: Request) -> Response:
+        services = site.services(request)
+        photos = site.photos(services)
+        update_id: int = request.path_params["update_id"]
+        if not photos.path(update_id).exists():
+            update = await services.projects.update(update_id)
+            if update is None or await photos.url(update) is None:
+                return site.not_found(request, N_("Không có ảnh này."))
+        # Read off the event loop, with its ETag and Last-Modified for a revalidation.
+        return FileResponse(photos.path(update_id), media_type="image/jpeg", headers=PHOTO_HEADERS)
+
+    return answer

@@ -1,6 +1,7 @@
 """Projects (công trình) on the site: what the pages and the open data show of them, read
 through the projects store (bot/storage/projects.py). A project's photos are ids on the
-messenger they were sent to, so the site shows the latest update's note and date, not its photo.
+messenger they were sent to: a Telegram one is fetched once and served by the site
+(bot/web/photos.py); another's is said to be in the chat.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from bot.content.project_texts import SOURCE_NAMES, period, status_name
 from bot.domain.i18n import _
 from bot.domain.quantities import spell
 from bot.storage.projects import SOURCES, Project, ProjectUpdate
+from bot.web.photos import ProjectPhotos
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,10 @@ class ProjectView:
     given: list[str]  # what the people gave through its campaigns, confirmed only
     households: int
     latest: ProjectUpdate | None
+    photo_url: str | None  # the latest update's photo on the site; None: none, or in chat only
 
 
-async def _view(services: Services, project: Project) -> ProjectView:
+async def _view(services: Services, photos: ProjectPhotos, project: Project) -> ProjectView:
     tally = await services.projects.people_gave(project)
     given = [spell(k, n, compact=True) for k, n in tally.totals.items() if k != "materials"]
     given += [spell("materials", n, u, w) for (u, w), n in sorted(tally.materials.items())]
@@ -47,21 +50,27 @@ async def _view(services: Services, project: Project) -> ProjectView:
         given,
         tally.households,
         latest[0] if latest else None,
+        await photos.url(latest[0]) if latest else None,
     )
 
 
-async def commune_projects(services: Services, commune_code: str) -> list[ProjectView]:
+async def commune_projects(
+    services: Services, photos: ProjectPhotos, commune_code: str
+) -> list[ProjectView]:
     """The commune's projects, in progress first."""
-    return [await _view(services, p) for p in await services.projects.of_commune(commune_code)]
+    found = await services.projects.of_commune(commune_code)
+    return [await _view(services, photos, p) for p in found]
 
 
-async def projects_in_progress(services: Services) -> list[ProjectView]:
+async def projects_in_progress(services: Services, photos: ProjectPhotos) -> list[ProjectView]:
     """The province's projects under way (the province page)."""
     found = await services.projects.in_progress(services.reference.province_code)
-    return [await _view(services, p) for p in found]
+    return [await _view(services, photos, p) for p in found]
 
 
-async def project_rows(services: Services) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+async def project_rows(
+    services: Services, photos: ProjectPhotos
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every project of the province and every update, as open data rows."""
     rows, updates = [], []
     for code in services.reference.communes:
@@ -92,6 +101,7 @@ async def project_rows(services: Services) -> tuple[list[dict[str, Any]], list[d
                         "progress": u.progress,
                         "note": u.note,
                         "has_photo": u.photo is not None,
+                        "photo_url": await photos.url(u) or "",
                     }
                 )
     return sorted(rows, key=lambda r: r["project_id"]), updates

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -29,6 +30,7 @@ from bot.domain.i18n import LOCALES, _, use_locale
 from bot.domain.paths import CONTENT_DIR
 from bot.storage.cache import TtlCache
 from bot.storage.public import PublicStore
+from bot.web.photos import ProjectPhotos
 
 PAGE_TTL = 10.0
 DATA_TTL = 60.0  # the open datasets' rows: one entry per dataset
@@ -53,6 +55,7 @@ class Site:
         self._rendering: dict[tuple[str, ...], asyncio.Lock] = {}
         self._last: dict[tuple[str, ...], bytes] = {}
         self._public: PublicStore | None = None
+        self._photos: ProjectPhotos | None = None
 
     def services(self, request: Request) -> Services:
         return cast(Runtime, request.state.runtime).services
@@ -61,6 +64,12 @@ class Site:
         if self._public is None:
             self._public = PublicStore(services.db)
         return self._public
+
+    def photos(self, services: Services) -> ProjectPhotos:
+        """The project photos, under the settings' photo_dir, fetched by the runtime's channels."""
+        if self._photos is None:
+            self._photos = ProjectPhotos(Path(services.settings.photo_dir), services.files)
+        return self._photos
 
     def render(self, request: Request, name: str, code: int = 200, **context: Any) -> Response:
         """A page in the request's language (the caller is inside `use_locale`)."""
@@ -110,6 +119,7 @@ class Site:
             Route("/", pages.province(self), methods=["GET"]),
             Route("/tim", pages.search(self), methods=["GET"]),
             Route("/xa/{code}", pages.commune(self), methods=["GET"]),
+            Route("/anh/cong-trinh/{update_id:int}.jpg", pages.photo(self), methods=["GET"]),
             Route("/du-lieu", open_data.index(self), methods=["GET"]),
             Route("/du-lieu/{name}.{fmt}", open_data.dataset(self), methods=["GET"]),
             Route("/open311/v2/services.json", open_data.services_json(self), methods=["GET"]),
