@@ -902,22 +902,23 @@ async def test_people_subscribed_before_the_polls_topic_get_it_on_as_every_topic
         await db.close()
 
 
+def upgrade_to(connection: Connection, revision: str) -> None:
+    """The schema as a migration left it: data of then goes in before the later ones run."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
 async def test_polls_and_votes_of_before_0009_become_one_question_and_ballots(
     tmp_path: Path,
 ) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
     db.clock = FixedClock(NOW)
-
-    def upgrade_to_0008(connection: Connection) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0008")
-
     old = "'2026-11-29 00:00:00.000000'"
     try:
         async with db.write() as conn:
-            await conn.run_sync(upgrade_to_0008)
+            await conn.run_sync(upgrade_to, "0008")
             await conn.execute(
                 text(
                     "INSERT INTO polls (id, commune_code, question, results, closes_at, status,"

@@ -12,9 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, select, text
+from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from bot.app.services import Services
@@ -23,13 +21,20 @@ from bot.delivery.digest import build_digests
 from bot.delivery.outbox import get_broadcast
 from bot.delivery.scheduler import run_due
 from bot.domain.clock import FixedClock
-from bot.domain.paths import MIGRATIONS_DIR
 from bot.interfaces.cli.main import app
 from bot.storage.db import Database
 from bot.storage.polls import Group, NewPoll, Poll, PollStore, Question
 from bot.storage.schema import poll_ballots, polls
 from tests.conftest import NOW, Chat
-from tests.test_polls import OPTIONS, REFUSAL, count, onboard, recipients_of, text_of
+from tests.test_polls import (
+    OPTIONS,
+    REFUSAL,
+    count,
+    onboard,
+    recipients_of,
+    text_of,
+    upgrade_to,
+)
 
 CHO_DON, NA_RI, PROVINCE = "02020", "02155", "19"
 
@@ -261,16 +266,10 @@ async def test_polls_of_before_0014_become_of_their_commune_or_village_and_provi
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
     db.clock = FixedClock(NOW)
 
-    def upgrade_to_0013(connection: Connection) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0013")
-
     old = "'2026-11-29 00:00:00.000000'"
     try:
         async with db.write() as conn:
-            await conn.run_sync(upgrade_to_0013)
+            await conn.run_sync(upgrade_to, "0013")
             await conn.execute(
                 text(
                     "INSERT INTO areas (era, level, code, kind, name, parent_code, province_code)"
