@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bot.app.services import Services
@@ -22,18 +22,18 @@ from bot.delivery.outbox import get_broadcast
 from bot.delivery.scheduler import run_due
 from bot.domain.clock import FixedClock
 from bot.interfaces.cli.main import app
-from bot.storage.db import Database
 from bot.storage.polls import Group, NewPoll, Poll, PollStore, Question
 from bot.storage.schema import poll_ballots, polls
 from tests.conftest import NOW, Chat
 from tests.test_polls import (
+    OLD,
     OPTIONS,
     REFUSAL,
     count,
+    migrated_from,
     onboard,
     recipients_of,
     text_of,
-    upgrade_to,
 )
 
 CHO_DON, NA_RI, PROVINCE = "02020", "02155", "19"
@@ -263,33 +263,19 @@ async def test_a_commune_digest_and_the_export_show_the_province_poll(
 async def test_polls_of_before_0014_become_of_their_commune_or_village_and_province(
     tmp_path: Path,
 ) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
-    db.clock = FixedClock(NOW)
-
-    old = "'2026-11-29 00:00:00.000000'"
-    try:
-        async with db.write() as conn:
-            await conn.run_sync(upgrade_to, "0013")
-            await conn.execute(
-                text(
-                    "INSERT INTO areas (era, level, code, kind, name, parent_code, province_code)"
-                    " VALUES ('2025', 'commune', '02020', 'xa', 'Xã Chợ Đồn', '19', '19')"
-                )
-            )
-            for n, village in [(1, "NULL"), (2, "'Nà Làng'")]:
-                await conn.execute(
-                    text(
-                        "INSERT INTO polls (id, commune_code, village, question, results,"
-                        f" closes_at, status, created_by, created_at, source_key) VALUES ({n},"
-                        f" '02020', {village}, 'Hỏi?', 'after_vote', '2026-12-05 11:00:00.000000',"
-                        f" 'open', 'cb', {old}, 'old-{n}')"
-                    )
-                )
-        await db.migrate()
+    polls_then = [
+        "INSERT INTO polls (id, commune_code, village, question, results, closes_at, status,"
+        f" created_by, created_at, source_key) VALUES ({n}, '02020', {village}, 'Hỏi?',"
+        f" 'after_vote', '2026-12-05 11:00:00.000000', 'open', 'cb', {OLD}, 'old-{n}')"
+        for n, village in [(1, "NULL"), (2, "'Nà Làng'")]
+    ]
+    commune = (
+        "INSERT INTO areas (era, level, code, kind, name, parent_code, province_code)"
+        " VALUES ('2025', 'commune', '02020', 'xa', 'Xã Chợ Đồn', '19', '19')"
+    )
+    async with migrated_from(tmp_path, "0013", commune, *polls_then) as db:
         store = PollStore(db)
         first, second = await store.get(1), await store.get(2)
         assert first is not None and second is not None
         assert (first.level, first.province_code) == ("commune", "19")
         assert (second.level, second.province_code, second.village) == ("village", "19", "Nà Làng")
-    finally:
-        await db.close()
