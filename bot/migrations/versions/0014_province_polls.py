@@ -1,5 +1,6 @@
-"""Dân bàn for the whole province: a poll's scope level (commune | village | province) and the
-province it belongs to. Existing polls are of their commune, or of their village.
+"""Dân bàn for the whole province: a poll's scope level and the province it belongs to.
+
+Levels: commune | village | province. Existing polls are of their commune, or of their village.
 
 Revision ID: 0014
 Revises: 0013
