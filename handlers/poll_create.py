@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
-from bot.content.poll_texts import questions_text
+from bot.content.poll_texts import province_scope, questions_text
 from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit
 from bot.delivery.poll_notices import announce_opened
 from bot.domain.dates import parse_moment, parse_when
 from bot.domain.i18n import N_, _, fmt_number
 from bot.domain.text import fold
-from bot.storage.polls import MAX_QUESTIONS, NewPoll, Question
+from bot.storage.polls import MAX_QUESTIONS, NewPoll, Poll, Question
 from handlers.common import commune_of_official, example_moment
 from handlers.menu import not_allowed, with_menu
 from handlers.polls import OpenPoll, Vote, card, scope_name
@@ -46,14 +46,19 @@ class PickResults(Payload, prefix="poll:res"):
 async def new_poll(ctx: Context) -> Reply | list[Reply]:
     """Asks an official for the question, then options, scope, closing time and results."""
     code = commune_of_official(ctx)
-    if code is None:
+    # A province official may ask the whole province, even without a commune of their own.
+    province = ctx.official.province if ctx.official.whole_province else None
+    if code is None and province is None:
         return await not_allowed(ctx)
-    villages = sorted(
-        {v for c in await ctx.services.campaigns.in_commune(code) for v in c.villages}
-    )
+    villages = []
+    if code is not None:
+        in_commune = await ctx.services.campaigns.in_commune(code)
+        villages = sorted({v for c in in_commune for v in c.villages})
     ctx.user.enter(
         QUESTION,
         commune=code,
+        province=province,  # None: the "Toàn tỉnh" choice is not offered
+        whole_province=False,
         villages=villages,
         asked=[],  # the questions done: {"text", "kind", "options"}
         options=[],
@@ -69,6 +74,8 @@ def _questions(data: dict[str, Any]) -> tuple[Question, ...]:
 
 def _draft_scope(ctx: Context) -> str:
     data = ctx.user.state_data
+    if data.get("whole_province"):
+        return province_scope(ctx.services.reference.province_name)
     return scope_name(ctx, data["commune"], data.get("village"))
 
 
@@ -122,11 +129,15 @@ async def ask(ctx: Context) -> Reply | list[Reply]:
         rows = [[Button("poll:opts", _("Xong"))]] if len(options) >= 2 else []
         return Reply(_("Các lựa chọn:") + "\n" + listed + "\n" + more, [*rows, [cancel]])
     if state == SCOPE:
-        rows = [[Button(PickScope(0).pack(), scope_name(ctx, data["commune"], None))]]
+        rows = []
+        if data["commune"] is not None:
+            rows.append([Button(PickScope(0).pack(), scope_name(ctx, data["commune"], None))])
         rows += [
             [Button(PickScope(i).pack(), _("Thôn {village}").format(village=v))]
             for i, v in enumerate(data["villages"], 1)
         ]
+        if data.get("province"):  # province officials only
+            rows.append([Button("poll:province", _("Toàn tỉnh"))])
         return Reply(_("Hỏi ý kiến ai?"), [*rows, [cancel]])
     if state == CLOSES:
         return Reply(
@@ -302,12 +313,14 @@ async def questions_done(ctx: Context) -> Reply | list[Reply]:
     if ctx.user.state != MORE:
         raise StalePayload("poll questions outside the flow")
     _keep_question(ctx)
-    # A commune whose villages the bot does not know is asked as a whole.
-    ctx.user.state = SCOPE if ctx.user.state_data["villages"] else CLOSES
+    # A commune whose villages the bot does not know is asked as a whole (by a commune
+    # official: a province official also has "Toàn tỉnh" to choose).
+    data = ctx.user.state_data
+    ctx.user.state = SCOPE if data["villages"] or data.get("province") else CLOSES
     return await ask(ctx)
 
 
-router.add_step(Step(SCOPE, buttons=("poll:scope",), **OPTIONS_OF_STEP))
+router.add_step(Step(SCOPE, buttons=("poll:scope", "poll:province"), **OPTIONS_OF_STEP))
 
 
 @router.button(PickScope, official=True)
@@ -316,7 +329,23 @@ async def scoped(ctx: Context) -> Reply | list[Reply]:
     data = ctx.user.state_data
     if ctx.user.state != SCOPE or ctx.payload.index > len(data["villages"]):
         raise StalePayload(f"poll scope {ctx.payload}")
+    if data["commune"] is None:  # a province official of no commune: the province only
+        raise StalePayload(f"poll scope {ctx.payload} without a commune")
     data["village"] = data["villages"][ctx.payload.index - 1] if ctx.payload.index else None
+    data["whole_province"] = False
+    ctx.user.state = CLOSES
+    return await ask(ctx)
+
+
+@router.button("poll:province", official=True)
+async def whole_province(ctx: Context) -> Reply | list[Reply]:
+    """Every commune of the province (province officials only); asks when it closes."""
+    data = ctx.user.state_data
+    if ctx.user.state != SCOPE:
+        raise StalePayload("poll province outside the flow")
+    if not ctx.official.whole_province or data.get("province") != ctx.official.province:
+        return await not_allowed(ctx)  # a commune official's forged press
+    data.update(whole_province=True, village=None)
     ctx.user.state = CLOSES
     return await ask(ctx)
 
@@ -354,17 +383,26 @@ async def open_poll(ctx: Context) -> Reply:
     data = ctx.user.state_data
     if ctx.user.state != CONFIRM:
         raise StalePayload("poll confirmation outside the flow")
-    if not ctx.official.covers(data["commune"]):
+    province = bool(data.get("whole_province"))
+    if province:
+        allowed = ctx.official.whole_province and data["province"] == ctx.official.province
+    else:
+        allowed = data["commune"] is not None and ctx.official.covers(data["commune"])
+    if not allowed:
         ctx.user.leave()
         return await not_allowed(ctx)
+    code = data["province"] if province else data["commune"]
+    commune = ctx.services.areas.get(data["commune"] or "")
     poll, created = await ctx.services.polls.create(
         NewPoll(
-            commune_code=data["commune"],
+            commune_code=code,
             village=data.get("village"),
             questions=_questions(data),
             results=data["results"],
             closes_at=datetime.fromisoformat(data["closes_at"]),
-            source_key=f"chat-{data['commune']}-{data['draft']}",
+            source_key=f"chat-{code}-{data['draft']}",
+            province_code=commune.province_code if commune is not None else data["province"],
+            whole_province=province,
         ),
         actor=ctx.official.principal,
     )
@@ -399,11 +437,17 @@ WORDS_PAGE = 10
     official=True,
 )
 async def written_answers(ctx: Context) -> Reply:
-    """The commune's polls that ask for words: one to read."""
+    """The commune's polls that ask for words (and the province's, for its officials): one to
+    read."""
     code = commune_of_official(ctx)
-    if code is None:
+    province = ctx.official.province if ctx.official.whole_province else None
+    if code is None and province is None:
         return await not_allowed(ctx)
-    found = [p for p in await ctx.services.polls.of_commune(code) if p.asks_text]
+    polls = ctx.services.polls
+    found = await polls.of_commune(code) if code is not None else []
+    if province is not None:
+        found = sorted([*found, *await polls.of_commune(province)], key=lambda p: -p.id)
+    found = [p for p in found if p.asks_text]
     if not found:
         return with_menu(_("Chưa có bình chọn nào hỏi ý kiến bằng chữ."))
     rows = [[Button(ReadWords(p.id, 0).pack(), p.question[:60])] for p in found]
@@ -412,13 +456,21 @@ async def written_answers(ctx: Context) -> Reply:
     )
 
 
+def _reads(ctx: Context, poll: Poll) -> bool:
+    """Officials of the poll's commune read its words; the province's officials a province
+    poll's."""
+    if poll.whole_province:
+        return ctx.official.whole_province and ctx.official.province == poll.province_code
+    return ctx.official.covers(poll.commune_code)
+
+
 @router.button(ReadWords, official=True)
 async def read_words(ctx: Context) -> Reply:
     """A page of a poll's free-text answers, with no name: for the officials of its commune."""
     poll = await ctx.services.polls.get(ctx.payload.poll)
     if poll is None or not poll.asks_text or ctx.payload.page < 0:
         raise StalePayload(f"poll words {ctx.payload}")
-    if not ctx.official.covers(poll.commune_code):
+    if not _reads(ctx, poll):
         return await not_allowed(ctx)
     start = ctx.payload.page * WORDS_PAGE
     words, total = await ctx.services.polls.texts(poll, start, WORDS_PAGE)

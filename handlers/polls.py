@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.content.poll_texts import heading, results_text, scope_text
+from bot.content.poll_texts import heading, province_scope, results_text, scope_text
 from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Unfit
 from bot.domain.clock import TZ
 from bot.domain.i18n import N_, _, fmt_datetime
@@ -46,6 +46,25 @@ class Pick(Payload, prefix="poll:pick"):
 
 def scope_name(ctx: Context, commune_code: str, village: str | None) -> str:
     return scope_text(ctx.services.reference.communes[commune_code].name, village)
+
+
+def poll_scope(ctx: Context, poll: Poll) -> str:
+    """Whom the poll asks, in words: the province, the commune, or one village of it."""
+    if poll.whole_province:
+        return province_scope(ctx.services.reference.province_name)
+    return scope_name(ctx, poll.commune_code, poll.village)
+
+
+def _province_of(ctx: Context) -> str | None:
+    """The province of the user's commune (a province poll asks every commune of it)."""
+    commune = ctx.services.areas.get(ctx.user.commune_code or "")
+    return commune.province_code if commune is not None else None
+
+
+def _results(ctx: Context, poll: Poll, results: Results) -> str:
+    """The results in words, a province poll's communes by name."""
+    names = {code: c.name for code, c in ctx.services.reference.communes.items()}
+    return results_text(poll, results, names if poll.whole_province else None)
 
 
 def card(ctx: Context, scope: str, question: str, closes_at: datetime, results: str) -> str:
@@ -101,7 +120,9 @@ async def list_polls(ctx: Context) -> Reply | list[Reply]:
     commune = ctx.services.areas.get(ctx.user.commune_code or "")
     if commune is None:
         return ask_commune(ctx, then="poll:list")
-    found = await ctx.services.polls.for_person(commune.code, ctx.event.channel, ctx.event.user_id)
+    found = await ctx.services.polls.for_person(
+        commune.code, ctx.event.channel, ctx.event.user_id, commune.province_code
+    )
     if not found:
         return with_menu(_("{commune} chưa có bình chọn nào.").format(commune=commune.name))
     if len(found) == 1:
@@ -121,7 +142,10 @@ async def list_polls(ctx: Context) -> Reply | list[Reply]:
 async def show_poll(ctx: Context) -> Reply:
     """One poll: its options to vote, or its results."""
     poll = await ctx.services.polls.get(ctx.payload.id)
-    if poll is None or poll.commune_code != ctx.user.commune_code:
+    if poll is None:
+        raise StalePayload(f"poll {ctx.payload.id}")
+    mine_too = poll.whole_province and poll.province_code == _province_of(ctx)
+    if poll.commune_code != ctx.user.commune_code and not mine_too:
         raise StalePayload(f"poll {ctx.payload.id}")
     mine = await ctx.services.polls.choice_of(poll, ctx.event.channel, ctx.event.user_id)
     return await _show(ctx, poll, mine)
@@ -131,21 +155,15 @@ async def _show(ctx: Context, poll: Poll, mine: Choices | None) -> Reply:
     """The poll's card: its options to vote (and what the user chose), or its results; a poll
     of several questions is answered from its first one."""
     polls, now = ctx.services.polls, ctx.services.now()
-    text = card(
-        ctx,
-        scope_name(ctx, poll.commune_code, poll.village),
-        poll.question,
-        poll.closes_at,
-        poll.results,
-    )
+    text = card(ctx, poll_scope(ctx, poll), poll.question, poll.closes_at, poll.results)
     if not poll.is_open(now):
-        return with_menu(text + "\n" + results_text(poll, await polls.results(poll)))
+        return with_menu(text + "\n" + _results(ctx, poll, await polls.results(poll)))
     if mine is not None:
         text += "\n" + _("Bạn đã chọn: {option}. Chọn lại để đổi ý.").format(
             option=_chosen_text(poll, mine)
         )
         if poll.results == "after_vote":
-            text += "\n" + results_text(poll, await polls.results(poll))
+            text += "\n" + _results(ctx, poll, await polls.results(poll))
     if poll.single:
         return Reply(text, _vote_buttons(poll))
     if (refused := await _in_scope(ctx, poll)) is not None:  # said before, not after, answering
@@ -161,12 +179,10 @@ async def _in_scope(ctx: Context, poll: Poll) -> Reply | None:
     """A kind no for someone outside the poll's scope; None for someone of it."""
     # Only a village poll needs the voter's village to say yes (the vote stores it itself).
     village = await _village(ctx) if poll.village is not None else None
-    if poll.covers(ctx.user.commune_code, village):
+    if poll.covers(ctx.user.commune_code, village, _province_of(ctx)):
         return None
     return with_menu(
-        _("Bình chọn này chỉ dành cho người dân {scope}.").format(
-            scope=scope_name(ctx, poll.commune_code, poll.village)
-        )
+        _("Bình chọn này chỉ dành cho người dân {scope}.").format(scope=poll_scope(ctx, poll))
     )
 
 
@@ -175,23 +191,30 @@ async def _cast(ctx: Context, poll: Poll, choices: Choices) -> Reply:
     refused once the poll has closed."""
     polls = ctx.services.polls
     outcome, results = await polls.vote(
-        poll, choices, ctx.event.channel, ctx.event.user_id, counted=poll.results == "after_vote"
+        poll,
+        choices,
+        ctx.event.channel,
+        ctx.event.user_id,
+        counted=poll.results == "after_vote",
+        commune=ctx.user.commune_code,
     )
-    return _said(poll, outcome, results, _chosen_text(poll, choices))
+    return _said(ctx, poll, outcome, results, _chosen_text(poll, choices))
 
 
-def _said(poll: Poll, outcome: Outcome, results: Results | None, chosen: str) -> Reply:
+def _said(
+    ctx: Context, poll: Poll, outcome: Outcome, results: Results | None, chosen: str
+) -> Reply:
     if outcome == "closed":
         assert results is not None
         closed = _("Bình chọn đã đóng, không nhận thêm ý kiến. Cảm ơn bạn đã quan tâm!")
-        return with_menu(closed + "\n" + results_text(poll, results))
+        return with_menu(closed + "\n" + _results(ctx, poll, results))
     said = {
         "recorded": _("Đã ghi nhận ý kiến của bạn: {option}. Cảm ơn bạn!"),
         "changed": _("Đã đổi ý kiến của bạn thành: {option}."),
         "same": _("Bạn đã chọn {option} rồi, ý kiến vẫn giữ nguyên."),
     }[outcome].format(option=chosen)
     if results is not None:
-        said += "\n" + results_text(poll, results)
+        said += "\n" + _results(ctx, poll, results)
     else:
         said += "\n" + _("Kết quả sẽ công bố khi bình chọn đóng lúc {moment}.").format(
             moment=fmt_datetime(poll.closes_at.astimezone(TZ))

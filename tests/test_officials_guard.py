@@ -262,6 +262,15 @@ async def test_every_step_and_button_an_official_meets_is_guarded(
     await province.say("/xulyphananh")
     assert "chuyển cho xã nào?" in await province.press(f"report:move:{fourth}")
     assert "đã chuyển cho Xã Na Rì" in await province.say("na ri")
+    await province.say("/taobinhchon")  # a poll of the whole province
+    await province.say("Làm đường nào trước?")
+    await province.say("Đường liên xã\nĐường nội thôn")
+    await province.press("poll:opts")
+    await province.press("poll:next")
+    await province.press("poll:province")
+    await province.say("18:00 5/12")
+    await province.press("poll:res:after_vote")
+    assert "Đã mở bình chọn" in await province.press("poll:ok")
 
     project = await official_of(services, dispatcher, "telegram")
     assert "Tên công trình?" in await project.say("/taocongtrinh")
@@ -353,6 +362,7 @@ FORGED = [
     "poll:free",
     "poll:words:{gift}:0",
     "poll:scope:0",
+    "poll:province",
     "poll:res:after_vote",
     "poll:ok",
     "report:queue",

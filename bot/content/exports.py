@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from bot.content.reference import Reference
 from bot.domain.clock import TZ
 from bot.storage.db import as_utc
-from bot.storage.polls import Poll, Results
+from bot.storage.polls import Group, Poll, Results
 
 COLUMNS = (
     "ma_bien_nhan",
@@ -99,16 +99,28 @@ POLL_COLUMNS = (
 ALL, OTHER = "tất cả", "khác"  # the whole scope's row; villages under 5 voters merged
 
 
+def _group_name(group: Group, poll: Poll, reference: Reference) -> str:
+    """A village of the breakdown, or a commune's name (a province poll's), or "khác"."""
+    if group.village is None:
+        return OTHER
+    if poll.whole_province:
+        found = reference.communes.get(group.village)
+        return found.name if found is not None else group.village
+    return group.village
+
+
 def _poll_rows(poll: Poll, results: Results, reference: Reference) -> list[list[Any]]:
     """One row per option (question after question) for the whole scope, then per village group
     (small ones merged into "khác", as villagers see them): counts only, never who voted."""
     commune = reference.communes.get(poll.commune_code)
-    scope = [poll.id, poll.commune_code, commune.name if commune else "", poll.village or "toàn xã"]
+    name = reference.province_name if poll.whole_province else commune.name if commune else ""
+    whole = "toàn tỉnh" if poll.whole_province else "toàn xã"
+    scope = [poll.id, poll.commune_code, name, poll.village or whole]
     state = [poll.status, poll.closes_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M")]
     groups: list[tuple[str, tuple[int, ...], int, int | None]] = [
         (ALL, results.counts, results.voters, results.subscribers)
     ]
-    groups += [(g.village or OTHER, g.counts, g.voters, None) for g in results.groups]
+    groups += [(_group_name(g, poll, reference), g.counts, g.voters, None) for g in results.groups]
     table = []
     for name, counts, voters, subscribers in groups:
         for question, shares in zip(poll.questions, results.of(poll, counts), strict=True):

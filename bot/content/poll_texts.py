@@ -3,7 +3,7 @@ that announce a poll and its result — shared by the chat (handlers/polls.py) a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.domain.clock import TZ
@@ -40,9 +40,10 @@ def heading(questions: Sequence[Question], position: int) -> str | None:
     return said
 
 
-def results_text(poll: Poll, results: Results) -> str:
+def results_text(poll: Poll, results: Results, communes: Mapping[str, str] | None = None) -> str:
     """Counts and percentages of the voters, question by question, the turnout; by village
-    with groups under five merged into "khác"."""
+    (by commune for a province poll, named from `communes`: code → name) with groups under
+    five merged into "khác"."""
     lines = [_("Kết quả ({count} người bình chọn):").format(count=fmt_number(results.voters))]
     for position, counts in enumerate(results.of(poll)):
         if poll.questions[position].kind == "text":  # the officials' to read, never shown
@@ -54,9 +55,14 @@ def results_text(poll: Poll, results: Results) -> str:
     if (turnout := turnout_line(results)) is not None:
         lines.append(turnout)
     if results.groups:
-        lines.append(_("Theo thôn (thôn dưới 5 người gộp vào “khác”):"))
+        if poll.whole_province:
+            lines.append(_("Theo xã, phường (nơi dưới 5 người gộp vào “khác”):"))
+        else:
+            lines.append(_("Theo thôn (thôn dưới 5 người gộp vào “khác”):"))
         for group in results.groups:
-            name = group.village or _("khác")
+            name = _("khác") if group.village is None else group.village
+            if poll.whole_province and group.village is not None:
+                name = (communes or {}).get(group.village, group.village)
             shares = "; ".join(
                 ", ".join(
                     f"{option} {fmt_number(n)}"
@@ -79,6 +85,11 @@ def questions_text(questions: Sequence[Question]) -> list[str]:
             lines += ["", head] if lines else [head]
         lines += [f"{n}. {option}" for n, option in enumerate(question.options, 1)]
     return lines
+
+
+def province_scope(province: str) -> str:
+    """Who a province poll asks: every commune of the province."""
+    return _("{province} (mọi xã, phường)").format(province=province)
 
 
 def scope_text(commune: str, village: str | None) -> str:
@@ -107,12 +118,14 @@ def opened_notice(poll: Poll, scope: str) -> str:
     return "\n".join(lines)
 
 
-def closed_notice(poll: Poll, scope: str, results: Results) -> str:
+def closed_notice(
+    poll: Poll, scope: str, results: Results, communes: Mapping[str, str] | None = None
+) -> str:
     """The broadcast of a poll's result once it has closed."""
     lines = [
         _("🗳 Kết quả bình chọn: {question}").format(question=poll.question),
         _("Dành cho: {scope}").format(scope=scope),
         _("Đã đóng lúc {moment}.").format(moment=_moment(poll.closes_at)),
-        results_text(poll, results),
+        results_text(poll, results, communes),
     ]
     return "\n".join(lines)

@@ -159,12 +159,14 @@ def _projects(built: list[tuple[Project, ProjectUpdate]]) -> list[dict[str, str]
 
 def _polls(happened: list[Happened]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """Polls opened (with their closing time) and closed (with their voters) in the period,
-    in the current locale; a village's poll says which village it asks."""
+    in the current locale; a village's poll says which village it asks, a province's so."""
     opened, closed = [], []
     for h in happened:
         question = h.poll.question
         if h.poll.village is not None:
             question += " (" + _("thôn {village}").format(village=h.poll.village) + ")"
+        if h.poll.whole_province:
+            question += " (" + _("toàn tỉnh") + ")"
         if h.closed:
             closed.append({"question": question, "voters": fmt_number(h.voters)})
         else:

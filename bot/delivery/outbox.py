@@ -37,8 +37,8 @@ from sqlalchemy.sql import ColumnElement, Select
 from bot.core.conversation import Button, Reply
 from bot.domain.clock import WALL
 from bot.storage.db import Database, as_utc
-from bot.storage.polls import lives_in
-from bot.storage.schema import areas, broadcasts, deliveries, subscriptions, users
+from bot.storage.polls import communes_of, lives_in
+from bot.storage.schema import broadcasts, deliveries, subscriptions, users
 from bot.storage.subscriptions import TOPICS
 
 DIGESTS = {"digest:daily": "daily", "digest:weekly": "weekly"}
@@ -149,10 +149,7 @@ async def list_broadcasts(
 def in_scope(level: str, code: str) -> ColumnElement[bool]:
     """Subscribers of a commune, or of every commune of a province."""
     if level == "province":
-        communes = select(areas.c.code).where(
-            areas.c.era == "2025", areas.c.level == "commune", areas.c.province_code == code
-        )
-        return subscriptions.c.commune_code.in_(communes)
+        return subscriptions.c.commune_code.in_(communes_of(code))
     return subscriptions.c.commune_code == code
 
 

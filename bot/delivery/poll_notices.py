@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.content.poll_texts import closed_notice, opened_notice, scope_text
+from bot.content.poll_texts import closed_notice, opened_notice, province_scope, scope_text
 from bot.delivery import broadcasts
 from bot.domain.i18n import LOCALES, use_locale
 from bot.storage.polls import Poll, Results
@@ -24,6 +24,8 @@ Rows = Sequence[Sequence[tuple[str, str]]]  # buttons: rows of (id, label)
 
 
 def _scope(services: Services, poll: Poll) -> str:
+    if poll.whole_province:
+        return province_scope(services.reference.province_name)
     return scope_text(services.reference.communes[poll.commune_code].name, poll.village)
 
 
@@ -46,7 +48,8 @@ async def _add(
             title=poll.question[:80],
             text=text,
             buttons=[[list(b) for b in row] for row in buttons] if buttons else None,
-            scope_level="commune",
+            # A province poll's commune_code is its province's: every commune of it is told.
+            scope_level="province" if poll.whole_province else "commune",
             scope_code=poll.commune_code,
             scope_village=poll.village,
             topic=TOPIC,
@@ -75,11 +78,12 @@ async def close_due_polls(services: Services, now: datetime) -> list[int]:
     poll another scheduler closed first is not closed, nor announced, again. The polls closed."""
     async with services.db.write() as conn:
         closed: list[tuple[Poll, Results]] = await services.polls.close_due(conn, now)
+        names = {code: c.name for code, c in services.reference.communes.items()}
         for poll, results in closed:
             scope = _scope(services, poll)
             text_of = {}
             for locale in LOCALES:
                 with use_locale(locale):
-                    text_of[locale] = closed_notice(poll, scope, results)
+                    text_of[locale] = closed_notice(poll, scope, results, names)
             await _add(conn, services, "scheduler", poll, "poll_result", text_of, None)
     return [poll.id for poll, _results in closed]

@@ -9,7 +9,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, bindparam, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    Select,
+    String,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +33,7 @@ from bot.storage.cache import LruCache, TtlCache
 from bot.storage.contributions import audit
 from bot.storage.db import Database, as_utc
 from bot.storage.schema import (
+    areas,
     contributions,
     poll_ballots,
     poll_choices,
@@ -37,6 +51,7 @@ TURNOUT_SECONDS = (
 )
 Outcome = Literal["recorded", "changed", "same", "closed"]
 Kind = Literal["one", "many", "text"]  # one answer, several ("chọn nhiều"), typed words
+Level = Literal["commune", "village", "province"]  # whom a poll asks
 MAX_QUESTIONS, MAX_TEXT = 5, 1000
 # What a ballot chose: per question, in order, the positions of its options chosen — or, for
 # the free-text question, the words typed ("" for none).
@@ -54,13 +69,20 @@ class Question:
 @dataclass(frozen=True)
 class Poll:
     id: int
-    commune_code: str
-    village: str | None  # None: the whole commune
+    commune_code: str  # a province poll's: the province's code
+    village: str | None  # None: the whole commune (or province)
     question: str  # the first question's text: the poll's title in lists and digests
     questions: tuple[Question, ...]
     results: str  # after_vote | after_close
     closes_at: datetime
     status: str  # open | closed
+    level: Level = "commune"
+    province_code: str | None = None
+
+    @property
+    def whole_province(self) -> bool:
+        """Asked of every commune of the province; its results are broken down by commune."""
+        return self.level == "province"
 
     @property
     def single(self) -> bool:
@@ -111,8 +133,13 @@ class Poll:
     def is_open(self, now: datetime) -> bool:
         return self.status == "open" and now < self.closes_at
 
-    def covers(self, commune_code: str | None, village: str | None) -> bool:
-        """Whether someone of that commune (and village, if known) is of the poll's scope."""
+    def covers(
+        self, commune_code: str | None, village: str | None, province_code: str | None = None
+    ) -> bool:
+        """Whether someone of that commune (and village, if known; of that province) is of the
+        poll's scope."""
+        if self.whole_province:
+            return commune_code is not None and province_code == self.province_code
         if commune_code != self.commune_code:
             return False
         return self.village is None or village == self.village
@@ -126,11 +153,20 @@ class NewPoll:
     results: str
     closes_at: datetime
     source_key: str  # the official's draft: a replayed confirmation creates nothing twice
+    province_code: str | None = None
+    whole_province: bool = False  # then commune_code is the province's code, village None
+
+    @property
+    def level(self) -> Level:
+        if self.whole_province:
+            return "province"
+        return "commune" if self.village is None else "village"
 
 
 @dataclass(frozen=True)
 class Group:
-    """Choices of one village (or of "khác", `village` None: small villages and unknown ones)."""
+    """Choices of one village (or of "khác", `village` None: small villages and unknown ones);
+    of a province poll, `village` is a commune's code."""
 
     village: str | None
     counts: tuple[int, ...]  # per option, as Results.counts
@@ -193,8 +229,17 @@ def lives_in(commune_code: str, village: str) -> ColumnElement[bool]:
     return latest == village
 
 
+def communes_of(province_code: Any) -> Select[Any]:
+    """The codes of a province's communes of today (a value, or a column to correlate)."""
+    return select(areas.c.code).where(
+        areas.c.era == "2025", areas.c.level == "commune", areas.c.province_code == province_code
+    )
+
+
 def _in_scope(poll: Poll) -> list[ColumnElement[bool]]:
     s = subscriptions
+    if poll.whole_province:
+        return [s.c.active.is_(True), s.c.commune_code.in_(communes_of(poll.province_code))]
     where = [s.c.active.is_(True), s.c.commune_code == poll.commune_code]
     if poll.village is not None:
         where.append(lives_in(poll.commune_code, poll.village))
@@ -261,6 +306,8 @@ class PollStore:
                         .values(
                             commune_code=new.commune_code,
                             village=new.village,
+                            scope_level=new.level,
+                            province_code=new.province_code,
                             question=new.questions[0].text,
                             results=new.results,
                             closes_at=new.closes_at.astimezone(UTC),
@@ -290,6 +337,7 @@ class PollStore:
                 after = {
                     "commune": new.commune_code,
                     "village": new.village,
+                    "level": new.level,
                     "questions": [
                         {"text": q.text, "kind": q.kind, "options": list(q.options)}
                         for q in new.questions
@@ -327,12 +375,21 @@ class PollStore:
         return found
 
     async def for_person(
-        self, commune_code: str, channel: str | None = None, user_id: str | None = None
+        self,
+        commune_code: str,
+        channel: str | None = None,
+        user_id: str | None = None,
+        province_code: str | None = None,
     ) -> list[tuple[Poll, Choices | None]]:
-        """The polls of the commune someone may see (the commune's, and their village's — as
-        village_of finds it), the newest first, each with what they chose (if they voted): one
-        statement. Without a person, the commune's own."""
-        params = {"commune": commune_code, "v_channel": channel, "v_user": user_id}
+        """The polls of the commune someone may see (the commune's, their village's — as
+        village_of finds it — and their province's), the newest first, each with what they
+        chose (if they voted): one statement. Without a person, the commune's own."""
+        params = {
+            "commune": commune_code,
+            "province": province_code,
+            "v_channel": channel,
+            "v_user": user_id,
+        }
         async with self._db.read() as conn:
             rows = (await conn.execute(_FOR_PERSON, params)).all()
         chosen: dict[int, set[int]] = {}
@@ -346,7 +403,8 @@ class PollStore:
         return found
 
     async def of_commune(self, commune_code: str, limit: int = 10) -> list[Poll]:
-        """The commune's polls, its villages' too, the newest first: what its officials see."""
+        """The commune's polls, its villages' too, the newest first: what its officials see (a
+        province's code: the province polls)."""
         query = (
             select(polls.c.id)
             .where(polls.c.commune_code == commune_code)
@@ -365,7 +423,14 @@ class PollStore:
             return (await conn.execute(_VILLAGE_OF, params)).scalar()
 
     async def vote(
-        self, poll: Poll, choices: Choices, channel: str, user_id: str, *, counted: bool = False
+        self,
+        poll: Poll,
+        choices: Choices,
+        channel: str,
+        user_id: str,
+        *,
+        counted: bool = False,
+        commune: str | None = None,
     ) -> tuple[Outcome, Results | None]:
         """One ballot per person and poll, every question answered (Poll.fits): recorded,
         changed, the same again (a replay: nothing changes) — or refused once the poll has
@@ -373,7 +438,8 @@ class PollStore:
         transaction.
 
         The voter's village (of their latest pledge, see village_of) is stored with the ballot
-        by the same statement. Whether the poll is open is read by the write itself (INSERT …
+        by the same statement; of a province poll, their `commune` instead. Whether the poll
+        is open is read by the write itself (INSERT …
         SELECT … WHERE open; on PostgreSQL FOR SHARE, so a close waits for the vote, and a vote
         after a close sees it), never taken from memory. Votes that arrive while a write is
         under way share the next transaction (group commit, as UserStore's saves), and a poll
@@ -384,6 +450,7 @@ class PollStore:
             "v_poll": poll.id,
             "v_channel": channel,
             "v_user": user_id,
+            "v_commune": commune,
             "v_options": frozenset(
                 q.option_ids[n]
                 for q, chosen in zip(poll.questions, choices, strict=True)
@@ -495,8 +562,8 @@ class PollStore:
         return closed
 
     async def happened(self, commune_code: str, since: datetime) -> list[Happened]:
-        """The commune's polls (its own and its villages') opened or closed since then (as a
-        digest's other sections, up to now)."""
+        """The commune's polls (its own, its villages', its province's) opened or closed since
+        then (as a digest's other sections, up to now)."""
         p = polls
         since = since.astimezone(UTC)
         opened = p.c.created_at >= since
@@ -505,7 +572,13 @@ class PollStore:
             rows = (
                 await conn.execute(
                     select(p.c.id, closed.label("closed"))
-                    .where(p.c.commune_code == commune_code, or_(opened, closed))
+                    .where(
+                        or_(
+                            p.c.commune_code == commune_code,
+                            p.c.id.in_(_of_province(commune_code)),
+                        ),
+                        or_(opened, closed),
+                    )
                     .order_by(p.c.id)
                 )
             ).all()
@@ -563,6 +636,8 @@ async def _get(conn: AsyncConnection, poll_id: int) -> Poll | None:
         row.results,
         as_utc(row.closes_at),
         row.status,
+        row.scope_level,
+        row.province_code,
     )
 
 
@@ -613,7 +688,7 @@ async def _cast(conn: AsyncConnection, params: dict[str, Any]) -> Outcome:
 
 
 async def _subscribers(conn: AsyncConnection, poll: Poll) -> int:
-    if poll.village is None:
+    if poll.level == "commune":
         counted = await conn.execute(_SUBSCRIBERS, {"commune": poll.commune_code})
     else:
         counted = await conn.execute(select(func.count()).where(*_in_scope(poll)))
@@ -634,8 +709,8 @@ async def _counts(conn: AsyncConnection, poll: Poll, subscribers: int) -> Result
         groups.setdefault(village, [0] * len(order))[order[option_id]] += int(n)
     if poll.single:
         voters = {village: sum(shares) for village, shares in groups.items()}
-    # A village poll has one village: no breakdown to show.
-    breakdown = merge_small(groups, voters) if poll.village is None else []
+    # A village poll has one village: no breakdown to show (a province poll's is by commune).
+    breakdown = merge_small(groups, voters) if poll.level != "village" else []
     return Results(tuple(counts), tuple(breakdown), sum(voters.values()), subscribers)
 
 
@@ -700,8 +775,12 @@ _VOTER_VILLAGE = (
 _SEEN = (
     select(polls.c.id)
     .where(
-        polls.c.commune_code == bindparam("commune"),
-        or_(polls.c.village.is_(None), polls.c.village == _VOTER_VILLAGE),
+        or_(
+            (polls.c.commune_code == bindparam("commune"))
+            & or_(polls.c.village.is_(None), polls.c.village == _VOTER_VILLAGE),
+            (polls.c.scope_level == literal("province"))
+            & (polls.c.province_code == bindparam("province")),
+        )
     )
     .order_by(polls.c.id.desc())
     .limit(10)
@@ -723,7 +802,11 @@ _BALLOT = (
         polls.c.id,
         bindparam("v_channel", type_=poll_ballots.c.channel.type),
         bindparam("v_user", type_=poll_ballots.c.user_id.type),
-        _VOTER_VILLAGE,
+        # The group the ballot is counted in: the voter's village, or commune (province poll).
+        case(
+            (polls.c.scope_level == literal("province"), bindparam("v_commune", type_=String)),
+            else_=_VOTER_VILLAGE,
+        ),
         bindparam("v_now", type_=_WHEN),
         bindparam("v_now", type_=_WHEN),
     )
@@ -767,3 +850,13 @@ _VOTERS = (
 _SUBSCRIBERS = select(func.count()).where(
     subscriptions.c.active.is_(True), subscriptions.c.commune_code == bindparam("commune")
 )
+
+
+def _of_province(commune_code: str) -> Select[Any]:
+    """The province polls of the commune's province (a digest of the commune shows them)."""
+    province = select(areas.c.province_code).where(
+        areas.c.era == "2025", areas.c.level == "commune", areas.c.code == commune_code
+    )
+    return select(polls.c.id).where(
+        polls.c.scope_level == "province", polls.c.province_code.in_(province)
+    )

@@ -392,6 +392,11 @@ polls = Table(
     Column("source_key", String(120), nullable=False, unique=True),
     Index("ix_polls_commune", "commune_code", "status"),
     Index("ix_polls_closed", "closed_at"),
+    # --- dân bàn for the whole province (0014) ---
+    # commune | village | province; a province poll's commune_code is the province's code.
+    Column("scope_level", String(16), nullable=False, server_default="commune"),
+    Column("province_code", String(8)),  # the province the poll belongs to (NULL: unknown)
+    Index("ix_polls_province", "province_code", "scope_level"),
 )
 
 poll_options = Table(
