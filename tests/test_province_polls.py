@@ -24,6 +24,7 @@ from bot.domain.clock import FixedClock
 from bot.interfaces.cli.main import app
 from bot.storage.polls import Group, NewPoll, Poll, PollStore, Question
 from bot.storage.schema import poll_ballots, polls
+from bot.web.open_data import _polls as open_data_polls
 from tests.conftest import NOW, Chat
 from tests.test_polls import (
     OLD,
@@ -222,6 +223,14 @@ async def test_results_by_commune_merge_small_ones_and_the_close_is_told_provinc
     # In chat, the closed poll's results name the communes too.
     shown = await villagers[others[0]].say("/binhchon")
     assert "– Xã Chợ Đồn:" in shown and "Đã đóng lúc" in shown
+    # The open data names the communes of a province poll's groups, as the chat does.
+    rows = await open_data_polls(None, services)  # type: ignore[arg-type]
+    assert {r["group"] for r in rows if r["poll_id"] == poll.id} == {
+        "",
+        "Xã Chợ Đồn",
+        "Xã Na Rì",
+        "khác",
+    }
 
 
 async def test_a_commune_digest_and_the_export_show_the_province_poll(

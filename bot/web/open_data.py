@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from bot.app.services import Services
 from bot.content.reference import CURRENT_ERA
 from bot.domain.i18n import N_, _, use_locale
+from bot.storage.polls import Poll
 from bot.storage.reports import CATEGORIES, OPEN
 from bot.web.projects import project_rows
 from bot.web.site import DATA_TTL, Site, language
@@ -187,9 +188,17 @@ async def _polls(site: Site, services: Services) -> Rows:
     for poll, results in await services.polls.export(None):
         if poll.status != "closed":
             continue  # results are public once the poll has closed
+
+        def group_name(code: str | None, poll: Poll = poll) -> str:
+            """A village's name; for a poll of the whole province, its groups are communes."""
+            if code is None:
+                return "khác"
+            found = services.areas.get(code) if poll.whole_province else None
+            return found.name if found is not None else code
+
         groups = [
             ("", results.counts, results.voters),
-            *((g.village or "khác", g.counts, g.voters) for g in results.groups),
+            *((group_name(g.village), g.counts, g.voters) for g in results.groups),
         ]
         for village, counts, voters in groups:
             asked = zip(poll.questions, results.of(poll, counts), strict=True)
@@ -373,14 +382,22 @@ DATASETS = (
         (
             _c("poll_id", "integer", N_("Mã cuộc biểu quyết")),
             COMMUNE,
-            _c("poll_village", "string", N_("Thôn được hỏi (trống: cả xã)")),
+            _c(
+                "poll_village",
+                "string",
+                N_("Thôn được hỏi (trống: cả xã; cuộc toàn tỉnh: commune_code là mã tỉnh)"),
+            ),
             _c("question_number", "integer", N_("Số thứ tự câu hỏi trong cuộc biểu quyết")),
             _c("question", "string", N_("Câu hỏi")),
             _c("closes_at", "datetime", N_("Thời điểm kết thúc")),
             _c("voters", "integer", N_("Số người đã bỏ phiếu trong nhóm")),
             _c("option", "integer", N_("Số thứ tự phương án")),
             _c("option_text", "string", N_("Phương án")),
-            _c("group", "string", N_("Nhóm: trống là cả xã; thôn; khác là các thôn dưới 5 phiếu")),
+            _c(
+                "group",
+                "string",
+                N_("Nhóm: trống là tất cả; thôn (xã, với cuộc toàn tỉnh); khác: nhóm dưới 5 phiếu"),
+            ),
             _c("votes", "integer", N_("Số phiếu")),
         ),
         _polls,
