@@ -13,15 +13,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from bot.app.services import Services
+from bot.app.settings import Settings
 from bot.core.dispatch import Dispatcher
 from bot.delivery.digest import build_digests
 from bot.delivery.outbox import get_broadcast
 from bot.delivery.scheduler import run_due
 from bot.domain.clock import FixedClock
 from bot.interfaces.cli.main import app
+from bot.interfaces.server import create_app
 from bot.storage.polls import Group, NewPoll, Poll, PollStore, Question
 from bot.storage.schema import poll_ballots, polls
 from bot.web.open_data import _polls as open_data_polls
@@ -288,3 +291,13 @@ async def test_polls_of_before_0014_become_of_their_commune_or_village_and_provi
         assert first is not None and second is not None
         assert (first.level, first.province_code) == ("commune", "19")
         assert (second.level, second.province_code, second.village) == ("village", "19", "Nà Làng")
+
+
+async def test_the_commune_page_lists_the_province_poll(
+    services: Services, settings: Settings
+) -> None:
+    # Every commune's public page shows the polls its people may answer, the province's too.
+    poll = await whole_province_poll(services)
+    with TestClient(create_app(settings, clock=FixedClock(NOW))) as client:
+        page = client.get(f"/xa/{NA_RI}").text
+    assert poll.question in page and "Toàn tỉnh ·" in page

@@ -207,7 +207,9 @@ def commune(site: Site) -> Handler:
             met = len(status.met)
             now = services.clock.utcnow()
             polls = []
-            for poll in await services.polls.of_commune(code, POLLS_SHOWN):
+            asked = await services.polls.of_commune(code, POLLS_SHOWN)
+            asked += await services.polls.of_commune(the_commune.province_code, POLLS_SHOWN)
+            for poll in sorted(asked, key=lambda p: -p.id)[:POLLS_SHOWN]:  # and the province's
                 closed = poll.status == "closed" or not poll.is_open(now)
                 results = await services.polls.results(poll) if closed else None
                 polls.append(poll_view(poll, results))
