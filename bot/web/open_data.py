@@ -183,22 +183,22 @@ async def _project_updates(site: Site, services: Services) -> Rows:
     return (await project_rows(services, site.photos(services)))[1]
 
 
+def _group_name(services: Services, poll: Poll, code: str | None) -> str:
+    """A group's name: its village's; for a poll of the whole province, its commune's."""
+    if code is None:
+        return "khác"
+    found = services.areas.get(code) if poll.whole_province else None
+    return found.name if found is not None else code
+
+
 async def _polls(site: Site, services: Services) -> Rows:
     rows = []
     for poll, results in await services.polls.export(None):
         if poll.status != "closed":
             continue  # results are public once the poll has closed
-
-        def group_name(code: str | None, poll: Poll = poll) -> str:
-            """A village's name; for a poll of the whole province, its groups are communes."""
-            if code is None:
-                return "khác"
-            found = services.areas.get(code) if poll.whole_province else None
-            return found.name if found is not None else code
-
         groups = [
             ("", results.counts, results.voters),
-            *((group_name(g.village), g.counts, g.voters) for g in results.groups),
+            *((_group_name(services, poll, g.village), g.counts, g.voters) for g in results.groups),
         ]
         for village, counts, voters in groups:
             asked = zip(poll.questions, results.of(poll, counts), strict=True)
