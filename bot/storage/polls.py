@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
@@ -477,7 +478,7 @@ class PollStore:
             batch, self._ballots = self._ballots, []
             try:
                 async with self._db.write() as conn:
-                    outcomes = [await _cast(conn, ballot.params) for ballot in batch]
+                    outcomes = await conn.run_sync(_cast_all, [ballot.params for ballot in batch])
                     counts: dict[int, Results] = {}
                     for ballot, outcome in zip(batch, outcomes, strict=True):
                         if (ballot.counted or outcome == "closed") and ballot.poll.id not in counts:
@@ -535,9 +536,9 @@ class PollStore:
         key = (poll.commune_code, poll.village)
         subscribers: int | None = None if fresh else self._subscribers.get(key)
         if subscribers is None:
-            subscribers = await _subscribers(conn, poll)
+            subscribers = await conn.run_sync(_subscribers, poll)
             self._subscribers.put(key, subscribers)
-        return await _counts(conn, poll, subscribers)
+        return await conn.run_sync(_counts, poll, subscribers)
 
     async def close_due(self, conn: AsyncConnection, now: datetime) -> list[tuple[Poll, Results]]:
         """Close the polls whose time has come, in the caller's transaction; the ones closed
@@ -641,15 +642,19 @@ async def _get(conn: AsyncConnection, poll_id: int) -> Poll | None:
     )
 
 
-async def _cast(conn: AsyncConnection, params: dict[str, Any]) -> Outcome:
+def _cast_all(conn: Connection, ballots: list[dict[str, Any]]) -> list[Outcome]:
+    """The ballots of one write, in order: run as one call of synchronous code (run_sync), so
+    SQLAlchemy's asyncio layer switches once for the batch rather than at each statement."""
+    return [_cast(conn, params) for params in ballots]
+
+
+def _cast(conn: Connection, params: dict[str, Any]) -> Outcome:
     """One ballot's statements: the voter's earlier choices, then the upsert that says whether
     the poll was open (a row back) or not (none), then the choices anew if they changed."""
-    earlier = set((await conn.execute(_MY_CHOICES, params)).scalars())
-    said = dict((await conn.execute(_MY_TEXTS, params)).all()) if params["v_asks_text"] else {}
+    earlier = set((conn.execute(_MY_CHOICES, params)).scalars())
+    said = dict((conn.execute(_MY_TEXTS, params)).all()) if params["v_asks_text"] else {}
     same = earlier == params["v_options"] and said == params["v_texts"]
-    ballot = (
-        await conn.execute(_VOTE[conn.dialect.name], params | {"v_changed": not same})
-    ).first()
+    ballot = (conn.execute(_VOTE[conn.dialect.name], params | {"v_changed": not same})).first()
     if ballot is None:
         return "closed"
     if same:
@@ -658,21 +663,21 @@ async def _cast(conn: AsyncConnection, params: dict[str, Any]) -> Outcome:
         # One choice for another (a one-question poll): moved in place, one statement.
         [option] = params["v_options"]
         moved = {"ballot": ballot.id, "option": option, "village": ballot.village}
-        await conn.execute(_MOVE_CHOICE, moved)
+        conn.execute(_MOVE_CHOICE, moved)
         return "changed"
     if earlier:
-        await conn.execute(_FORGET_CHOICES, {"ballot": ballot.id})
+        conn.execute(_FORGET_CHOICES, {"ballot": ballot.id})
         if said:
-            await conn.execute(_FORGET_TEXTS, {"ballot": ballot.id})
+            conn.execute(_FORGET_TEXTS, {"ballot": ballot.id})
     if params["v_texts"]:
-        await conn.execute(
+        conn.execute(
             insert(poll_texts),
             [
                 {"ballot_id": ballot.id, "poll_id": params["v_poll"], "question": n, "text": words}
                 for n, words in params["v_texts"].items()
             ],
         )
-    await conn.execute(
+    conn.execute(
         insert(poll_choices),
         [
             {
@@ -687,19 +692,19 @@ async def _cast(conn: AsyncConnection, params: dict[str, Any]) -> Outcome:
     return "changed" if earlier else "recorded"
 
 
-async def _subscribers(conn: AsyncConnection, poll: Poll) -> int:
+def _subscribers(conn: Connection, poll: Poll) -> int:
     if poll.level == "commune":
-        counted = await conn.execute(_SUBSCRIBERS, {"commune": poll.commune_code})
+        counted = conn.execute(_SUBSCRIBERS, {"commune": poll.commune_code})
     else:
-        counted = await conn.execute(select(func.count()).where(*_in_scope(poll)))
+        counted = conn.execute(select(func.count()).where(*_in_scope(poll)))
     return int(counted.scalar_one())
 
 
-async def _counts(conn: AsyncConnection, poll: Poll, subscribers: int) -> Results:
-    rows = (await conn.execute(_COUNTS, {"poll_id": poll.id})).all()
+def _counts(conn: Connection, poll: Poll, subscribers: int) -> Results:
+    rows = (conn.execute(_COUNTS, {"poll_id": poll.id})).all()
     voters: dict[str | None, int] = {}
     if not poll.single:  # one choice per ballot otherwise: the choices are the voters
-        found = (await conn.execute(_VOTERS, {"poll_id": poll.id})).all()
+        found = (conn.execute(_VOTERS, {"poll_id": poll.id})).all()
         voters = {village: int(n) for village, n in found}
     order = {option_id: n for n, option_id in enumerate(poll.option_ids)}
     counts = [0] * len(order)
