@@ -258,6 +258,8 @@ class Router:
         # Routes behind the officials' guard: command names and button prefixes.
         self.official_commands: set[str] = set()
         self.official_buttons: set[str] = set()
+        # step_of's index, for as many steps as there were when it was made (include adds).
+        self._bound: tuple[int, dict[str, tuple[int, Step]]] | None = None
 
     def command(
         self, *names: str, description: str = "", menu: bool = True, official: bool = False
@@ -361,8 +363,21 @@ class Router:
         return None
 
     def step_of(self, button_id: str) -> Step | None:
-        """The step a button belongs to, if it belongs to one."""
-        return next((s for s in self.steps.values() if s.bound and s.accepts(button_id)), None)
+        """The step a button belongs to, if it belongs to one: the first declared of those
+        whose buttons it is (Step.accepts), found by its prefixes rather than by asking
+        every step."""
+        if self._bound is None or self._bound[0] != len(self.steps):
+            index: dict[str, tuple[int, Step]] = {}
+            for order, step in enumerate(self.steps.values()):
+                for prefix in step.buttons if step.bound else ():
+                    index.setdefault(prefix, (order, step))
+            self._bound = (len(self.steps), index)
+        index = self._bound[1]
+        parts = button_id.split(":")
+        found = [
+            index[p] for cut in range(len(parts)) if (p := ":".join(parts[: cut + 1])) in index
+        ]
+        return min(found, key=lambda pair: pair[0])[1] if found else None
 
 
 def as_list(replies: Reply | Iterable[Reply]) -> list[Reply]:
