@@ -17,7 +17,7 @@ from bot.core.conversation import Button, Context, Payload, Reply, Router, Stale
 from bot.delivery.notify import Notice, enqueue
 from bot.domain.i18n import N_, _, fmt_number, use_locale
 from bot.domain.text import fold
-from bot.storage.reports import CATEGORIES, Candidate, NewReport, Report
+from bot.storage.reports import CATEGORIES, NewReport, Report
 from handlers.common import ask_commune
 from handlers.menu import with_menu
 from handlers.status import Dispute, current_set, find_criterion, pressed_criterion
@@ -330,7 +330,7 @@ def _read_as(ctx: Context, text: str) -> str:
     return said
 
 
-async def _near_duplicate(ctx: Context, draft: dict[str, Any]) -> Candidate | None:
+async def _near_duplicate(ctx: Context, draft: dict[str, Any]) -> Report | None:
     """The open report of the same commune, category (and criterion) and village — a report
     without a village may be any village's — whose description reads most like this one, if
     it is close enough; the villager's own ones too (they may have forgotten they sent it)."""
@@ -350,10 +350,10 @@ async def _near_duplicate(ctx: Context, draft: dict[str, Any]) -> Candidate | No
         processor=None,
         score_cutoff=SIMILAR,
     )
-    return candidates[best[2]] if best else None
+    return await ctx.services.reports.get(candidates[best[2]].id) if best else None
 
 
-def _same_question(r: Report | Candidate) -> Reply:
+def _same_question(r: Report) -> Reply:
     lines = [
         _("Có phải việc này không?"),
         f"{r.ref} · {category_name(r.category)} — {state_name(r.state)}",

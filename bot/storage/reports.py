@@ -133,20 +133,13 @@ class Standing:
 
 @dataclass(frozen=True)
 class Candidate:
-    """An open report as the near-duplicate check compares it."""
+    """An open report as the near-duplicate check compares it: no time to parse and no answer
+    to carry for each of the fifty (the one found is read whole, by its id)."""
 
     id: int
     village: str | None
     criterion: int | None
     description: str
-    category: str
-    state: str
-    answer: str | None
-    created_at: datetime
-
-    @property
-    def ref(self) -> str:
-        return ref_of(self.id, self.created_at)
 
 
 @dataclass(frozen=True)
@@ -219,10 +212,6 @@ _SIMILAR = (
         reports.c.village,
         reports.c.criterion,
         reports.c.description,
-        reports.c.category,
-        reports.c.state,
-        reports.c.answer,
-        reports.c.created_at,
     )
     .where(
         reports.c.commune_code == bindparam("commune"),

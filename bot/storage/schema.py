@@ -504,6 +504,7 @@ reports = Table(
     UniqueConstraint("channel", "user_id", "source_key", name="uq_reports_source"),
     Index("ix_reports_queue", "commune_code", "state", "created_at"),
     Index("ix_reports_reporter", "channel", "user_id"),
+    Index("ix_reports_similar", "commune_code", "category", "id"),  # near-duplicates (0015)
 )
 
 # --- the report desk (0010): followers of a report ------------------------------------------
