@@ -18,18 +18,20 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.app.services import Services
 from bot.channels.telegram_transport import telegram_transport
 from bot.core.conversation import Reply
+from bot.delivery import limiter as limiter_module
 from bot.delivery.limiter import Limiter, PaceBook
 from bot.delivery.notify import Notifier, enqueue
 from bot.delivery.outbox import Broadcast
 from bot.delivery.sender import Sender
 from bot.delivery.transport import Transport
 from bot.storage.db import Database
-from bot.storage.schema import deliveries
+from bot.storage.schema import deliveries, send_pace
 from tests.fake_bot_api import max_in_window
 from tests.fake_zalo import eventually
 from tests.test_broadcast_sender import configured, fake_api, new_broadcast, subscribe_many
@@ -145,6 +147,54 @@ async def test_a_groups_messages_are_spaced_across_workers(services: Services) -
         await other.close()
     assert max_in_window(at, 1.0) <= 3
     assert min(b - a for a, b in itertools.pairwise(sorted(at))) >= 0.4  # evenly, 0.5 s apart
+
+
+async def test_a_private_chat_gets_one_message_an_interval_whichever_worker_sends(
+    services: Services,
+) -> None:
+    """Notices and broadcast messages to one villager from two workers at once go one at a
+    time, an interval apart (compressed: 0.3 s); a message to another villager meanwhile does
+    not wait for them."""
+    other = Database(services.settings.db_url)
+    at: dict[int, list[float]] = {555: [], 556: []}
+
+    async def send(limiter: Limiter, chat: int, notice: bool) -> None:
+        await limiter.acquire(chat, interactive=False, notice=notice)
+        at[chat].append(time.monotonic())
+        limiter.sent(chat)
+
+    try:
+        limiters = [
+            Limiter(rate=50, per_chat_interval=0.3, shared=(PaceBook(db), "t"))
+            for db in (services.db, other)
+        ]
+        start = time.monotonic()
+        await asyncio.gather(
+            *(send(limiters[n % 2], 555, notice=n < 2) for n in range(4)),
+            send(limiters[1], 556, notice=False),
+        )
+    finally:
+        await other.close()
+    gaps = [b - a for a, b in itertools.pairwise(sorted(at[555]))]
+    assert len(at[555]) == 4 and min(gaps) >= 0.3, gaps
+    assert at[556][0] - start < 0.25  # not behind the held chat
+
+
+async def test_lapsed_chat_rows_are_pruned_and_the_paces_kept(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chat's row outlives its hold by CHAT_ROWS_KEPT, then a prune drops it (a broadcast to
+    100,000 leaves no 100,000 rows behind); the overall and group paces stay."""
+    monkeypatch.setattr(limiter_module, "PRUNE_EVERY", 3)
+    monkeypatch.setattr(limiter_module, "CHAT_ROWS_KEPT", 0.0)
+    book = PaceBook(services.db)
+    await book.reserve("telegram:free", 0.01, 1)
+    await book.reserve("telegram:group:-100", 3.0, 1)
+    for chat in ("1", "2", "3"):
+        assert await book.take_chat(f"telegram:chat:{chat}", 0.0) == 0.0
+    async with services.db.read() as conn:
+        names = set((await conn.execute(select(send_pace.c.name))).scalars())
+    assert names == {"telegram:free", "telegram:group:-100", "telegram:chat:3"}
 
 
 async def test_two_workers_send_one_broadcast_within_one_limit(services: Services) -> None:

@@ -17,6 +17,19 @@ the next few slots (a tenth of a second's worth) with one UPDATE that moves it; 
 different workers never overlap, so their sum stays within the limit. A reply still goes at
 once: it uses a slot its worker holds, or is paid for after the fact by the worker's next
 reservation (within SETTLE_SECONDS), so the other workers yield the capacity it used.
+
+The pace runs HEADROOM under the configured rate. A slot may be used a little late (the
+catch-up), and a request let through on time may still reach Telegram a few milliseconds
+later than the one after it; without the headroom, a window of one second as Telegram counts
+it could hold a few messages more than the limit.
+
+Across workers, one chat gets one message at a time too: before a notice or a broadcast
+message goes to a private chat, the worker takes the chat's row in `send_pace` ("telegram:
+chat:123", one statement that succeeds only if the chat's interval has passed) and holds it
+for the interval (CHAT_HOLD_MARGIN more, for the send itself: a send slower than that may have
+the next worker's message follow it sooner). A chat held by another worker waits, outside the
+turn, and the slot passes to the next message. Villagers' replies go at once,
+as on one worker: Telegram's per-chat limit is for what a bot sends unasked.
 """
 
 from __future__ import annotations
@@ -27,9 +40,10 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, case, update
+from sqlalchemy import bindparam, case, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain.clock import WALL
 from bot.storage.db import Database, insert_or
@@ -47,6 +61,12 @@ BATCH_SECONDS = 0.1  # a worker reserves this much of the shared limit at a time
 # rate × (1 + 0.02) + 1 messages of all workers together.
 SHARED_CATCH_UP_SECONDS = 0.02
 SETTLE_SECONDS = 0.1  # replies sent outside reserved slots are paid for within this long
+HEADROOM = 0.025  # the pace runs this share under the configured rate (see above)
+# A chat taken for a notice or broadcast message is held the per-chat interval and this much
+# more, from before its send: the send's own time, for any send answered within it.
+CHAT_HOLD_MARGIN = 0.25
+CHAT_ROWS_KEPT = 60.0  # seconds a chat's row outlives its hold, then the prune drops it
+PRUNE_EVERY = 5000  # chats taken between two prunes of lapsed chat rows
 
 ChatId = int | str
 
@@ -55,7 +75,7 @@ class Pace:
     """One overall limit: a message every `1/rate` seconds, with a reserve only replies use."""
 
     def __init__(self, rate: float, reserve: float) -> None:
-        self.interval = 1.0 / rate
+        self.interval = 1.0 / (rate * (1 - HEADROOM))
         # The bucket holds one second of messages; the reserve is a share of it, at least one.
         self.reserve = max(1.0, reserve * rate) * self.interval
         self.lag = max(self.interval, CATCH_UP_SECONDS)
@@ -84,6 +104,7 @@ class PaceBook:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._made: set[str] = set()  # rows this process knows exist
+        self._taken = 0  # chats taken: every PRUNE_EVERY, lapsed chat rows are dropped
 
     async def reserve(self, name: str, interval: float, count: int) -> float:
         """Reserve `count` consecutive slots of `interval` seconds on pace `name`: seconds from
@@ -103,6 +124,26 @@ class PaceBook:
         self._made.add(name)
         return float(end) - span - WALL.utcnow().timestamp()
 
+    async def take_chat(self, name: str, hold: float) -> float:
+        """Take chat `name` for `hold` seconds if nobody holds it: 0.0; else the seconds until
+        its holder lets it go. One statement (an upsert that only a lapsed hold lets through),
+        so two workers never both take it."""
+        async with self.db.write() as conn:
+            now = WALL.utcnow().timestamp()
+            taken = (
+                await conn.execute(
+                    _take_chat(conn), {"p_name": name, "now": now, "until": now + hold}
+                )
+            ).first()
+            if taken is None:
+                held = (await conn.execute(_HELD, {"p_name": name})).scalar_one()
+                return max(0.0, float(held) - now)
+            self._taken += 1
+            if self._taken % PRUNE_EVERY == 0:
+                prefix = name.rsplit(":", 1)[0] + ":"
+                await conn.execute(_PRUNE, {"prefix": prefix, "before": now - CHAT_ROWS_KEPT})
+        return 0.0
+
 
 # The row is locked by the UPDATE: two workers reserving at once get consecutive slots.
 _RESERVE = (
@@ -113,6 +154,23 @@ _RESERVE = (
         + bindparam("span")
     )
     .returning(send_pace.c.tat)
+)
+
+
+def _take_chat(conn: AsyncConnection) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE … WHERE the hold has lapsed RETURNING: a row back when
+    taken, none when another worker holds the chat."""
+    insert = insert_or(conn, send_pace).values(name=bindparam("p_name"), tat=bindparam("until"))
+    return insert.on_conflict_do_update(
+        index_elements=[send_pace.c.name],
+        set_={"tat": insert.excluded.tat},
+        where=send_pace.c.tat <= bindparam("now"),
+    ).returning(send_pace.c.tat)
+
+
+_HELD = select(send_pace.c.tat).where(send_pace.c.name == bindparam("p_name"))
+_PRUNE = delete(send_pace).where(
+    send_pace.c.name.startswith(bindparam("prefix")), send_pace.c.tat < bindparam("before")
 )
 
 
@@ -338,6 +396,12 @@ class Limiter:
                 now = self.clock()
                 if self._chat_wait(key, now) > 0:
                     continue  # a reply to this chat went out meanwhile
+                held = await self._take_chat(key)
+                if held > 0:  # another worker's message to this chat: wait outside the turn
+                    free_at = self.clock() + held
+                    self._chat_free_at[key] = max(self._chat_free_at.get(key, free_at), free_at)
+                    continue
+                now = self.clock()
                 pace.take(now)
                 self._stamp(key, now)
                 return
@@ -355,6 +419,17 @@ class Limiter:
 
         if wait > 0:
             await asyncio.sleep(wait)
+
+    async def _take_chat(self, key: str) -> float:
+        """With workers sharing the limit, take a private chat before sending to it (see
+        PaceBook.take_chat): 0.0, or the seconds another worker still holds it. Groups have a
+        pace of their own (_group_turn), spaced wider than the interval."""
+        if self._shared is None or key.startswith("-"):
+            return 0.0
+        book, channel = self._shared
+        return await book.take_chat(
+            f"{channel}:chat:{key}", self.per_chat_interval + CHAT_HOLD_MARGIN
+        )
 
     def _chat_wait(self, key: str, now: float) -> float:
         """Seconds until a broadcast message may go to this chat (interval, group window)."""
