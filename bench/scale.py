@@ -4,9 +4,11 @@
         [--workers 1,2,4] [--pg-url URL] [--no-sqlite]
 
 Real `chungsuc serve` processes (uvicorn, this checkout's code) answer Telegram webhooks posted
-by an httpx client, and reply to a fake Bot API in a process of its own (tests/fake_bot_api.py,
-limits off: replies are what is measured). PostgreSQL is a throwaway cluster started with
-tools/pg_cluster.sh (or --pg-url); SQLite runs with one worker, the other backend's baseline.
+by an aiohttp client (httpx, at 200 connections at once, spent more CPU than the worker it
+loaded: 9 ms per update), and reply to a fake Bot API in a process of its own
+(tests/fake_bot_api.py, limits off: replies are what is measured). PostgreSQL is a throwaway
+cluster started with tools/pg_cluster.sh (or --pg-url); SQLite runs with one worker, the other
+backend's baseline.
 
 Every user (`--users` at once) has one conversation of six updates — /start, the language
 typed, the commune typed, /tiendo, a question typed in words, /tiendo — each posted as soon as
@@ -47,6 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 
 from tests.offline_telegram import TOKEN, text_update  # noqa: E402
@@ -249,6 +252,7 @@ class Figures:
     wrong: int  # more or fewer messages than the transcript
     db_share: float | None  # of all CPU time in the run
     cpu_busy: float  # all CPU time in the run ÷ (wall time × cores)
+    cpu: dict[str, float]  # CPU seconds of the workers, the fake Bot API, this client, the DB
 
     @property
     def rate(self) -> float:
@@ -264,7 +268,7 @@ REDELIVERED = [0]  # posts sent again after a lost connection
 
 
 async def conversation(
-    http: httpx.AsyncClient, urls: list[str], chat: int, start: int
+    post: aiohttp.ClientSession, urls: list[str], chat: int, start: int
 ) -> list[float]:
     """Post one user's updates, each when the one before was acknowledged; their post times."""
     posted = []
@@ -274,15 +278,16 @@ async def conversation(
         posted.append(time.monotonic())
         for attempt in range(5):  # a connection lost: posted again, as Telegram redelivers
             try:
-                answer = await http.post(
+                async with post.post(
                     f"{url}/telegram/webhook", json=body, headers={HEADER: SECRET}
-                )
+                ) as answer:
+                    answer.raise_for_status()
+                    await answer.read()
                 break
-            except httpx.TransportError:
+            except aiohttp.ClientConnectionError:
                 if attempt == 4:
                     raise
                 REDELIVERED[0] += 1
-        answer.raise_for_status()
     return posted
 
 
@@ -349,18 +354,25 @@ async def load(
     chats = [next(_next_chat) for _ in range(users)]
     db_pids = postgres_pids(pg_data) if pg_data is not None else []
     mine = resource.getrusage(resource.RUSAGE_SELF)
+    worker_pids, api_pids = pids[:-1], pids[-1:]
+    workers0, api0 = cpu_seconds(worker_pids), cpu_seconds(api_pids)
     cpu0 = cpu_seconds(pids) + cpu_seconds(db_pids)
     db0 = cpu_seconds(db_pids)
-    limits = httpx.Limits(max_connections=max(100, users), max_keepalive_connections=users)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+    connector = aiohttp.TCPConnector(limit=max(100, users))
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with (
+        aiohttp.ClientSession(connector=connector, timeout=timeout) as post,
+        httpx.AsyncClient(timeout=60) as http,
+    ):
         started = time.monotonic()
         posted = await asyncio.gather(
-            *(conversation(http, urls, chat, i) for i, chat in enumerate(chats))
+            *(conversation(post, urls, chat, i) for i, chat in enumerate(chats))
         )
         got = await until_quiet(http, api_url, chats[0], users * len(expected))
     # Backends opened during the run count whole (they did nothing before it).
     db_pids = postgres_pids(pg_data) if pg_data is not None else []
     db1, cpu1 = cpu_seconds(db_pids), cpu_seconds(pids) + cpu_seconds(db_pids)
+    workers1, api1 = cpu_seconds(worker_pids), cpu_seconds(api_pids)
     after = resource.getrusage(resource.RUSAGE_SELF)
     client = (after.ru_utime + after.ru_stime) - (mine.ru_utime + mine.ru_stime)
     latencies: list[float] = []
@@ -392,6 +404,12 @@ async def load(
         wrong,
         (db1 - db0) / total_cpu if db_pids and total_cpu else None,
         total_cpu / (wall * (os.cpu_count() or 1)),
+        {
+            "workers": workers1 - workers0,
+            "fake Bot API": api1 - api0,
+            "client": client,
+            "database": db1 - db0,
+        },
     )
 
 
@@ -464,6 +482,11 @@ async def updates(args: argparse.Namespace, pg_url: str, pg_data: Path | None) -
         pairs = ", ".join(f"{b / a:.2f}" for a, b in zip(one, two, strict=False))
         print(f"\n2 workers ÷ 1 (median updates/s): {ratio:.2f}× ({verdict}: ≥ 1.5×)")
         print(f"  per round: {pairs}")
+    print("\nCPU µs per update, by process (the workers' share of all CPU in the run):")
+    for f in rows:
+        parts = ", ".join(f"{k} {v / f.updates * 1e6:,.0f}" for k, v in f.cpu.items())
+        share = f.cpu["workers"] / max(1e-9, sum(f.cpu.values()))
+        print(f"  {f.name}: {parts} (workers {share:.0%})")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     bad = sum(f.out_of_order + f.wrong for f in rows)
     print(f"users answered out of order or wrongly, all runs: {bad}")
