@@ -5,12 +5,13 @@ reach another worker and take the lock before the first. So the webhook records 
 (`inbox`, whose unique key is also the dedupe of a replay) and answers 200; then the worker
 tries to take the user's turn (`inbox_turns`, its row read FOR UPDATE SKIP LOCKED, so no worker
 waits on another's lock: a locked turn is looked at again 10 ms later). The worker that
-holds it answers the user's pending updates in their order until none is left, gives the turn
-back and looks once more (an update recorded while it was giving back is then its own); a
-worker that cannot take it leaves its update to the holder. A turn is a lease, renewed with
-every update taken: a killed worker's turn lapses, and `sweep` (every worker, every few
-seconds) answers what it left waiting. An update is marked taken before it is answered, so a
-crash loses that one instead of answering it twice, as `processed_events` does.
+holds it answers the user's pending updates in their order until none is left, and gives
+the turn back only if nothing waits (one statement: an update recorded meanwhile is then its
+own); a worker that cannot take it leaves its update to the holder. A turn is a lease,
+renewed as updates are taken (once a quarter of it has gone): a killed worker's turn lapses,
+and `sweep` (every worker, every few seconds) answers what it left waiting. An update is
+marked taken before it is answered, so a crash loses that one instead of answering it twice,
+as `processed_events` does.
 
 On SQLite (one process) none of this runs: the dispatcher's in-process locks keep the order.
 """
@@ -34,6 +35,10 @@ Start = Callable[[Coroutine[Any, Any, None]], None]
 LEASE = 30.0  # seconds a turn is held without taking an update
 SWEEP = 2.0  # seconds between looks for updates a crashed worker left
 BUSY_PAUSE, BUSY_TRIES = 0.01, 200  # a turn in another's transaction: look again, 2 s at most
+# The lease is renewed once this share of it has gone (not at every update: one statement
+# less for each, and the turn's row is locked less often, so fewer workers find it BUSY). An
+# update's answer may then take three quarters of the lease before the turn can lapse.
+RENEW_AFTER = 0.25
 
 
 class Inbox:
@@ -71,15 +76,23 @@ class Inbox:
     async def drain(self, channel: str, user_id: str) -> None:
         """Answer the user's pending updates in order while this process holds their turn."""
         db, holder, answer = self.db, self.holder, self._answers.get(channel)
+        clock = asyncio.get_running_loop().time
         while got := await self._claim(channel, user_id):
             if got is store.Claim.TAKEN and self._on_turn is not None:
                 self._on_turn(channel, user_id)
+            renew_at = clock() + self.lease * RENEW_AFTER  # the claim set a whole lease
             try:
                 # One at a time, the first pending each time: an update recorded while the one
                 # before was answered may come before others recorded earlier.
-                while (
-                    found := await store.take_next(db, channel, user_id, holder, self.lease)
-                ).row:
+                while True:
+                    renew = clock() >= renew_at
+                    found = await store.take_next(
+                        db, channel, user_id, holder, self.lease, renew=renew
+                    )
+                    if renew:
+                        renew_at = clock() + self.lease * RENEW_AFTER
+                    if found.row is None:
+                        break
                     await self._answer(answer, channel, user_id, found.row)
             except BaseException:
                 await store.release(db, channel, user_id, holder)

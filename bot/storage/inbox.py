@@ -10,8 +10,9 @@ import enum
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, delete, exists, select, update
+from sqlalchemy import bindparam, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain.clock import WALL
 from bot.storage.db import Database, as_utc, insert_or
@@ -84,10 +85,6 @@ async def claim(db: Database, channel: str, user_id: str, holder: str, lease: fl
     return Claim.RESUMED if row.holder == holder else Claim.TAKEN
 
 
-def _of(channel: str, user_id: str) -> Any:
-    return and_(inbox.c.channel == channel, inbox.c.user_id == user_id, inbox.c.taken_at.is_(None))
-
-
 class Next(NamedTuple):
     """What `take_next` found: the update to answer now, or none and then whether updates
     came while the turn was being given back (`again`: try to take it once more)."""
@@ -99,63 +96,105 @@ class Next(NamedTuple):
 _FIRST = (
     select(inbox.c.id, inbox.c.body)
     .where(
-        inbox.c.channel == bindparam("channel"),
-        inbox.c.user_id == bindparam("user_id"),
+        inbox.c.channel == bindparam("p_channel"),
+        inbox.c.user_id == bindparam("p_user"),
         inbox.c.taken_at.is_(None),
     )
     .order_by(inbox.c.seq, inbox.c.id)
     .limit(1)
 )
+# The turn is the holder's (not given back, not taken over after its lease lapsed).
+_HELD_BY = (
+    inbox_turns.c.channel == bindparam("p_channel"),
+    inbox_turns.c.user_id == bindparam("p_user"),
+    inbox_turns.c.holder == bindparam("p_holder"),
+    inbox_turns.c.lease_until.is_not(None),
+)
+_OURS = exists().where(*_HELD_BY)
+_PENDING = exists().where(
+    inbox.c.channel == inbox_turns.c.channel,
+    inbox.c.user_id == inbox_turns.c.user_id,
+    inbox.c.taken_at.is_(None),
+)
 
 
-def _turn(channel: str, user_id: str, holder: str) -> Any:
-    return and_(
-        inbox_turns.c.channel == channel,
-        inbox_turns.c.user_id == user_id,
-        inbox_turns.c.holder == holder,
-        inbox_turns.c.lease_until.is_not(None),
+def _take_first() -> Any:
+    """PostgreSQL: the user's first pending update marked taken (its body cleared) and
+    returned, in one statement, while the turn is the holder's. `taken_at IS NULL` is checked
+    again on the row itself, so a holder whose lease lapsed and its successor never both
+    take it."""
+    first = _FIRST.subquery("first")
+    return (
+        update(inbox)
+        .where(inbox.c.id == first.c.id, inbox.c.taken_at.is_(None), _OURS)
+        .values(taken_at=bindparam("p_at"), body=None)
+        .returning(first.c.id, first.c.body)
     )
 
 
-async def take_next(db: Database, channel: str, user_id: str, holder: str, lease: float) -> Next:
+_TAKE_FIRST = _take_first()
+_MARK_TAKEN = (
+    update(inbox)
+    .where(inbox.c.id == bindparam("p_row"), inbox.c.taken_at.is_(None))
+    .values(taken_at=bindparam("p_at"), body=None)
+)
+_RENEW = update(inbox_turns).where(*_HELD_BY).values(lease_until=bindparam("p_until"))
+_RELEASE = update(inbox_turns).where(*_HELD_BY).values(lease_until=None)
+# The turn given back only when nothing waits: an update recorded before this statement began
+# is seen by it (the turn stays ours), one recorded after it finds the turn's row locked by it
+# (BUSY) and takes the turn once it is given back.
+_GIVE_BACK = _RELEASE.where(~_PENDING).returning(inbox_turns.c.holder)
+
+
+async def take_next(
+    db: Database, channel: str, user_id: str, holder: str, lease: float, renew: bool = True
+) -> Next:
     """In one transaction, while the turn is `holder`'s: the user's first update not taken yet,
     marked taken before it is answered (a crash mid-way loses it rather than answering it
-    twice) with the lease renewed; or, with none left, the turn given back.
+    twice); or, with none left, the turn given back. The lease is renewed when `renew` (the
+    holder renews it when half of it is gone: Inbox.drain).
 
-    Giving back and then looking for updates in the same transaction leaves none behind on
-    PostgreSQL too: a worker that found the turn held had recorded its update before it
-    looked, so the look (a statement after the give-back) sees it; one that looks after the
-    give-back waits for this transaction and then takes the turn itself.
+    PostgreSQL takes an update in one statement (SQLite, which has one writer, in two) and
+    gives the turn back in one, only if nothing waits (see _GIVE_BACK): no update is left
+    behind, and none answered twice.
     """
     at = now()
-    key = {"channel": channel, "user_id": user_id}
+    params = {"p_channel": channel, "p_user": user_id, "p_holder": holder, "p_at": at}
     async with db.write() as conn:
-        renewed = await conn.execute(
-            update(inbox_turns)
-            .where(_turn(channel, user_id, holder))
-            .values(lease_until=at + timedelta(seconds=lease))
-        )
-        if not renewed.rowcount:
-            return Next(None)  # the lease lapsed and another worker took the turn
-        row = (await conn.execute(_FIRST, key)).first()
-        if row is not None:
-            await conn.execute(
-                update(inbox).where(inbox.c.id == row.id).values(taken_at=at, body=None)
+        if renew:
+            renewed = await conn.execute(
+                _RENEW, params | {"p_until": at + timedelta(seconds=lease)}
             )
-            return Next(Pending(row.id, row.body))
-        await conn.execute(
-            update(inbox_turns).where(_turn(channel, user_id, holder)).values(lease_until=None)
-        )
-        again = (await conn.execute(select(exists().where(_of(channel, user_id))))).scalar()
-    return Next(None, bool(again))
+            if not renewed.rowcount:
+                return Next(None)  # the lease lapsed and another worker took the turn
+        for _ in range(3):  # an update recorded between the two statements: taken next time
+            row = await _take(conn, params)
+            if row is not None:
+                return Next(row)
+            if (await conn.execute(_GIVE_BACK, params)).first() is not None:
+                return Next(None)
+            if not (await conn.execute(select(_OURS), params)).scalar():
+                return Next(None)  # the lease lapsed and another worker took the turn
+    return Next(None, again=True)
+
+
+async def _take(conn: AsyncConnection, params: dict[str, Any]) -> Pending | None:
+    if conn.dialect.name == "postgresql":
+        row = (await conn.execute(_TAKE_FIRST, params)).first()
+        return Pending(row.id, row.body) if row is not None else None
+    if not (await conn.execute(select(_OURS), params)).scalar():
+        return None
+    row = (await conn.execute(_FIRST, params)).first()
+    if row is None:
+        return None
+    await conn.execute(_MARK_TAKEN, params | {"p_row": row.id})
+    return Pending(row.id, row.body)
 
 
 async def release(db: Database, channel: str, user_id: str, holder: str) -> None:
     """Give the turn back (a drain that ended with an error or was cancelled)."""
     async with db.write() as conn:
-        await conn.execute(
-            update(inbox_turns).where(_turn(channel, user_id, holder)).values(lease_until=None)
-        )
+        await conn.execute(_RELEASE, {"p_channel": channel, "p_user": user_id, "p_holder": holder})
 
 
 async def stranded(db: Database, older_than: float) -> list[tuple[str, str]]:
