@@ -651,10 +651,10 @@ def _cast_all(conn: Connection, ballots: list[dict[str, Any]]) -> list[Outcome]:
 def _cast(conn: Connection, params: dict[str, Any]) -> Outcome:
     """One ballot's statements: the voter's earlier choices, then the upsert that says whether
     the poll was open (a row back) or not (none), then the choices anew if they changed."""
-    earlier = set((conn.execute(_MY_CHOICES, params)).scalars())
-    said = dict((conn.execute(_MY_TEXTS, params)).all()) if params["v_asks_text"] else {}
+    earlier = set(conn.execute(_MY_CHOICES, params).scalars())
+    said = dict(conn.execute(_MY_TEXTS, params).all()) if params["v_asks_text"] else {}
     same = earlier == params["v_options"] and said == params["v_texts"]
-    ballot = (conn.execute(_VOTE[conn.dialect.name], params | {"v_changed": not same})).first()
+    ballot = conn.execute(_VOTE[conn.dialect.name], params | {"v_changed": not same}).first()
     if ballot is None:
         return "closed"
     if same:
@@ -701,10 +701,10 @@ def _subscribers(conn: Connection, poll: Poll) -> int:
 
 
 def _counts(conn: Connection, poll: Poll, subscribers: int) -> Results:
-    rows = (conn.execute(_COUNTS, {"poll_id": poll.id})).all()
+    rows = conn.execute(_COUNTS, {"poll_id": poll.id}).all()
     voters: dict[str | None, int] = {}
     if not poll.single:  # one choice per ballot otherwise: the choices are the voters
-        found = (conn.execute(_VOTERS, {"poll_id": poll.id})).all()
+        found = conn.execute(_VOTERS, {"poll_id": poll.id}).all()
         voters = {village: int(n) for village, n in found}
     order = {option_id: n for n, option_id in enumerate(poll.option_ids)}
     counts = [0] * len(order)
