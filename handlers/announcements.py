@@ -97,7 +97,7 @@ def _topic(data: dict[str, Any]) -> str:
 OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True, "official": True}
 
 
-@router.step(WRITE, parse=lambda text, ctx: text.strip() or None, photos=True, **OPTIONS)
+@router.step(WRITE, parse=lambda text, ctx: text.strip() or None, photos=True, free=True, **OPTIONS)
 async def written(ctx: Context) -> list[Reply]:
     """The text (and photo): shows the preview, then asks where to send it."""
     data = ctx.user.state_data

@@ -232,7 +232,7 @@ def _name(text: str, ctx: Context) -> str | None:
     return name
 
 
-@router.step(NAME, parse=_name, **OPTIONS)
+@router.step(NAME, parse=_name, free=True, **OPTIONS)
 async def name_typed(ctx: Context) -> Reply:
     """The campaign's name; then what it accepts."""
     ctx.user.state_data["name"] = ctx.value

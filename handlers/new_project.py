@@ -229,7 +229,7 @@ def _dates(text: str, ctx: Context) -> list[str | None] | None:
     return [d.isoformat() if d else None for d in (start, end)]
 
 
-@router.step(NAME, parse=_name, **OPTIONS)
+@router.step(NAME, parse=_name, free=True, **OPTIONS)
 async def name_typed(ctx: Context) -> Reply | list[Reply]:
     """The project's name; then its village (if the commune's are known) or its campaigns."""
     ctx.user.state_data["name"] = ctx.value

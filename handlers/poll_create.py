@@ -220,7 +220,7 @@ def _closing(text: str, ctx: Context) -> str | None:
     return moment.isoformat()
 
 
-@router.step(QUESTION, parse=_question, **OPTIONS_OF_STEP)
+@router.step(QUESTION, parse=_question, free=True, **OPTIONS_OF_STEP)
 async def question_typed(ctx: Context) -> Reply | list[Reply]:
     """The question; then the options."""
     data = ctx.user.state_data
@@ -245,7 +245,9 @@ async def free_text(ctx: Context) -> Reply | list[Reply]:
     return await ask(ctx)
 
 
-@router.step(OPTIONS, parse=_options, buttons=("poll:opts", "poll:free"), **OPTIONS_OF_STEP)
+@router.step(
+    OPTIONS, parse=_options, buttons=("poll:opts", "poll:free"), free=True, **OPTIONS_OF_STEP
+)
 async def options_typed(ctx: Context) -> Reply | list[Reply]:
     """Options typed, one per line or one at a time; at ten the flow goes on by itself."""
     options: list[str] = ctx.user.state_data["options"]

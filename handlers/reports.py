@@ -514,7 +514,7 @@ async def pick_category(ctx: Context) -> Reply | list[Reply]:
     return await next_step(ctx)
 
 
-@router.step(TEXT, parse=_description, photos=True, **STEP_OPTIONS)
+@router.step(TEXT, parse=_description, photos=True, free=True, **STEP_OPTIONS)
 async def description_typed(ctx: Context) -> Reply | list[Reply]:
     """The description; a photo with a caption gives both at once."""
     draft = _draft(ctx)

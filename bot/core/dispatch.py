@@ -81,7 +81,12 @@ class KeyedLocks:
 
 
 # Commands that end a step at once: they stop, cancel or start over.
-LEAVING_COMMANDS = {"huy", "cancel", "dung", "stop", "unsubscribe", "start", "menu"}
+LEAVING_COMMANDS = {"huy", "cancel", "dung", "stop", "unsubscribe", "start"}
+# Commands that leave a step without saying so: in a step that keeps a draft they ask first,
+# as the same words typed do ("menu").
+ASKING_COMMANDS = {"menu"}
+# Destructive intents that only leave the step: outside a draft they need no asking.
+_ONLY_LEAVING = {"cancel", "menu"}
 _PICK = re.compile(r"[0-9]{1,3}")  # ASCII digits: "²", "፩" and 4,000-digit numbers are text
 
 
@@ -238,15 +243,19 @@ class Dispatcher:
                     return [*refused, *as_list(await step.ask(ctx))]
                 return refused
             ctx.args = args.split() if args else []
+            if step is not None and step.keeps and name in ASKING_COMMANDS:
+                ctx.value = name  # "/menu" in the middle of a draft: leave it? asked first
+                return await self.fallbacks.ask_first(ctx)
             if step is None or not step.keeps or name in LEAVING_COMMANDS:
                 if name not in ("huy", "cancel"):  # cancelling says what it left
                     user.leave()  # an exact command acts at once, whatever the step
                 return await handler(ctx)
             # "/tiendo" in the middle of a pledge: answered, and the pledge goes on, unless
-            # the command itself starts something else.
+            # the command itself starts something else, or starts this afresh ("/dongop"
+            # again at its first step: asked once, not once new and once as it was).
             state, data = user.state, user.state_data
             replies = as_list(await handler(ctx))
-            if user.state != state:
+            if user.state != state or user.state_data is not data:
                 return replies
             user.enter(step.name, **data)
             return [*replies, *as_list(await step.ask(ctx))]
@@ -335,7 +344,10 @@ class Dispatcher:
         if pressed is not None:
             return await self._button(ctx, pressed, step)
         unfit: Unfit | None = None
-        if step.parse is not None and step.answer is not None:
+        # At a step that takes any words (a question, a note), "hủy", "thoát" or "menu" typed
+        # alone asks to leave; it is not the text.
+        taken = not (step.free and understanding.leaving(ctx.text))
+        if step.parse is not None and step.answer is not None and taken:
             try:
                 ctx.value = step.parse(ctx.text, ctx)
             except Unfit as problem:
@@ -350,7 +362,7 @@ class Dispatcher:
         if found is not None and handler is not None and kind != "none":
             if strong and kind != "destructive":
                 pass  # "20 tỷ" at the amount step is an amount, however else it reads
-            elif kind == "destructive" and (step.keeps or found.intent != "cancel"):
+            elif kind == "destructive" and (step.keeps or found.intent not in _ONLY_LEAVING):
                 ctx.value = found.intent
                 return await self.fallbacks.ask_first(ctx)
             elif kind in ("action", "destructive"):

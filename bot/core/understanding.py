@@ -395,6 +395,14 @@ class Understanding:
             self._normalise(label, correct=False, fillers=False),
         )
 
+    def leaving(self, text: str) -> bool:
+        """Whether the whole text is a request to stop or leave ("hủy", "thoát", "menu",
+        "dừng lại"): an example of a destructive intent, word for word."""
+        found = self.match(text)
+        return (
+            found is not None and found.how == "exact" and self.kind(found.intent) == "destructive"
+        )
+
     def kind(self, intent: str) -> str:
         return self.intents[intent].kind if intent in self.intents else "answer"
 
