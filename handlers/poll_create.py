@@ -322,7 +322,24 @@ async def questions_done(ctx: Context) -> Reply | list[Reply]:
     return await ask(ctx)
 
 
-router.add_step(Step(SCOPE, buttons=("poll:scope", "poll:province"), **OPTIONS_OF_STEP))
+# The first button is named after the commune ("Xã Chợ Đồn"); people type what it means.
+_WHOLE_COMMUNE = {"toan xa", "ca xa", "tat ca", "toan bo", "ca thon", "all", "everyone"}
+_WHOLE_COMMUNE |= {"whole commune", "the whole commune", "all villages", "tat ca cac thon"}
+
+
+def _scope(text: str, ctx: Context) -> int | None:
+    """ "toàn xã", "cả xã", "tất cả": the whole commune, where the draft has one."""
+    words = " ".join(ctx.services.understanding.words(text))
+    if words in _WHOLE_COMMUNE and ctx.user.state_data["commune"] is not None:
+        return 0
+    return None
+
+
+@router.step(SCOPE, parse=_scope, buttons=("poll:scope", "poll:province"), **OPTIONS_OF_STEP)
+async def scope_typed(ctx: Context) -> Reply | list[Reply]:
+    """The whole commune in words; as its button."""
+    ctx.payload = PickScope(ctx.value)
+    return await scoped(ctx)
 
 
 @router.button(PickScope, official=True)

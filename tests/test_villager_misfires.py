@@ -1,0 +1,180 @@
+"""Misfires found by playing villagers and officials at the terminal, typed exactly as they were
+typed: a criterion's number in words, "menu" and the words that leave inside a draft, a flow's
+own command typed twice. Each ran on every channel (the terminal and Zalo show numbers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app.services import Services
+from bot.storage.schema import polls, reports
+from tests.conftest import Chat
+from tests.test_polls import count, onboard
+from tests.test_projects import post, road
+from tests.test_typed_answers import subscribed
+
+ASKED = "Bạn muốn hủy việc đang làm? Những gì bạn đã nhập sẽ không được lưu."
+MAIN_MENU = "Bạn muốn xem gì? Chọn một mục bên dưới."
+
+
+async def state_of(services: Services, chat: Chat) -> str | None:
+    return (await services.users.load(chat.channel, chat.user_id, "vi")).state
+
+
+# --- a criterion's number in words -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed", ["tieu chi so hai chua dat", "tieu chi thu hai chua dat", "tieu chi hai ko dat"]
+)
+async def test_a_criterion_number_in_words_is_disputed_as_in_digits(chat: Chat, typed: str) -> None:
+    await onboard(chat)
+    in_digits = await chat.say("tieu chi 2 chua dat")
+    assert "Tiêu chí 2: " in in_digits and "đang được ghi là chưa đạt" in in_digits
+    assert await chat.say(typed) == in_digits  # not the list of every criterion
+
+
+@pytest.mark.parametrize("typed", ["tieu chi so mot chua dat", "tiêu chí thứ nhất chưa đạt"])
+async def test_a_met_criterion_in_words_starts_its_dispute(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    await onboard(chat)
+    asked = await chat.say(typed)
+    assert "Tiêu chí 1: " in asked and "bạn thấy chưa đạt ở đâu?" in asked
+    assert await state_of(services, chat) == "report:text"
+
+
+@pytest.mark.parametrize("typed", ["tieu chi so hai", "tiêu chí thứ hai", "tieu chi muoi"])
+async def test_a_criterion_named_in_words_shows_its_card(chat: Chat, typed: str) -> None:
+    await onboard(chat)
+    card = await chat.say(typed)
+    number = "10" if "muoi" in typed else "2"
+    assert f"Tiêu chí {number}: " in card and "47 chỉ tiêu" not in card
+
+
+async def test_this_years_criteria_are_no_fifth_criterion(chat: Chat) -> None:
+    await onboard(chat)
+    assert "Tiêu chí 5: " not in await chat.say("tieu chi nam nay chua dat")
+
+
+# --- "menu" and the words that leave, inside a poll being created ----------------------------
+
+# Each step of /taobinhchon: what moves on to it, and words of the question it asks.
+POLL_STEPS = [
+    ("say", "/taobinhchon", "Câu hỏi cần lấy ý kiến?"),
+    ("say", "Lam duong thon nao truoc", "mỗi dòng một lựa chọn"),
+    ("say", "Na Lang\nBan Cuon", "Gõ thêm lựa chọn, hoặc bấm Xong."),
+    ("press", "poll:opts", "Thêm câu hỏi?"),
+    ("press", "poll:next", "Hỏi ý kiến ai?"),
+    ("press", "poll:scope:0", "Đóng bình chọn lúc nào?"),
+    ("say", "18:00 5/12", "Khi nào bà con xem được kết quả?"),
+    ("press", "poll:res:after_vote", "Mở bình chọn này?"),
+]
+
+
+async def an_official(services: Services, chat: Chat) -> Chat:
+    await services.officials.grant(
+        f"{chat.channel}:{chat.user_id}", "commune_official", "02020", "t"
+    )
+    await onboard(chat)
+    return chat
+
+
+@pytest.mark.parametrize("typed", ["menu", "/menu", "Menu"])
+async def test_menu_at_every_step_of_a_new_poll_asks_and_keeps_the_draft(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    official = await an_official(services, chat)
+    for how, what, question in POLL_STEPS:
+        moved = await (official.say(what) if how == "say" else official.press(what))
+        assert question in moved
+        assert ASKED in await official.say(typed)  # never the question, an option, or help
+        assert question in await official.say("tiếp tục")
+    assert ASKED in await official.say(typed)
+    assert MAIN_MENU in await official.say("Menu")  # the label of the button, typed
+    assert await state_of(services, official) is None
+    assert await count(services, polls) == 0
+
+
+@pytest.mark.parametrize("typed", ["huy", "thoat", "Hủy", "menu chinh"])
+async def test_leaving_words_are_never_a_polls_question_or_option(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    official = await an_official(services, chat)
+    await official.say("/taobinhchon")
+    assert ASKED in await official.say(typed)
+    assert "Câu hỏi cần lấy ý kiến?" in await official.say("tiep tuc")
+    await official.say("Lam duong thon nao truoc")
+    assert ASKED in await official.say(typed)
+    back = await official.say("tiep tuc")
+    assert "mỗi dòng một lựa chọn" in back and "Các lựa chọn:" not in back
+
+
+async def test_new_poll_typed_twice_asks_its_question_once(chat: Chat, services: Services) -> None:
+    official = await an_official(services, chat)
+    await official.say("/taobinhchon")
+    again = await official.say("/taobinhchon")
+    assert again.count("Câu hỏi cần lấy ý kiến?") == 1 and len(official.last) == 1
+    await official.say("Lam duong thon nao truoc")
+    later = await official.say("/taobinhchon")  # started afresh, as a pledge's /dongop is
+    assert later.count("Câu hỏi cần lấy ý kiến?") == 1 and "lựa chọn" not in later
+    assert "mỗi dòng một lựa chọn" in await official.say("Sua kenh muong truoc?")
+
+
+@pytest.mark.parametrize("typed", ["toan xa", "cả xã", "tat ca"])
+async def test_the_whole_commune_typed_in_words_at_whom_to_ask(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    official = await an_official(services, chat)
+    for how, what, _question in POLL_STEPS[:5]:
+        await (official.say(what) if how == "say" else official.press(what))
+    assert "Hỏi ý kiến ai?" in official.last[-1].text
+    assert "Đóng bình chọn lúc nào?" in await official.say(typed)  # the button "Xã Chợ Đồn"
+    assert "Dành cho: Xã Chợ Đồn" in await official.say("18:00 5/12") + await official.press(
+        "poll:res:after_vote"
+    )
+
+
+# --- the same in a pledge and a report ------------------------------------------------------
+
+
+async def test_a_pledge_typed_twice_asks_once_and_menu_asks_before_losing_it(
+    chat: Chat, services: Services
+) -> None:
+    await onboard(chat)
+    await chat.say("/dongop")
+    again = await chat.say("/dongop")
+    assert again.count("bạn ở thôn, bản nào?") == 1 and len(chat.last) == 1
+    assert "bạn muốn góp gì?" in await chat.say("Na Lang")
+    assert ASKED in await chat.say("menu")  # not the help text and the step again
+    assert "bạn muốn góp gì?" in await chat.say("tiếp tục")
+    assert ASKED in await chat.say("/menu")
+    assert MAIN_MENU in await chat.say("Menu")
+    assert await state_of(services, chat) is None
+    assert await subscribed(services, chat)
+
+
+async def test_thoat_at_a_reports_description_asks_and_is_no_description(
+    chat: Chat, services: Services
+) -> None:
+    await onboard(chat)
+    await chat.say("/phananh")
+    assert "bạn mô tả" in await chat.press("report:cat:roads")
+    assert ASKED in await chat.say("thoat")
+    assert "bạn mô tả" in await chat.say("tiep tuc")
+    assert await state_of(services, chat) == "report:text"
+    assert await count(services, reports) == 0
+
+
+# --- a project's progress in words ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "percent"), [("nam muoi phan tram", 50), ("tám mươi %", 80), ("dat sau muoi", 60)]
+)
+async def test_a_projects_progress_typed_in_words(
+    chat: Chat, services: Services, typed: str, percent: int
+) -> None:
+    official = await an_official(services, chat)
+    preview = await post(official, await road(services), "building", typed, "Da do xong 600m")
+    assert f"{percent}%" in preview
