@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.app.services import Services
+from bot.core.dispatch import Dispatcher
 from bot.storage.schema import polls, reports
 from tests.conftest import Chat
 from tests.test_polls import count, onboard
@@ -178,3 +179,32 @@ async def test_a_projects_progress_typed_in_words(
     official = await an_official(services, chat)
     preview = await post(official, await road(services), "building", typed, "Da do xong 600m")
     assert f"{percent}%" in preview
+
+
+# --- a button's number in words, where buttons are numbers ------------------------------------
+
+
+@pytest.mark.parametrize("channel", ["terminal", "zalo"])
+async def test_a_buttons_number_typed_in_words_picks_it(
+    dispatcher: Dispatcher, services: Services, channel: str
+) -> None:
+    chat = Chat(dispatcher, channel, "w1")
+    await chat.say("/start")
+    assert "Bạn sống ở xã, phường nào?" in await chat.say("mot")  # 1. Tiếng Việt
+    await chat.say("cho don")
+    await chat.say("/dongop")
+    assert "bạn muốn góp gì?" in await chat.say("hai")  # 2. Bản Cuôn
+    assert "Bạn góp bao nhiêu? Ví dụ: 5 bao" in await chat.say("số ba")  # 3. Vật liệu
+    await chat.say("/huy")
+    await chat.say("/dongop")
+    assert "bạn ở thôn, bản nào?" in await chat.say("ba")  # "ba" alone may be father: no pick
+    assert (await services.users.load(channel, "w1", "vi")).state == "contrib:village"
+
+
+@pytest.mark.parametrize("channel", ["terminal", "zalo"])
+async def test_one_in_words_where_one_is_cancel_throws_no_draft_away(
+    dispatcher: Dispatcher, services: Services, channel: str
+) -> None:
+    official = await an_official(services, Chat(dispatcher, channel, "w2"))
+    preview = await post(official, await road(services), "building", "mot", "Da do xong 600m")
+    assert "1%" in preview  # "1. Hủy" was on offer at the percent

@@ -32,6 +32,7 @@ from bot.core.conversation import (
 )
 from bot.core.officials import resolve_official
 from bot.core.understanding import Match, Understanding
+from bot.domain.amounts import spelled_number
 from bot.domain.i18n import _, use_locale
 from bot.domain.text import fold
 
@@ -90,12 +91,45 @@ _ONLY_LEAVING = {"cancel", "menu"}
 _PICK = re.compile(r"[0-9]{1,3}")  # ASCII digits: "²", "፩" and 4,000-digit numbers are text
 
 
+# Buttons that leave what is being done (the menu, stopping the notices): typed, they ask first.
+LEAVING_BUTTONS = ("menu:main", "sub:stop")
+# Typed bare and alone, these are more often other words: "ba" father, "nam" a year or a
+# name, "sau" after, "bay" now, "tam" roughly, "tu" from. "số ba" and "bảy" are numbers.
+_BARE_WORDS = {"ba", "nam", "sau", "bay", "tam", "tu"}
+
+
+def _number_typed(text: str) -> tuple[int, bool] | None:
+    """A button's number: "2", or in words ("hai", "số ba", "bảy", "mười"); and whether in
+    digits."""
+    if _PICK.fullmatch(text):
+        return int(text), True
+    said = _said(text)
+    return (said, False) if said is not None else None
+
+
+def _said(text: str) -> int | None:
+    folded = fold(text)
+    if folded.startswith("so ") and _PICK.fullmatch(folded[3:]):
+        return int(folded[3:])
+    if folded.startswith("so "):
+        return spelled_number(text.split(maxsplit=1)[1], whole=True)
+    if text.isascii() and folded in _BARE_WORDS:
+        return None
+    return spelled_number(text, whole=True)
+
+
 def picked_by_number(event: Incoming, offered: list[list[str]]) -> Incoming:
-    """On a channel without buttons, "2" means the second button offered last."""
-    text = event.text.strip()
-    if event.numbered and _PICK.fullmatch(text) and 1 <= int(text) <= len(offered):
-        return replace(event, text="", button=offered[int(text) - 1][0])
-    return event
+    """On a channel without buttons, "2" (or "hai", "số 2") means the second button offered
+    last."""
+    if not event.numbered or not offered:
+        return event
+    typed = _number_typed(event.text.strip())
+    if typed is None or not 1 <= typed[0] <= len(offered):
+        return event
+    button = offered[typed[0] - 1][0]
+    if not typed[1] and button in LEAVING_BUTTONS:
+        return event  # "mot" where 1 is "Hủy": a word is not enough to throw a draft away
+    return replace(event, text="", button=button)
 
 
 def picked_by_label(
@@ -325,8 +359,7 @@ class Dispatcher:
         """Typed text inside a step: the step's answer first, then anything else, asking
         before anything that would stop or throw away what the step holds."""
         user, understanding = ctx.user, self.services.understanding
-        leaving = ("menu:main", "sub:stop")  # typed, these ask first (see below)
-        pressed = picked_by_label(understanding, ctx.text, user.offered, skip=leaving)
+        pressed = picked_by_label(understanding, ctx.text, user.offered, skip=LEAVING_BUTTONS)
         if pressed is None and (step.yes or step.no):
             answer = understanding.yes_no(ctx.text)
             prefix = {"yes": step.yes, "no": step.no}.get(answer or "")
