@@ -8,7 +8,7 @@ import pytest
 
 from bot.app.services import Services
 from bot.core.dispatch import Dispatcher
-from bot.storage.schema import polls, reports
+from bot.storage.schema import broadcasts, polls, reports
 from tests.conftest import Chat
 from tests.test_polls import count, onboard
 from tests.test_projects import post, road
@@ -136,6 +136,22 @@ async def test_the_whole_commune_typed_in_words_at_whom_to_ask(
     )
 
 
+async def test_an_announcement_to_the_whole_commune_and_yes_with_the_buttons_word(
+    chat: Chat, services: Services
+) -> None:
+    official = await an_official(services, chat)
+    await official.say("/thongbaomoi")
+    assert ASKED in await official.say("thoat")  # not the announcement's text
+    await official.say("tiep tuc")
+    assert "Gửi tới đâu?" in await official.say("Thu bay hop dan thon Na Lang luc 8h sang")
+    assert "Gửi lúc nào?" in await official.say("toan xa")
+    assert "Gửi chứ?" in await official.say("ngay bay gio")
+    assert ASKED in await official.say("ko gui")  # no: leaving, so asked
+    assert "Gửi chứ?" in await official.say("tiep tuc")
+    assert "Đã lên lịch thông báo số" in await official.say("dung, gui")
+    assert await count(services, broadcasts) == 1
+
+
 # --- the same in a pledge and a report ------------------------------------------------------
 
 
@@ -165,6 +181,21 @@ async def test_thoat_at_a_reports_description_asks_and_is_no_description(
     assert "bạn mô tả" in await chat.say("tiep tuc")
     assert await state_of(services, chat) == "report:text"
     assert await count(services, reports) == 0
+
+
+@pytest.mark.parametrize(
+    "typed", ["den duong hong roi", "đèn đường hỏng rồi", "den duong bi hong", "cong bi hong"]
+)
+async def test_broken_typed_plain_is_a_report_not_a_question(chat: Chat, typed: str) -> None:
+    """ "hong" is teencode for "không": "đèn đường hỏng rồi" was a question, and nothing."""
+    await onboard(chat)
+    said = await chat.say(typed)
+    assert "bạn mô tả ngắn sự việc" in said or "Bạn muốn phản ánh về việc gì?" in said
+
+
+async def test_hong_for_khong_still_asks(chat: Chat) -> None:
+    await onboard(chat)
+    assert "bạn mô tả" not in await chat.say("co binh chon nao hong")
 
 
 # --- a project's progress in words ----------------------------------------------------------
