@@ -17,7 +17,7 @@ from bot.domain.dates import parse_moment, parse_when
 from bot.domain.i18n import N_, _, fmt_number
 from bot.domain.text import fold
 from bot.storage.polls import MAX_QUESTIONS, NewPoll, Poll, Question
-from handlers.common import commune_of_official, example_moment
+from handlers.common import commune_of_official, example_moment, says_whole_commune
 from handlers.menu import not_allowed, with_menu
 from handlers.polls import OpenPoll, Vote, card, scope_name
 
@@ -322,15 +322,9 @@ async def questions_done(ctx: Context) -> Reply | list[Reply]:
     return await ask(ctx)
 
 
-# The first button is named after the commune ("Xã Chợ Đồn"); people type what it means.
-_WHOLE_COMMUNE = {"toan xa", "ca xa", "tat ca", "toan bo", "ca thon", "all", "everyone"}
-_WHOLE_COMMUNE |= {"whole commune", "the whole commune", "all villages", "tat ca cac thon"}
-
-
 def _scope(text: str, ctx: Context) -> int | None:
     """ "toàn xã", "cả xã", "tất cả": the whole commune, where the draft has one."""
-    words = " ".join(ctx.services.understanding.words(text))
-    if words in _WHOLE_COMMUNE and ctx.user.state_data["commune"] is not None:
+    if says_whole_commune(ctx, text) and ctx.user.state_data["commune"] is not None:
         return 0
     return None
 

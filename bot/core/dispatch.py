@@ -185,6 +185,23 @@ def _within(words: list[str], label: list[str]) -> bool:
     return n < len(label) and any(label[i : i + n] == words for i in range(len(label) - n + 1))
 
 
+def _is_of(button_id: str, prefix: str | None) -> bool:
+    return bool(prefix) and (button_id == prefix or button_id.startswith(f"{prefix}:"))
+
+
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def _less_label(text: str, offered: list[list[str]], prefix: str) -> str:
+    """The text without the words of the yes button's label: "đúng, gửi" under “Gửi” is
+    "đúng", "không gửi" is "không"; "" if that leaves nothing, or no such button is offered."""
+    label = next((label for i, label in offered if _is_of(i, prefix)), None)
+    if label is None:
+        return ""
+    said = set(fold(label).split())
+    return " ".join(w for w in _WORDS.findall(text) if fold(w) not in said)
+
+
 def apology() -> Reply:
     return Reply(_("Xin lỗi, hệ thống đang gặp sự cố. Bạn vui lòng thử lại sau ít phút."))
 
@@ -362,15 +379,10 @@ class Dispatcher:
         pressed = picked_by_label(understanding, ctx.text, user.offered, skip=LEAVING_BUTTONS)
         if pressed is None and (step.yes or step.no):
             answer = understanding.yes_no(ctx.text)
+            if answer is None and step.yes:  # "đúng, gửi", "ko gửi" at “Gửi chứ? Gửi · Hủy”
+                answer = understanding.yes_no(_less_label(ctx.text, user.offered, step.yes))
             prefix = {"yes": step.yes, "no": step.no}.get(answer or "")
-            pressed = next(
-                (
-                    i
-                    for i, _label in user.offered
-                    if prefix and (i == prefix or i.startswith(prefix + ":"))
-                ),
-                None,
-            )
+            pressed = next((i for i, _label in user.offered if _is_of(i, prefix)), None)
             if pressed == "menu:main":  # "không" at "Mở phong trào?": leaving, so ask first
                 ctx.value = "cancel"
                 return await self.fallbacks.ask_first(ctx)
