@@ -152,6 +152,17 @@ async def test_an_announcement_to_the_whole_commune_and_yes_with_the_buttons_wor
     assert await count(services, broadcasts) == 1
 
 
+@pytest.mark.parametrize("typed", ["tien va ngay cong", "Tiền, ngày công", "1 3", "mot va ba"])
+async def test_a_campaigns_kinds_typed_at_once(chat: Chat, services: Services, typed: str) -> None:
+    official = await an_official(services, chat)
+    await official.say("/taophongtrao")
+    assert "Nhận những gì?" in await official.say("Lam duong thon Ban Cuon")
+    assert "Mục tiêu?" in await official.say(typed)
+    await official.say("hai tram trieu, nam tram ngay cong")
+    summary = await official.say("bo qua")
+    assert "nhận: Ngày công, Tiền; mục tiêu: 200.000.000 đồng, 500 ngày công" in summary
+
+
 # --- the same in a pledge and a report ------------------------------------------------------
 
 
