@@ -163,6 +163,19 @@ async def test_a_campaigns_kinds_typed_at_once(chat: Chat, services: Services, t
     assert "nhận: Ngày công, Tiền; mục tiêu: 200.000.000 đồng, 500 ngày công" in summary
 
 
+async def test_a_new_project_with_no_campaign_and_a_budget_in_words(
+    chat: Chat, services: Services
+) -> None:
+    official = await an_official(services, chat)
+    await official.say("/taocongtrinh")
+    await official.say("Nha van hoa thon Ban Cuon")
+    assert "Cuộc vận động nào góp" in await official.say("ban cuon")
+    assert "Kinh phí theo nguồn?" in await official.say("khong")  # none: the “Xong”
+    said = await official.say("mot ty hai")  # no source: said so, not "busy" as if a pledge
+    assert "Chưa hiểu kinh phí" in said and "đang làm dở" not in said
+    assert "Ngày khởi công" in await official.say("nha nuoc mot ty hai")
+
+
 # --- the same in a pledge and a report ------------------------------------------------------
 
 
