@@ -10,6 +10,7 @@ from bot.app.services import Services
 from bot.core.dispatch import Dispatcher
 from bot.storage.schema import broadcasts, polls, reports
 from tests.conftest import Chat
+from tests.test_contributions import pledge_money
 from tests.test_polls import count, onboard
 from tests.test_projects import post, road
 from tests.test_typed_answers import subscribed
@@ -220,6 +221,26 @@ async def test_broken_typed_plain_is_a_report_not_a_question(chat: Chat, typed: 
 async def test_hong_for_khong_still_asks(chat: Chat) -> None:
     await onboard(chat)
     assert "bạn mô tả" not in await chat.say("co binh chon nao hong")
+
+
+@pytest.mark.parametrize("kept_by", ["thoi", "bo qua", "ko huy", "không"])
+async def test_withdrawing_a_pledge_huy_is_yes_and_thoi_keeps_it(
+    chat: Chat, services: Services, kept_by: str
+) -> None:
+    """ "hủy" at "Hủy đăng ký …?" said "Đã hủy" of the question and kept the pledge."""
+    await onboard(chat)
+    await pledge_money(chat)
+    await chat.say("đúng")
+    [pledge] = await services.contributions.of_user(chat.channel, chat.user_id)
+    await chat.say("dong gop cua toi")
+    assert "Hủy đăng ký" in await chat.press(f"contrib:withdraw:{pledge.id}")
+    assert "Đã hủy" not in await chat.say(kept_by)
+    [kept] = await services.contributions.of_user(chat.channel, chat.user_id)
+    assert kept.status == "registered"
+    await chat.press(f"contrib:withdraw:{pledge.id}")
+    assert f"Đã hủy {pledge.ref}." in await chat.say("huy")
+    [gone] = await services.contributions.of_user(chat.channel, chat.user_id)
+    assert gone.status == "cancelled"
 
 
 # --- a project's progress in words ----------------------------------------------------------
