@@ -13,6 +13,7 @@ from tests.conftest import Chat
 from tests.test_contributions import pledge_money
 from tests.test_polls import count, onboard
 from tests.test_projects import post, road
+from tests.test_reports import close_as_resolved, file_report, report_id
 from tests.test_typed_answers import subscribed
 
 ASKED = "Bạn muốn hủy việc đang làm? Những gì bạn đã nhập sẽ không được lưu."
@@ -241,6 +242,20 @@ async def test_withdrawing_a_pledge_huy_is_yes_and_thoi_keeps_it(
     assert f"Đã hủy {pledge.ref}." in await chat.say("huy")
     [gone] = await services.contributions.of_user(chat.channel, chat.user_id)
     assert gone.status == "cancelled"
+
+
+@pytest.mark.parametrize(("typed", "rating"), [("hai long", "good"), ("chua hai long", "bad")])
+async def test_a_rating_typed_is_the_button_without_or_with_its_not(
+    chat: Chat, services: Services, dispatcher: Dispatcher, typed: str, rating: str
+) -> None:
+    """ "hai long" was part of both "Hài lòng" and "Chưa hài lòng", so neither."""
+    await onboard(chat)
+    rid = report_id(await file_report(chat))
+    await close_as_resolved(services, dispatcher, rid)
+    await chat.say("phan anh cua toi")
+    assert "Cảm ơn bạn đã đánh giá" in await chat.say(typed)
+    report = await services.reports.get(rid)
+    assert report is not None and report.rating == rating
 
 
 # --- a project's progress in words ----------------------------------------------------------

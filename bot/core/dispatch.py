@@ -175,9 +175,15 @@ def picked_by_label(
         for button_id, label in offered
         if button_id not in skip
         and _within(words, fold(label).split())
+        and not _NEGATIONS & (set(fold(label).split()) - set(words))
         and understanding.same_marks(text, label)
     ]
     return part[0] if len(part) == 1 else None
+
+
+# A label that says "not" beside the words typed means the opposite of them: "hài lòng" is
+# not part of "Chưa hài lòng".
+_NEGATIONS = {"chua", "khong", "ko"}
 
 
 def _within(words: list[str], label: list[str]) -> bool:
