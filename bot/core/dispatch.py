@@ -171,19 +171,22 @@ def picked_by_label(
     if len(words) < 2 and len(typed) < 5:
         return None
     part = [
-        button_id
+        (button_id, label)
         for button_id, label in offered
         if button_id not in skip
         and _within(words, fold(label).split())
-        and not _NEGATIONS & (set(fold(label).split()) - set(words))
         and understanding.same_marks(text, label)
     ]
-    return part[0] if len(part) == 1 else None
+    if len(part) > 1:  # "hài lòng" under “Hài lòng” and “Chưa hài lòng”: the one without a not
+        part = [(i, label) for i, label in part if not _NEGATIONS & _added(words, label)]
+    return part[0][0] if len(part) == 1 else None
 
 
-# A label that says "not" beside the words typed means the opposite of them: "hài lòng" is
-# not part of "Chưa hài lòng".
 _NEGATIONS = {"chua", "khong", "ko"}
+
+
+def _added(words: list[str], label: str) -> set[str]:
+    return set(fold(label).split()) - set(words)
 
 
 def _within(words: list[str], label: list[str]) -> bool:
