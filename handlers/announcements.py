@@ -25,7 +25,7 @@ from bot.delivery.outbox import list_broadcasts
 from bot.domain.dates import parse_moment
 from bot.domain.i18n import N_, _, fmt_datetime, fmt_number
 from bot.domain.markup import to_plain, to_telegram_html
-from handlers.common import example_moment
+from handlers.common import example_moment, says_whole_commune
 from handlers.menu import not_allowed, with_menu
 
 router = Router("announcements")
@@ -97,7 +97,7 @@ def _topic(data: dict[str, Any]) -> str:
 OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True, "official": True}
 
 
-@router.step(WRITE, parse=lambda text, ctx: text.strip() or None, photos=True, **OPTIONS)
+@router.step(WRITE, parse=lambda text, ctx: text.strip() or None, photos=True, free=True, **OPTIONS)
 async def written(ctx: Context) -> list[Reply]:
     """The text (and photo): shows the preview, then asks where to send it."""
     data = ctx.user.state_data
@@ -116,7 +116,19 @@ async def written(ctx: Context) -> list[Reply]:
     ]
 
 
-router.add_step(Step(SCOPE, buttons=("ann:scope",), **OPTIONS))
+def _scope(text: str, ctx: Context) -> PickScope | None:
+    """ "toàn xã", "cả xã": the commune, where it is the one commune on offer."""
+    communes = [code for level, code, _name in _scopes(ctx, ctx.official) if level == "commune"]
+    if says_whole_commune(ctx, text) and len(communes) == 1:
+        return PickScope("commune", communes[0])
+    return None
+
+
+@router.step(SCOPE, parse=_scope, buttons=("ann:scope",), **OPTIONS)
+async def scope_typed(ctx: Context) -> Reply | list[Reply]:
+    """The commune in words; as its button."""
+    ctx.payload = ctx.value
+    return await scoped(ctx)
 
 
 @router.button(PickScope, official=True)

@@ -9,13 +9,14 @@ from datetime import date
 from typing import Any, Literal
 
 from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit
-from bot.domain.amounts import find_amount
+from bot.domain.amounts import find_amount, spelled_number
 from bot.domain.dates import parse_when
 from bot.domain.i18n import N_, _, fmt_date, fmt_number
 from bot.domain.quantities import households, kind_name, spell
 from bot.domain.text import fold
 from bot.storage.contributions import KINDS, Campaign
 from handlers.common import ask_commune, commune_of_official, example_day
+from handlers.contributions import KIND_WORDS
 from handlers.menu import not_allowed, with_menu
 
 router = Router("campaigns")
@@ -232,7 +233,7 @@ def _name(text: str, ctx: Context) -> str | None:
     return name
 
 
-@router.step(NAME, parse=_name, **OPTIONS)
+@router.step(NAME, parse=_name, free=True, **OPTIONS)
 async def name_typed(ctx: Context) -> Reply:
     """The campaign's name; then what it accepts."""
     ctx.user.state_data["name"] = ctx.value
@@ -240,7 +241,33 @@ async def name_typed(ctx: Context) -> Reply:
     return await ask(ctx)
 
 
-router.add_step(Step(CHOOSE, buttons=("camp:kind", "camp:kinds"), **OPTIONS))
+_MARKS = re.compile(r"[,;+&/\n]")  # before folding, which drops them
+_AND = re.compile(r"\s*\b(?:va|voi|and|hoac)\b\s*")
+
+
+def _kinds(text: str, ctx: Context) -> list[str] | None:
+    """The kinds typed at once, by name or by their buttons' numbers: "tiền và ngày công",
+    "tien, dat", "1 3", "một và ba"; None if a part is neither."""
+    chosen: set[str] = set()
+    parts = [p for piece in _MARKS.split(text) for p in _AND.split(fold(piece))]
+    for part in filter(None, parts):
+        numbers = [spelled_number(w) if not w.isdigit() else int(w) for w in part.split()]
+        named = [k for k, words in KIND_WORDS.items() if part in words]
+        if named:
+            chosen.update(named)
+        elif numbers and all(n is not None and 1 <= n <= len(KINDS) for n in numbers):
+            chosen.update(KINDS[n - 1] for n in numbers if n is not None)
+        else:
+            return None
+    return [k for k in KINDS if k in chosen] or None
+
+
+@router.step(CHOOSE, parse=_kinds, buttons=("camp:kind", "camp:kinds"), **OPTIONS)
+async def kinds_typed(ctx: Context) -> Reply:
+    """What the campaign accepts, typed; then the targets."""
+    ctx.user.state_data["kinds"] = ctx.value
+    ctx.user.state = TARGETS
+    return await ask(ctx)
 
 
 @router.step(TARGETS, parse=_targets, **OPTIONS)

@@ -35,3 +35,13 @@ def commune_of_official(ctx: Context) -> str | None:
     if code is None and len(communes) == 1:
         code = communes[0]
     return code
+
+
+# The button of the whole commune is named after it ("Xã Chợ Đồn"); people type what it means.
+_WHOLE_COMMUNE = {"toan xa", "ca xa", "tat ca", "toan bo", "tat ca cac thon", "ca xa minh"}
+_WHOLE_COMMUNE |= {"all", "everyone", "whole commune", "the whole commune", "all villages"}
+
+
+def says_whole_commune(ctx: Context, text: str) -> bool:
+    """ "toàn xã", "cả xã", "tất cả": the whole commune, at a question of whom to tell or ask."""
+    return " ".join(ctx.services.understanding.words(text)) in _WHOLE_COMMUNE

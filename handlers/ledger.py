@@ -92,10 +92,37 @@ async def _ask_withdraw(ctx: Context) -> Reply:
     )
 
 
+_YES_WORDS = {"huy", "dung", "bo", "di", "luon", "ok"}  # "hủy", "hủy bỏ", "hủy đi", "đúng hủy"
+_NO_WORDS = {"khong", "chua"}
+
+
+def _withdraw_said(text: str, ctx: Context) -> str | None:
+    """ "hủy" alone answers "Hủy đăng ký …?" yes (it was "Đã hủy" of the question, the pledge
+    kept and the villager told it was cancelled); "thôi", "bỏ qua", "không hủy" keep it."""
+    understanding = ctx.services.understanding
+    words = set(understanding.words(text))
+    if words & _NO_WORDS:
+        return "no"
+    if "huy" in words and words <= _YES_WORDS:
+        return "yes"
+    found = understanding.match(text)
+    return "no" if found is not None and found.intent == "cancel" else None
+
+
+async def withdraw_typed(ctx: Context) -> Reply:
+    """The answer typed: cancel the pledge, or keep it."""
+    if ctx.value == "yes":
+        ctx.payload = Withdrawn(int(ctx.user.state_data.get("id", 0)))
+        return await withdrawn(ctx)
+    return await keep(ctx)
+
+
 router.add_step(
     Step(
         WITHDRAW,
         ask=_ask_withdraw,
+        answer=withdraw_typed,
+        parse=_withdraw_said,
         buttons=(Withdrawn.prefix, "contrib:keep"),
         yes=Withdrawn.prefix,
         no="contrib:keep",

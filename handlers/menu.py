@@ -41,8 +41,10 @@ async def show_help(ctx: Context) -> Reply:
 
 @router.command("menu", description=N_("Hiện menu chính"))
 @router.button("menu:main")
+@router.intent("menu")
 async def show_menu(ctx: Context) -> Reply:
-    """Shows the main menu."""
+    """Shows the main menu, out of any step (the dispatcher asks first where a draft is lost)."""
+    ctx.user.leave()
     return with_menu(_("Bạn muốn xem gì? Chọn một mục bên dưới."))
 
 
@@ -86,7 +88,8 @@ QUESTIONS = {
     "stop": N_("Bạn muốn dừng nhận mọi thông báo?"),
     "cancel": N_("Bạn muốn hủy việc đang làm? Những gì bạn đã nhập sẽ không được lưu."),
 }
-GO_LABELS = {"stop": N_("Dừng nhận tin"), "cancel": N_("Hủy")}
+QUESTIONS["menu"] = QUESTIONS["cancel"]  # "menu" in the middle of a draft: leaving loses it
+GO_LABELS = {"stop": N_("Dừng nhận tin"), "cancel": N_("Hủy"), "menu": N_("Menu")}
 # "dừng lại" in the middle of a pledge more often means this pledge than the notices.
 STOP_IN_A_STEP = N_("Bạn muốn dừng việc đang làm, hay dừng nhận mọi thông báo?")
 

@@ -201,7 +201,8 @@ def _budget(text: str, ctx: Context) -> dict[str, int] | None:
     if not budget:
         raise Unfit(
             _("Chưa hiểu kinh phí. Ví dụ: nhà nước 1,2 tỷ; dân góp 200 triệu — hoặc “bỏ qua”."),
-            weak=not any(ch.isdigit() for ch in text),
+            # "một tỷ hai" has no digit but is an amount: this step's, not a pledge's
+            weak=not any(ch.isdigit() for ch in text) and find_amount(text) is None,
         )
     return budget
 
@@ -229,7 +230,7 @@ def _dates(text: str, ctx: Context) -> list[str | None] | None:
     return [d.isoformat() if d else None for d in (start, end)]
 
 
-@router.step(NAME, parse=_name, **OPTIONS)
+@router.step(NAME, parse=_name, free=True, **OPTIONS)
 async def name_typed(ctx: Context) -> Reply | list[Reply]:
     """The project's name; then its village (if the commune's are known) or its campaigns."""
     ctx.user.state_data["name"] = ctx.value
@@ -263,7 +264,8 @@ async def village_picked(ctx: Context) -> Reply | list[Reply]:
     return await _after(ctx, VILLAGE)
 
 
-router.add_step(Step(CAMPAIGNS, buttons=("proj:camp", "proj:camps"), **OPTIONS))
+# "không" at "Cuộc vận động nào góp…?": none (or no more), as the "Xong" it stands for.
+router.add_step(Step(CAMPAIGNS, buttons=("proj:camp", "proj:camps"), no="proj:camps", **OPTIONS))
 
 
 @router.button(ToggleCampaign, official=True)

@@ -17,7 +17,7 @@ from bot.domain.dates import parse_moment, parse_when
 from bot.domain.i18n import N_, _, fmt_number
 from bot.domain.text import fold
 from bot.storage.polls import MAX_QUESTIONS, NewPoll, Poll, Question
-from handlers.common import commune_of_official, example_moment
+from handlers.common import commune_of_official, example_moment, says_whole_commune
 from handlers.menu import not_allowed, with_menu
 from handlers.polls import OpenPoll, Vote, card, scope_name
 
@@ -220,7 +220,7 @@ def _closing(text: str, ctx: Context) -> str | None:
     return moment.isoformat()
 
 
-@router.step(QUESTION, parse=_question, **OPTIONS_OF_STEP)
+@router.step(QUESTION, parse=_question, free=True, **OPTIONS_OF_STEP)
 async def question_typed(ctx: Context) -> Reply | list[Reply]:
     """The question; then the options."""
     data = ctx.user.state_data
@@ -245,7 +245,9 @@ async def free_text(ctx: Context) -> Reply | list[Reply]:
     return await ask(ctx)
 
 
-@router.step(OPTIONS, parse=_options, buttons=("poll:opts", "poll:free"), **OPTIONS_OF_STEP)
+@router.step(
+    OPTIONS, parse=_options, buttons=("poll:opts", "poll:free"), free=True, **OPTIONS_OF_STEP
+)
 async def options_typed(ctx: Context) -> Reply | list[Reply]:
     """Options typed, one per line or one at a time; at ten the flow goes on by itself."""
     options: list[str] = ctx.user.state_data["options"]
@@ -320,7 +322,18 @@ async def questions_done(ctx: Context) -> Reply | list[Reply]:
     return await ask(ctx)
 
 
-router.add_step(Step(SCOPE, buttons=("poll:scope", "poll:province"), **OPTIONS_OF_STEP))
+def _scope(text: str, ctx: Context) -> int | None:
+    """ "toàn xã", "cả xã", "tất cả": the whole commune, where the draft has one."""
+    if says_whole_commune(ctx, text) and ctx.user.state_data["commune"] is not None:
+        return 0
+    return None
+
+
+@router.step(SCOPE, parse=_scope, buttons=("poll:scope", "poll:province"), **OPTIONS_OF_STEP)
+async def scope_typed(ctx: Context) -> Reply | list[Reply]:
+    """The whole commune in words; as its button."""
+    ctx.payload = PickScope(ctx.value)
+    return await scoped(ctx)
 
 
 @router.button(PickScope, official=True)

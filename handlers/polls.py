@@ -305,7 +305,11 @@ def _numbers(text: str, ctx: Context) -> tuple[int, ...] | str | None:
 
 
 @router.step(
-    ANSWER, ask=ask_answer, parse=_numbers, buttons=("poll:pick", "poll:done", "poll:skip")
+    ANSWER,
+    ask=ask_answer,
+    parse=_numbers,
+    buttons=("poll:pick", "poll:done", "poll:skip"),
+    free=True,
 )
 async def answer_typed(ctx: Context) -> Reply:
     """Options typed by number: the question's answer (several at once for "chọn nhiều"); at

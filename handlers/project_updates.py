@@ -11,6 +11,7 @@ from typing import Any, Literal
 from bot.content.project_texts import bar, notice_text, status_name
 from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload, Step, Unfit
 from bot.delivery.project_notices import announcer
+from bot.domain.amounts import spelled_number
 from bot.domain.i18n import N_, _
 from bot.domain.text import fold
 from bot.storage.projects import DONE, HANDED_OVER, STATUSES, NewUpdate, Project, ProjectUpdate
@@ -22,6 +23,7 @@ router = Router("project_updates")
 PICK, STATUS, PROGRESS = "projup:pick", "projup:status", "projup:progress"
 NOTE, CONFIRM = "projup:note", "projup:ok"
 _PERCENT = re.compile(r"^\s*(?:dat|duoc|len|toi)?\s*([0-9]{1,3})\s*(?:%|phan tram|percent)?\s*$")
+_PERCENT_WORDS = re.compile(r"^\s*(?:dat|duoc|len|toi)?\s*(.+?)\s*(?:%|phan tram|percent)?\s*$")
 _FULL = {"xong", "da xong", "hoan thanh", "xong roi", "het", "full"}
 _HALF = {"mot nua", "nua", "half"}
 
@@ -125,18 +127,21 @@ OPTIONS: dict[str, Any] = {"ask": ask, "keeps": True, "official": True}
 
 
 def _progress(text: str, ctx: Context) -> int | None:
-    """ "60", "60%", "đạt 60 phần trăm", "xong" (100), "một nửa" (50)."""
+    """ "60", "60%", "đạt 60 phần trăm", "năm mươi phần trăm", "xong" (100), "một nửa" (50)."""
     folded = fold(text)
     if folded in _FULL:
         return 100
     if folded in _HALF:
         return 50
     match = _PERCENT.match(folded)
-    if match is None:
+    words = _PERCENT_WORDS.match(folded)  # "năm mươi phần trăm", "đạt tám mươi"
+    value = (
+        int(match.group(1)) if match else spelled_number(words[1], whole=True) if words else None
+    )
+    if value is None:
         raise Unfit(
             _("Gõ một số từ 0 đến 100, ví dụ: 60"), weak=not any(ch.isdigit() for ch in text)
         )
-    value = int(match.group(1))
     if value > 100:
         raise Unfit(_("Tối đa là 100%."))
     return value
@@ -191,7 +196,7 @@ async def progress_typed(ctx: Context) -> Reply | list[Reply]:
     return await ask(ctx)
 
 
-@router.step(NOTE, parse=_note, photos=True, **OPTIONS)
+@router.step(NOTE, parse=_note, photos=True, free=True, **OPTIONS)
 async def note_typed(ctx: Context) -> Reply | list[Reply]:
     """The note, and a photo with it (a photo with a caption gives both at once)."""
     data = ctx.user.state_data

@@ -503,7 +503,7 @@ def _answer(text: str, ctx: Context) -> str | None:
     return answer[:1000]
 
 
-@router.step(ANSWER, ask=ask, parse=_answer, photos=True, keeps=True, official=True)
+@router.step(ANSWER, ask=ask, parse=_answer, photos=True, keeps=True, official=True, free=True)
 async def answer_typed(ctx: Context) -> Reply:
     """The answer (with a photo of the result, for a resolved report); then the change."""
     data = ctx.user.state_data

@@ -205,7 +205,7 @@ def _disputed(ctx: Context) -> Criterion | None:
     """The criterion named, as typed ("ha tang") or as the matcher reads it ("tc 2")."""
     cset = current_set(ctx)
     as_read = " ".join(ctx.services.understanding.words(ctx.text))
-    return find_criterion(fold(ctx.text), cset) or find_criterion(as_read, cset)
+    return find_criterion(fold(ctx.text), cset) or find_criterion(as_read, cset, in_words=False)
 
 
 def _disputes_a_criterion(ctx: Context) -> float | None:
@@ -514,7 +514,7 @@ async def pick_category(ctx: Context) -> Reply | list[Reply]:
     return await next_step(ctx)
 
 
-@router.step(TEXT, parse=_description, photos=True, **STEP_OPTIONS)
+@router.step(TEXT, parse=_description, photos=True, free=True, **STEP_OPTIONS)
 async def description_typed(ctx: Context) -> Reply | list[Reply]:
     """The description; a photo with a caption gives both at once."""
     draft = _draft(ctx)

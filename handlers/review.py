@@ -203,7 +203,11 @@ async def _ask_reason_again(ctx: Context) -> Reply:
 
 
 @router.step(
-    REASON, ask=_ask_reason_again, parse=lambda text, ctx: text.strip() or None, official=True
+    REASON,
+    ask=_ask_reason_again,
+    parse=lambda text, ctx: text.strip() or None,
+    official=True,
+    free=True,
 )
 async def reason_typed(ctx: Context) -> Reply:
     """The rejection reason, then the rejection."""

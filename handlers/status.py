@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.content.reference import Commune, CriteriaSet, Criterion, localized
 from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload
+from bot.domain.amounts import spelled_number
 from bot.domain.i18n import N_, _, current_locale
 from bot.domain.quantities import spell
 from bot.domain.text import fold
@@ -19,17 +20,39 @@ CRITERION_WORDS = ("tieu chi", "tieuchi", "chi tieu", "criterion", "criteria")
 _NUMBER = re.compile(
     r"\b(?:tieu chi|tieuchi|tc|criterion|criteria)\s*(?:so\s*|number\s*|no\s*)?(\d{1,2})(?!\d)"
 )
+# "tieu chi so hai", "tieu chi thu hai", "tieu chi hai": the number in words (amounts' reader).
+_IN_WORDS = re.compile(r"\b(?:tieu chi|tieuchi|tc)\s+(?:(so)\s+|(thu)\s+)?(?=[a-z])")
+_NOT_A_NUMBER_AFTER = ("nay", "day", "qua", "truoc", "toi")  # "tiêu chí năm nay", "… sau đây"
+
+
+def _number_in(folded: str, in_words: bool) -> int | None:
+    """The criterion's number, in digits ("tieu chi 2", "tc so 2") or, `in_words`, in words
+    ("tieu chi so hai", "tieu chi thu tu", "tieu chi hai ko dat")."""
+    number = _NUMBER.search(folded)
+    if number or not in_words:
+        return int(number.group(1)) if number else None
+    for said in _IN_WORDS.finditer(folded):
+        rest = folded[said.end() :]
+        value = spelled_number(rest, ordinal=said.group(2) is not None)
+        words = rest.split()
+        plain = said.group(1) is None and said.group(2) is None
+        if value is None or (plain and len(words) > 1 and words[1] in _NOT_A_NUMBER_AFTER):
+            continue
+        return value
+    return None
 
 
 def current_set(ctx: Context) -> CriteriaSet:
     return ctx.services.reference.set_in_force(ctx.services.today())
 
 
-def find_criterion(folded: str, cset: CriteriaSet) -> Criterion | None:
-    """ "tieu chi 2", "tieu chi giao thong", or a criterion's keyword on its own."""
-    number = _NUMBER.search(folded)
-    if number:
-        return cset.criterion(int(number.group(1)))
+def find_criterion(folded: str, cset: CriteriaSet, in_words: bool = True) -> Criterion | None:
+    """ "tieu chi 2", "tieu chi so hai", "tieu chi giao thong", or a criterion's keyword on
+    its own. Numbers in words only as typed (`in_words`): the matcher's reading drops "nay"
+    from "tieu chi nam nay", leaving a fifth criterion."""
+    number = _number_in(folded, in_words)
+    if number is not None:
+        return cset.criterion(number)
     mentions = any(word in folded for word in CRITERION_WORDS)
     padded = f" {folded} "
     hits = sorted(
@@ -84,7 +107,7 @@ def _names_a_criterion(ctx: Context) -> float | None:
     criterion = find_criterion(folded, cset)
     if criterion is None:  # "tieu chj moi truong": as the matcher reads it
         folded = _as_read(ctx)
-        criterion = find_criterion(folded, cset)
+        criterion = find_criterion(folded, cset, in_words=False)
     if criterion is None:
         return None
     return 97.0 if _NUMBER.search(folded) or any(w in folded for w in CRITERION_WORDS) else 88.0

@@ -202,6 +202,8 @@ class Step:
     the user typed so far (a draft), so words that stop or cancel ask first. `bound`: its
     buttons are refused outside it (a village's number means nothing without the draft).
     `official`: the officials' guard checks every update made in it (bot/core/officials.py).
+    `free`: its parser takes any words (a poll's question, a note), so a word that asks to leave
+    ("hủy", "thoát", "menu", "dừng") typed alone is read as that, never as the text.
     """
 
     name: str
@@ -216,6 +218,7 @@ class Step:
     keeps: bool = False
     bound: bool = True  # its buttons mean nothing outside it (False: they work anywhere)
     official: bool = False  # only an official may be in it: the guard runs at every update
+    free: bool = False  # any words are an answer, but a leaving word alone leaves (asked first)
 
     def accepts(self, button_id: str) -> bool:
         return any(button_id == p or button_id.startswith(p + ":") for p in self.buttons)

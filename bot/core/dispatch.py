@@ -32,6 +32,7 @@ from bot.core.conversation import (
 )
 from bot.core.officials import resolve_official
 from bot.core.understanding import Match, Understanding
+from bot.domain.amounts import spelled_number
 from bot.domain.i18n import _, use_locale
 from bot.domain.text import fold
 
@@ -81,16 +82,54 @@ class KeyedLocks:
 
 
 # Commands that end a step at once: they stop, cancel or start over.
-LEAVING_COMMANDS = {"huy", "cancel", "dung", "stop", "unsubscribe", "start", "menu"}
+LEAVING_COMMANDS = {"huy", "cancel", "dung", "stop", "unsubscribe", "start"}
+# Commands that leave a step without saying so: in a step that keeps a draft they ask first,
+# as the same words typed do ("menu").
+ASKING_COMMANDS = {"menu"}
+# Destructive intents that only leave the step: outside a draft they need no asking.
+_ONLY_LEAVING = {"cancel", "menu"}
 _PICK = re.compile(r"[0-9]{1,3}")  # ASCII digits: "²", "፩" and 4,000-digit numbers are text
 
 
+# Buttons that leave what is being done (the menu, stopping the notices): typed, they ask first.
+LEAVING_BUTTONS = ("menu:main", "sub:stop")
+# Typed bare and alone, these are more often other words: "ba" father, "nam" a year or a
+# name, "sau" after, "bay" now, "tam" roughly, "tu" from. "số ba" and "bảy" are numbers.
+_BARE_WORDS = {"ba", "nam", "sau", "bay", "tam", "tu"}
+
+
+def _number_typed(text: str) -> tuple[int, bool] | None:
+    """A button's number: "2", or in words ("hai", "số ba", "bảy", "mười"); and whether in
+    digits."""
+    if _PICK.fullmatch(text):
+        return int(text), True
+    said = _said(text)
+    return (said, False) if said is not None else None
+
+
+def _said(text: str) -> int | None:
+    folded = fold(text)
+    if folded.startswith("so ") and _PICK.fullmatch(folded[3:]):
+        return int(folded[3:])
+    if folded.startswith("so "):
+        return spelled_number(text.split(maxsplit=1)[1], whole=True)
+    if text.isascii() and folded in _BARE_WORDS:
+        return None
+    return spelled_number(text, whole=True)
+
+
 def picked_by_number(event: Incoming, offered: list[list[str]]) -> Incoming:
-    """On a channel without buttons, "2" means the second button offered last."""
-    text = event.text.strip()
-    if event.numbered and _PICK.fullmatch(text) and 1 <= int(text) <= len(offered):
-        return replace(event, text="", button=offered[int(text) - 1][0])
-    return event
+    """On a channel without buttons, "2" (or "hai", "số 2") means the second button offered
+    last."""
+    if not event.numbered or not offered:
+        return event
+    typed = _number_typed(event.text.strip())
+    if typed is None or not 1 <= typed[0] <= len(offered):
+        return event
+    button = offered[typed[0] - 1][0]
+    if not typed[1] and button in LEAVING_BUTTONS:
+        return event  # "mot" where 1 is "Hủy": a word is not enough to throw a draft away
+    return replace(event, text="", button=button)
 
 
 def picked_by_label(
@@ -132,18 +171,44 @@ def picked_by_label(
     if len(words) < 2 and len(typed) < 5:
         return None
     part = [
-        button_id
+        (button_id, label)
         for button_id, label in offered
         if button_id not in skip
         and _within(words, fold(label).split())
         and understanding.same_marks(text, label)
     ]
-    return part[0] if len(part) == 1 else None
+    if len(part) > 1:  # "hài lòng" under “Hài lòng” and “Chưa hài lòng”: the one without a not
+        part = [(i, label) for i, label in part if not _NEGATIONS & _added(words, label)]
+    return part[0][0] if len(part) == 1 else None
+
+
+_NEGATIONS = {"chua", "khong", "ko"}
+
+
+def _added(words: list[str], label: str) -> set[str]:
+    return set(fold(label).split()) - set(words)
 
 
 def _within(words: list[str], label: list[str]) -> bool:
     n = len(words)
     return n < len(label) and any(label[i : i + n] == words for i in range(len(label) - n + 1))
+
+
+def _is_of(button_id: str, prefix: str | None) -> bool:
+    return bool(prefix) and (button_id == prefix or button_id.startswith(f"{prefix}:"))
+
+
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def _less_label(text: str, offered: list[list[str]], prefix: str) -> str:
+    """The text without the words of the yes button's label: "đúng, gửi" under “Gửi” is
+    "đúng", "không gửi" is "không"; "" if that leaves nothing, or no such button is offered."""
+    label = next((label for i, label in offered if _is_of(i, prefix)), None)
+    if label is None:
+        return ""
+    said = set(fold(label).split())
+    return " ".join(w for w in _WORDS.findall(text) if fold(w) not in said)
 
 
 def apology() -> Reply:
@@ -238,15 +303,19 @@ class Dispatcher:
                     return [*refused, *as_list(await step.ask(ctx))]
                 return refused
             ctx.args = args.split() if args else []
+            if step is not None and step.keeps and name in ASKING_COMMANDS:
+                ctx.value = name  # "/menu" in the middle of a draft: leave it? asked first
+                return await self.fallbacks.ask_first(ctx)
             if step is None or not step.keeps or name in LEAVING_COMMANDS:
                 if name not in ("huy", "cancel"):  # cancelling says what it left
                     user.leave()  # an exact command acts at once, whatever the step
                 return await handler(ctx)
             # "/tiendo" in the middle of a pledge: answered, and the pledge goes on, unless
-            # the command itself starts something else.
+            # the command itself starts something else, or starts this afresh ("/dongop"
+            # again at its first step: asked once, not once new and once as it was).
             state, data = user.state, user.state_data
             replies = as_list(await handler(ctx))
-            if user.state != state:
+            if user.state != state or user.state_data is not data:
                 return replies
             user.enter(step.name, **data)
             return [*replies, *as_list(await step.ask(ctx))]
@@ -316,26 +385,23 @@ class Dispatcher:
         """Typed text inside a step: the step's answer first, then anything else, asking
         before anything that would stop or throw away what the step holds."""
         user, understanding = ctx.user, self.services.understanding
-        leaving = ("menu:main", "sub:stop")  # typed, these ask first (see below)
-        pressed = picked_by_label(understanding, ctx.text, user.offered, skip=leaving)
+        pressed = picked_by_label(understanding, ctx.text, user.offered, skip=LEAVING_BUTTONS)
         if pressed is None and (step.yes or step.no):
             answer = understanding.yes_no(ctx.text)
+            if answer is None and step.yes:  # "đúng, gửi", "ko gửi" at “Gửi chứ? Gửi · Hủy”
+                answer = understanding.yes_no(_less_label(ctx.text, user.offered, step.yes))
             prefix = {"yes": step.yes, "no": step.no}.get(answer or "")
-            pressed = next(
-                (
-                    i
-                    for i, _label in user.offered
-                    if prefix and (i == prefix or i.startswith(prefix + ":"))
-                ),
-                None,
-            )
+            pressed = next((i for i, _label in user.offered if _is_of(i, prefix)), None)
             if pressed == "menu:main":  # "không" at "Mở phong trào?": leaving, so ask first
                 ctx.value = "cancel"
                 return await self.fallbacks.ask_first(ctx)
         if pressed is not None:
             return await self._button(ctx, pressed, step)
         unfit: Unfit | None = None
-        if step.parse is not None and step.answer is not None:
+        # At a step that takes any words (a question, a note), "hủy", "thoát" or "menu" typed
+        # alone asks to leave; it is not the text.
+        taken = not (step.free and understanding.leaving(ctx.text))
+        if step.parse is not None and step.answer is not None and taken:
             try:
                 ctx.value = step.parse(ctx.text, ctx)
             except Unfit as problem:
@@ -350,7 +416,7 @@ class Dispatcher:
         if found is not None and handler is not None and kind != "none":
             if strong and kind != "destructive":
                 pass  # "20 tỷ" at the amount step is an amount, however else it reads
-            elif kind == "destructive" and (step.keeps or found.intent != "cancel"):
+            elif kind == "destructive" and (step.keeps or found.intent not in _ONLY_LEAVING):
                 ctx.value = found.intent
                 return await self.fallbacks.ask_first(ctx)
             elif kind in ("action", "destructive"):

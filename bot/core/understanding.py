@@ -190,7 +190,7 @@ class Understanding:
 
     def _normalise(self, text: str, correct: bool = True, fillers: bool = True) -> tuple[str, ...]:
         folded = fold(text).split()
-        if self.ambiguous.isdisjoint(folded):
+        if self.ambiguous.isdisjoint(folded) and _BROKEN not in folded:
             words: list[str] = []
             for part in folded:
                 words.extend(self.teencode.get(part, (part,)))
@@ -205,13 +205,16 @@ class Understanding:
     def _with_marks(self, text: str) -> list[str]:
         """Word by word, keeping the marks of the ambiguous ones ("đúng" → "dung~…")."""
         words: list[str] = []
-        for raw in _WORD.findall(text):
-            for part in fold(raw).split():
-                if part in self.ambiguous:
-                    typed = marks(raw)
-                    words.append(f"{part}~{typed}" if typed else part)
-                else:
-                    words.extend(self.teencode.get(part, (part,)))
+        raws = _WORD.findall(text)
+        parts = [(raw, part) for raw in raws for part in fold(raw).split()]
+        for i, (raw, part) in enumerate(parts):
+            if part in self.ambiguous:
+                typed = marks(raw)
+                words.append(f"{part}~{typed}" if typed else part)
+            elif part == _BROKEN and _broken(parts, i):
+                words.append(part)  # "hỏng", "bi hong": broken, not "hông" (không)
+            else:
+                words.extend(self.teencode.get(part, (part,)))
         return words
 
     def _correct(self, word: str) -> str:
@@ -395,8 +398,35 @@ class Understanding:
             self._normalise(label, correct=False, fillers=False),
         )
 
+    def leaving(self, text: str) -> bool:
+        """Whether the whole text is a request to stop or leave ("hủy", "thoát", "menu",
+        "dừng lại"): an example of a destructive intent, word for word."""
+        found = self.match(text)
+        return (
+            found is not None and found.how == "exact" and self.kind(found.intent) == "destructive"
+        )
+
     def kind(self, intent: str) -> str:
         return self.intents[intent].kind if intent in self.intents else "answer"
+
+
+# "hong" is teencode for "không" ("hông"), and "hỏng" (broken) typed plain: "đèn đường hỏng rồi"
+# was a question ("… không?") and reported nothing.
+_BROKEN = "hong"
+_BROKEN_AFTER = {"bi", "da", "lai", "hu", "deu", "bao"}  # "bị hỏng", "đã hỏng", "báo hỏng"
+_BROKEN_BEFORE = {"roi", "het", "mat", "nang", "lau", "hoc", "hoan"}  # "hỏng rồi", "hỏng hết"
+
+
+def _broken(parts: list[tuple[str, str]], i: int) -> bool:
+    """Whether "hong" at `i` is "hỏng": typed with its hook, or plain where broken is meant."""
+    raw = parts[i][0]
+    if "\u0309" in marks(raw):
+        return True
+    if not raw.isascii():
+        return False  # "hông": không
+    before = parts[i - 1][1] if i > 0 else ""
+    after = parts[i + 1][1] if i + 1 < len(parts) else ""
+    return before in _BROKEN_AFTER or after in _BROKEN_BEFORE
 
 
 def _base(word: str) -> str:

@@ -663,6 +663,26 @@ def parse_amount(text: str, expect: Kind | None = None) -> Amount:
     return _resolve(hits[0], expect, text)
 
 
+def spelled_number(text: str, ordinal: bool = False, whole: bool = False) -> int | None:
+    """The whole number below a thousand that `text` starts with, spelt in words: "hai",
+    "mười lăm", "hai mươi mốt"; `ordinal` for the words after "thứ" ("thứ nhất", "thứ tư");
+    `whole`: only if the number is all the text. None when the text starts with anything else
+    (digits included)."""
+    tokens = _tokenize(text)
+    if not tokens:
+        return None
+    if ordinal and _is(tokens, 0, "nhat", _ORDINAL_FIRST):
+        group: tuple[int, int, bool] | None = (1, 1, True)
+    else:
+        group = _group(tokens, 0, tail=ordinal)
+    if group is None or (whole and group[1] != len(tokens)):
+        return None
+    return group[0]
+
+
+_ORDINAL_FIRST = _forms("nhất")
+
+
 def find_amount(text: str) -> Amount | None:
     """The amount mentioned in a sentence, if it mentions exactly one with a unit; never raises.
 
