@@ -143,15 +143,22 @@ async def _fill_sample(url: str) -> None:
     await services.close()
 
 
+async def _fresh(
+    kind: str, database: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """This test's database in state `kind` ("sample" or "empty"), from a copy made once."""
+    if database == SQLITE:
+        (tmp_path / "chungsuc.sqlite3").write_bytes(await _template_db(tmp_path_factory, kind))
+    else:
+        await databases.reset(kind, _fill_sample if kind == "sample" else _fill_empty)
+
+
 @pytest.fixture
 async def services(
     settings: Settings, database: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Services]:
     """Services on a fresh copy of the sample database; the date is fixed to TODAY."""
-    if database == SQLITE:
-        (tmp_path / "chungsuc.sqlite3").write_bytes(await _template_db(tmp_path_factory, "sample"))
-    else:
-        await databases.reset("sample", _fill_sample)
+    await _fresh("sample", database, tmp_path, tmp_path_factory)
     built = await build_services(settings, await prepare_database(settings))
     built.clock = FixedClock(NOW)
     yield built
@@ -163,10 +170,7 @@ async def empty_services(
     settings: Settings, database: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Services]:
     """Services on a migrated database with reference data but no statuses."""
-    if database == SQLITE:
-        (tmp_path / "chungsuc.sqlite3").write_bytes(await _template_db(tmp_path_factory, "empty"))
-    else:
-        await databases.reset("empty", _fill_empty)
+    await _fresh("empty", database, tmp_path, tmp_path_factory)
     built = await build_services(settings)
     built.clock = FixedClock(NOW)
     yield built
