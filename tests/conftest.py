@@ -38,20 +38,22 @@ def make_settings(tmp_path: Path, db_url: str | None = None, **overrides: object
     return load_settings(db_url=url, **overrides)
 
 
-async def _template_db(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """A migrated database with reference and sample data, built once and copied per test."""
-    if "db" not in _TEMPLATE_DB:
-        folder = tmp_path_factory.mktemp("template")
+async def _template_db(tmp_path_factory: pytest.TempPathFactory, kind: str = "sample") -> bytes:
+    """A migrated database with reference data — and the sample data too, for kind "sample"
+    (kind "empty": no statuses) — built once per process and copied per test."""
+    if kind not in _TEMPLATE_DB:
+        folder = tmp_path_factory.mktemp(f"template-{kind}")
         settings = make_settings(folder)
         services = await build_services(settings)
         services.clock = FixedClock(NOW)
-        await load_sample(services.db, services.reference, services.statuses, TODAY)
-        await load_sample_campaigns(services)
+        if kind == "sample":
+            await load_sample(services.db, services.reference, services.statuses, TODAY)
+            await load_sample_campaigns(services)
         async with services.db.engine.connect() as conn:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         await services.close()
-        _TEMPLATE_DB["db"] = (folder / "chungsuc.sqlite3").read_bytes()
-    return _TEMPLATE_DB["db"]
+        _TEMPLATE_DB[kind] = (folder / "chungsuc.sqlite3").read_bytes()
+    return _TEMPLATE_DB[kind]
 
 
 # On PostgreSQL a conversation test runs on one channel, not on each: what it stores is the same
@@ -141,15 +143,22 @@ async def _fill_sample(url: str) -> None:
     await services.close()
 
 
+async def _fresh(
+    kind: str, database: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """This test's database in state `kind` ("sample" or "empty"), from a copy made once."""
+    if database == SQLITE:
+        (tmp_path / "chungsuc.sqlite3").write_bytes(await _template_db(tmp_path_factory, kind))
+    else:
+        await databases.reset(kind, _fill_sample if kind == "sample" else _fill_empty)
+
+
 @pytest.fixture
 async def services(
     settings: Settings, database: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Services]:
     """Services on a fresh copy of the sample database; the date is fixed to TODAY."""
-    if database == SQLITE:
-        (tmp_path / "chungsuc.sqlite3").write_bytes(await _template_db(tmp_path_factory))
-    else:
-        await databases.reset("sample", _fill_sample)
+    await _fresh("sample", database, tmp_path, tmp_path_factory)
     built = await build_services(settings, await prepare_database(settings))
     built.clock = FixedClock(NOW)
     yield built
@@ -157,10 +166,11 @@ async def services(
 
 
 @pytest.fixture
-async def empty_services(settings: Settings, database: str) -> AsyncIterator[Services]:
+async def empty_services(
+    settings: Settings, database: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Services]:
     """Services on a migrated database with reference data but no statuses."""
-    if database == POSTGRESQL:
-        await databases.reset("empty", _fill_empty)
+    await _fresh("empty", database, tmp_path, tmp_path_factory)
     built = await build_services(settings)
     built.clock = FixedClock(NOW)
     yield built

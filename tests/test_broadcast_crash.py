@@ -25,8 +25,8 @@ from typer.testing import CliRunner, Result
 
 from bot.app.services import Services
 from bot.app.settings import Settings
-from bot.delivery.outbox import get_broadcast, start, utcnow
-from bot.delivery.sender import lease_name
+from bot.delivery.outbox import claim, get_broadcast, reset_claims, start, utcnow
+from bot.delivery.sender import LEASE_SECONDS, lease_name
 from bot.delivery.transport import progress
 from bot.interfaces.cli.broadcast import register
 from bot.storage.schema import deliveries, schedules
@@ -137,6 +137,26 @@ async def test_stop_and_resume_sends_everyone_once(services: Services) -> None:
         assert counts is not None and counts["sending"] == 0 and 0 < counts["sent"] < 40
         assert await sender.send(broadcast_id, asyncio.Event()) == "done"
     assert sorted(s.chat_id for s in fake.accepted) == list(range(8001, 8041))
+
+
+async def test_a_takeover_sends_the_dead_senders_claims_at_once(services: Services) -> None:
+    """Rows a killed sender had claimed are due again at the takeover, not once their lease ends."""
+    await subscribe_many(services.db, [9401, 9402, 9403])
+    broadcast_id = await new_broadcast(services.db)
+    b = await get_broadcast(services.db, broadcast_id)
+    assert b is not None
+    now = utcnow()
+    await start(services.db, b, now, 7)
+    lease = now + timedelta(seconds=LEASE_SECONDS)
+    async with services.db.write() as conn:
+        dead = await claim(conn, broadcast_id, ["telegram"], 0, now, 2, lease)
+    assert len(dead) == 2
+
+    assert await reset_claims(services.db, broadcast_id) == 2
+
+    async with services.db.write() as conn:
+        again = await claim(conn, broadcast_id, ["telegram"], 0, now, 3, lease)
+    assert [d.id for d in again][:2] == [d.id for d in dead] and len(again) == 3
 
 
 async def test_one_sender_per_broadcast(services: Services) -> None:

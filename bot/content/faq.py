@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from bot.domain.paths import CONTENT_DIR
@@ -29,13 +30,8 @@ class Faq:
 
     @classmethod
     def load(cls, path: Path = CONTENT_DIR / "faq.toml") -> Faq:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return cls(
-            [
-                FaqEntry(x["id"], tuple(x["keywords"]), x["question"], x["answer"])
-                for x in data["faq"]
-            ]
-        )
+        """The entries of a file; read once per process for the same text (as Understanding)."""
+        return _parsed(path.read_text(encoding="utf-8"))
 
     def get(self, entry_id: str) -> FaqEntry | None:
         return self._by_id.get(entry_id)
@@ -46,3 +42,11 @@ class Faq:
             if f" {phrase} " in padded:
                 return entry
         return None
+
+
+@lru_cache(maxsize=4)
+def _parsed(text: str) -> Faq:
+    data = tomllib.loads(text)
+    return Faq(
+        [FaqEntry(x["id"], tuple(x["keywords"]), x["question"], x["answer"]) for x in data["faq"]]
+    )

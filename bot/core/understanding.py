@@ -24,6 +24,7 @@ import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 from rapidfuzz import fuzz, process
@@ -152,35 +153,13 @@ class Understanding:
         faq: Iterable[tuple[str, Iterable[str]]] = (),
         translators: Iterable[Callable[[str], str]] = (),
     ) -> Understanding:
-        """The intents of a file, the FAQ's keywords, and each button label in every language."""
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        translators = list(translators)
-        intents = [
-            Intent(
-                name,
-                spec.get("kind", "answer"),
-                [
-                    *spec.get("vi", []),
-                    *spec.get("en", []),
-                    *spec.get("labels", []),
-                    *(t(label) for label in spec.get("labels", []) for t in translators),
-                ],
-                list(spec.get("keywords", [])),
-            )
-            for name, spec in data["intent"].items()
-        ]
-        intents += [Intent(f"faq:{entry}", "faq", [], list(words)) for entry, words in faq]
-        words = data["words"]
-        return cls(
-            intents,
-            teencode=data["teencode"],
-            fillers=words["fillers"],
-            ambiguous=words["ambiguous"],
-            questions=words["questions"],
-            question_ends=words["question_ends"],
-            emoji=data.get("emoji", {}),
-            answers=data.get("answers", {}),
-        )
+        """The intents of a file, the FAQ's keywords, and each button label in every language.
+
+        Compiled once per process for the same data (about 20 ms): services built again — a
+        worker's restart, each test — share it. Nothing changes it once built (the last answer
+        it keeps is that of the same text)."""
+        faq = tuple((entry, tuple(words)) for entry, words in faq)
+        return _compiled(path.read_text(encoding="utf-8"), faq, tuple(translators))
 
     # --- normalising -----------------------------------------------------------------------
 
@@ -427,6 +406,42 @@ def _broken(parts: list[tuple[str, str]], i: int) -> bool:
     before = parts[i - 1][1] if i > 0 else ""
     after = parts[i + 1][1] if i + 1 < len(parts) else ""
     return before in _BROKEN_AFTER or after in _BROKEN_BEFORE
+
+
+@lru_cache(maxsize=4)
+def _compiled(
+    text: str,
+    faq: tuple[tuple[str, tuple[str, ...]], ...],
+    translators: tuple[Callable[[str], str], ...],
+) -> Understanding:
+    """The understanding of an intents file's `text` (see Understanding.load)."""
+    data = tomllib.loads(text)
+    intents = [
+        Intent(
+            name,
+            spec.get("kind", "answer"),
+            [
+                *spec.get("vi", []),
+                *spec.get("en", []),
+                *spec.get("labels", []),
+                *(t(label) for label in spec.get("labels", []) for t in translators),
+            ],
+            list(spec.get("keywords", [])),
+        )
+        for name, spec in data["intent"].items()
+    ]
+    intents += [Intent(f"faq:{entry}", "faq", [], list(words)) for entry, words in faq]
+    words = data["words"]
+    return Understanding(
+        intents,
+        teencode=data["teencode"],
+        fillers=words["fillers"],
+        ambiguous=words["ambiguous"],
+        questions=words["questions"],
+        question_ends=words["question_ends"],
+        emoji=data.get("emoji", {}),
+        answers=data.get("answers", {}),
+    )
 
 
 def _base(word: str) -> str:

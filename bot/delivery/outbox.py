@@ -225,12 +225,13 @@ async def start(db: Database, b: Broadcast, now: datetime, oa_days: int) -> int:
 
 
 async def reset_claims(db: Database, broadcast_id: int) -> int:
-    """Rows a stopped or killed sender had claimed go back to pending, to be sent again."""
+    """Rows a stopped or killed sender had claimed go back to pending, to be sent again at once
+    (their next_try_at held the dead sender's lease: kept, they would wait it out)."""
     async with db.write() as conn:
         result = await conn.execute(
             update(deliveries)
             .where(deliveries.c.broadcast_id == broadcast_id, deliveries.c.state == "sending")
-            .values(state="pending")
+            .values(state="pending", next_try_at=None)
         )
     return result.rowcount or 0
 
