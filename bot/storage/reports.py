@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
@@ -43,6 +44,11 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 REOPEN_DAYS = 14  # a reporter may reopen a closed report once within this many days
 SPAM_DAYS = 30  # spam marks count against a sender for this many days
 OFFICIALS_TTL = 10.0  # seconds a commune's officials are kept (grants change rarely)
+# Seconds a commune's open reports of a category are kept for the near-duplicate check. Ten
+# villagers reporting one flooded road at once read them once; this process's own changes
+# show at once (a new report goes in, a move clears them), another worker's within this.
+SIMILAR_TTL = 5.0
+SIMILAR_KEPT = 50  # the newest open reports the check compares
 Notify = Callable[[AsyncConnection, "Report"], Awaitable[None]]
 
 
@@ -219,7 +225,7 @@ _SIMILAR = (
         reports.c.state.in_(OPEN),
     )
     .order_by(reports.c.id.desc())
-    .limit(50)
+    .limit(SIMILAR_KEPT)
 )
 _OFFICIALS_OF = select(officials.c.principal).where(
     officials.c.role == "commune_official", officials.c.area_code == bindparam("commune")
@@ -263,6 +269,7 @@ class ReportStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._officials = TtlCache(OFFICIALS_TTL)
+        self._similar = TtlCache(SIMILAR_TTL)
 
     async def add(
         self, new: NewReport, max_open: int, max_spam: int, notify: Notify | None = None
@@ -305,12 +312,23 @@ class ReportStore:
                 report = _report((await conn.execute(_ADD, values)).one())
                 if notify is not None:
                     await notify(conn, report)
-                return report, True
         except IntegrityError:  # the same confirmation twice at once: the first one stands
             found = await self.by_source(new.channel, new.user_id, new.source_key)
             if found is None:
                 raise
             return found, False
+        self._similar.clear()  # the next check reads it in
+        return report, True
+
+    @asynccontextmanager
+    async def _changing(self) -> AsyncIterator[AsyncConnection]:
+        """A write that moves, closes or reopens a report: the near-duplicate check reads
+        the open reports again once it has committed."""
+        try:
+            async with self._db.write() as conn:
+                yield conn
+        finally:
+            self._similar.clear()
 
     async def by_source(self, channel: str, user_id: str, key: str) -> Report | None:
         async with self._db.read() as conn:
@@ -333,10 +351,16 @@ class ReportStore:
 
     async def open_like(self, commune_code: str, category: str) -> list[Candidate]:
         """The newest open reports of a commune and category, as little as a near-duplicate
-        check reads (no times to parse: this runs before every confirmation)."""
-        async with self._db.read() as conn:
-            rows = await conn.execute(_SIMILAR, {"commune": commune_code, "category": category})
-            return [Candidate(*r) for r in rows]
+        check reads (no times to parse: this runs before every confirmation); kept
+        SIMILAR_TTL seconds."""
+        key = (commune_code, category)
+        kept: list[Candidate] | None = self._similar.get(key)
+        if kept is None:
+            async with self._db.read() as conn:
+                params = {"commune": commune_code, "category": category}
+                kept = [Candidate(*r) for r in await conn.execute(_SIMILAR, params)]
+            self._similar.put(key, kept)
+        return kept
 
     async def follow(self, report_id: int, channel: str, user_id: str) -> bool:
         """The villager follows the report (told of its changes); False if they did already."""
@@ -415,7 +439,7 @@ class ReportStore:
         """Move an open report of these communes to another commune (a province official's
         correction); audited, the reporter's notice in the same transaction. None when not."""
         now = self._db.clock.utcnow()
-        async with self._db.write() as conn:
+        async with self._changing() as conn:
             return await _change(
                 conn,
                 report_id,
@@ -456,7 +480,7 @@ class ReportStore:
         after = {"state": to, "answer": answer, "duplicate_of": duplicate_of}
         if evidence_photo:
             after["evidence_photo"] = evidence_photo
-        async with self._db.write() as conn:
+        async with self._changing() as conn:
             changed = await _change(
                 conn,
                 report_id,
@@ -504,7 +528,7 @@ class ReportStore:
         if not report.may_reopen(now):
             return None
         since = now - timedelta(days=REOPEN_DAYS)
-        async with self._db.write() as conn:
+        async with self._changing() as conn:
             row = (
                 await conn.execute(
                     update(reports)
