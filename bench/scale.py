@@ -358,7 +358,9 @@ async def load(
     workers0, api0 = cpu_seconds(worker_pids), cpu_seconds(api_pids)
     cpu0 = cpu_seconds(pids) + cpu_seconds(db_pids)
     db0 = cpu_seconds(db_pids)
-    connector = aiohttp.TCPConnector(limit=max(100, users))
+    # uvicorn closes a connection idle for 5 s: the client lets its own go sooner, or a post
+    # may go out on one the worker has just closed (and be reset).
+    connector = aiohttp.TCPConnector(limit=max(100, users), keepalive_timeout=3)
     timeout = aiohttp.ClientTimeout(total=60)
     async with (
         aiohttp.ClientSession(connector=connector, timeout=timeout) as post,

@@ -25,7 +25,7 @@ from bot.app.services import Services
 from bot.channels.telegram_transport import telegram_transport
 from bot.core.conversation import Reply
 from bot.delivery import limiter as limiter_module
-from bot.delivery.limiter import Limiter, PaceBook
+from bot.delivery.limiter import Limiter, PaceBook, SharedPace
 from bot.delivery.notify import Notifier, enqueue
 from bot.delivery.outbox import Broadcast
 from bot.delivery.sender import Sender
@@ -178,6 +178,25 @@ async def test_a_private_chat_gets_one_message_an_interval_whichever_worker_send
     gaps = [b - a for a, b in itertools.pairwise(sorted(at[555]))]
     assert len(at[555]) == 4 and min(gaps) >= 0.3, gaps
     assert at[556][0] - start < 0.25  # not behind the held chat
+
+
+async def test_a_message_whose_chat_was_slow_to_take_waits_for_a_slot_its_worker_holds(
+    services: Services,
+) -> None:
+    """Taking the chat is a round trip. When it outlasts the slots the worker holds, the
+    message waits for a new one: sent outside them, it would crowd another worker's slots."""
+
+    class SlowBook(PaceBook):
+        async def take_chat(self, name: str, hold: float) -> float:
+            await asyncio.sleep(0.3)  # a worker reserves 0.1 s of slots at a time
+            return await super().take_chat(name, hold)
+
+    limiter = Limiter(rate=50, shared=(SlowBook(services.db), "t"))
+    pace = limiter.free
+    assert isinstance(pace, SharedPace)
+    for chat in (701, 702, 703):
+        await limiter.acquire(chat, interactive=False)
+        assert pace.owed == 0  # counted in a slot it holds: nothing to pay for after
 
 
 async def test_lapsed_chat_rows_are_pruned_and_the_paces_kept(

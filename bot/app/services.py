@@ -80,7 +80,7 @@ class Services:
 
 async def prepare_database(settings: Settings) -> Database:
     """Open the database, migrate it and load changed reference files."""
-    db = Database(settings.db_url)
+    db = Database(settings.db_url, pool_size=settings.db_pool_size)
     try:
         await db.migrate()
         await sync_reference(db)

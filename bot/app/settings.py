@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHUNGSUC_", extra="ignore")
 
     db_url: str = "sqlite+aiosqlite:///var/chungsuc.sqlite3"
+    # PostgreSQL connections each process keeps open (workers × this under max_connections).
+    db_pool_size: int = Field(default=15, ge=1)
     province: str = "19"
     default_locale: str = "vi"
     telegram_token: SecretStr | None = None

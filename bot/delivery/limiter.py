@@ -28,8 +28,10 @@ message goes to a private chat, the worker takes the chat's row in `send_pace` (
 chat:123", one statement that succeeds only if the chat's interval has passed) and holds it
 for the interval (CHAT_HOLD_MARGIN more, for the send itself: a send slower than that may have
 the next worker's message follow it sooner). A chat held by another worker waits, outside the
-turn, and the slot passes to the next message. Villagers' replies go at once,
-as on one worker: Telegram's per-chat limit is for what a bot sends unasked.
+turn, and the slot passes to the next message. When taking the chat outlasts the slot, the
+message waits for the next one: a queued message never goes outside the slots its worker
+holds. Villagers' replies go at once, as on one worker: Telegram's per-chat limit is for what
+a bot sends unasked.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ class PaceBook:
         """Reserve `count` consecutive slots of `interval` seconds on pace `name`: seconds from
         the answer until the first (negative: it began during the round trip)."""
         span = count * interval
-        async with self.db.write() as conn:
+        async with self.db.statements() as conn:
             if name not in self._made:
                 await conn.execute(
                     insert_or(conn, send_pace).values(name=name, tat=0.0).on_conflict_do_nothing()
@@ -128,7 +130,7 @@ class PaceBook:
         """Take chat `name` for `hold` seconds if nobody holds it: 0.0; else the seconds until
         its holder lets it go. One statement (an upsert that only a lapsed hold lets through),
         so two workers never both take it."""
-        async with self.db.write() as conn:
+        async with self.db.statements() as conn:
             now = WALL.utcnow().timestamp()
             taken = (
                 await conn.execute(
@@ -385,14 +387,7 @@ class Limiter:
                 continue
             await self._turns.acquire(priority)
             try:
-                while True:
-                    wanted = 1 + self._turns.waiting
-                    wait = max(
-                        self._paused_until - self.clock(), await pace.ready(self.clock, wanted)
-                    )
-                    if wait <= 0:
-                        break
-                    await asyncio.sleep(wait)
+                await self._slot(pace)
                 now = self.clock()
                 if self._chat_wait(key, now) > 0:
                     continue  # a reply to this chat went out meanwhile
@@ -401,12 +396,26 @@ class Limiter:
                     free_at = self.clock() + held
                     self._chat_free_at[key] = max(self._chat_free_at.get(key, free_at), free_at)
                     continue
+                # The chat's round trip may have outlasted the slot: then the next one. A
+                # message let through outside the slots its worker holds would crowd another
+                # worker's, and only a reply may go so (paid for after).
+                await self._slot(pace)
                 now = self.clock()
                 pace.take(now)
                 self._stamp(key, now)
                 return
             finally:
                 self._turns.release()
+
+    async def _slot(self, pace: Pace) -> None:
+        """With the turn held, wait until `pace` lets the next queued message go and no 429
+        pause holds the sends."""
+        while True:
+            wanted = 1 + self._turns.waiting
+            wait = max(self._paused_until - self.clock(), await pace.ready(self.clock, wanted))
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
 
     async def _group_turn(self, key: str) -> None:
         """A group's turn among every worker: its messages spaced evenly, 20 a minute at most

@@ -45,6 +45,9 @@ def insert_or(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite
     return sqlite_dialect.insert(table)
 
 
+POOL_SIZE = 15  # PostgreSQL connections a process keeps (CHUNGSUC_DB_POOL_SIZE)
+
+
 class Database:
     """One engine per process. Reads run concurrently; SQLite writes go one at a time."""
 
@@ -54,6 +57,7 @@ class Database:
         *,
         busy_timeout_ms: int = sqlite.BUSY_TIMEOUT_MS,
         lock_wait: float = sqlite.LOCK_WAIT_SECONDS,
+        pool_size: int = POOL_SIZE,
     ) -> None:
         parsed = make_url(url)
         # The one clock (Vietnam time) every store stamps rows with; Services.clock is this one,
@@ -68,7 +72,10 @@ class Database:
             )
             sqlite.install(self.engine, busy_timeout_ms, lock_wait)
         else:
-            self.engine = create_async_engine(parsed)
+            # A fixed pool: a connection opened beyond it was closed again as soon as it was
+            # given back, and under load every tenth statement paid for a new backend.
+            self.engine = create_async_engine(parsed, pool_size=pool_size, max_overflow=0)
+        self._unbound: tuple[AsyncEngine, AsyncEngine] | None = None  # see _autocommit
         # SQLite has one writer: writes wait for it here, in the event loop (see sqlite.py).
         self._writer: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         # What the caches of this process last saw of each area (bot/storage/cache.py).
@@ -76,11 +83,40 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads (on PostgreSQL outside a transaction: see _autocommit)."""
         if self.is_sqlite:
             async with sqlite.connection(self.engine) as conn:
                 yield conn
             return
-        async with self.engine.connect() as conn:
+        async with self._autocommit().connect() as conn:
+            yield conn
+
+    def _autocommit(self) -> AsyncEngine:
+        """The engine whose connections run each statement as its own transaction.
+
+        Reads on PostgreSQL need no transaction: at READ COMMITTED each statement takes its
+        own snapshot either way, and without one they save the BEGIN and ROLLBACK round trips
+        (on a 2-core VM a round trip's socket write is dear: BENCHMARKS.md, bench/scale.py).
+        Kept for the engine it was made from (a test may swap the engine).
+        """
+        if self._unbound is None or self._unbound[0] is not self.engine:
+            self._unbound = (
+                self.engine,
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            )
+        return self._unbound[1]
+
+    @asynccontextmanager
+    async def statements(self) -> AsyncIterator[AsyncConnection]:
+        """Writes each atomic on its own: on PostgreSQL every statement commits by itself (no
+        BEGIN or COMMIT round trip around it); on SQLite, one write transaction as `write()`.
+        For a write of one statement, or of statements each of which is safe alone (their row
+        locks last the statement, not until a COMMIT)."""
+        if self._writer is not None:
+            async with self.write() as conn:
+                yield conn
+            return
+        async with self._autocommit().connect() as conn:
             yield conn
 
     @asynccontextmanager

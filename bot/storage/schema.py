@@ -582,7 +582,8 @@ inbox = Table(
     Column("body", JSON),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("taken_at", DateTime(timezone=True)),
-    UniqueConstraint("channel", "event_key", name="uq_inbox_event"),
+    # Event first: a take asks by channel and user, and must find ix_inbox_user (see 0016).
+    UniqueConstraint("event_key", "channel", name="uq_inbox_event"),
     Index("ix_inbox_user", "channel", "user_id", "taken_at"),
     Index("ix_inbox_received", "received_at"),
 )
