@@ -89,7 +89,10 @@ QUESTIONS = {
     "cancel": N_("Bạn muốn hủy việc đang làm? Những gì bạn đã nhập sẽ không được lưu."),
 }
 QUESTIONS["menu"] = QUESTIONS["cancel"]  # "menu" in the middle of a draft: leaving loses it
+# A command that starts another flow in the middle of a draft ("/doixa" mid-pledge): the same.
+QUESTIONS["command"] = QUESTIONS["cancel"]
 GO_LABELS = {"stop": N_("Dừng nhận tin"), "cancel": N_("Hủy"), "menu": N_("Menu")}
+GO_LABELS["command"] = GO_LABELS["cancel"]
 # "dừng lại" in the middle of a pledge more often means this pledge than the notices.
 STOP_IN_A_STEP = N_("Bạn muốn dừng việc đang làm, hay dừng nhận mọi thông báo?")
 
@@ -112,6 +115,9 @@ async def ask_first(ctx: Context) -> Reply | list[Reply]:
             return Reply(_("Bạn muốn hủy đóng góp nào? Chọn ở dưới:"), found)
         return await cancel(ctx)
     # "dừng nhận tin" says which; "dừng" alone in a step may mean the step
+    if intent == "command":  # done once the villager says yes (go_ahead)
+        user.enter(ASK_FIRST, intent=intent, paused=paused, step=False, command=ctx.text)
+        return _asking(intent)
     about_news = any(w in f" {fold(ctx.text)} " for w in _ABOUT_NEWS)
     user.enter(ASK_FIRST, intent=intent, paused=paused, step=not about_news)
     return _asking(intent, bool(paused.get("state")) and not about_news)
@@ -161,8 +167,12 @@ async def quit_step(ctx: Context) -> Reply:
 
 @router.button("menu:go")
 async def go_ahead(ctx: Context) -> Reply | list[Reply]:
-    """Yes: do what was asked (stop receiving, or cancel the step)."""
+    """Yes: do what was asked (stop receiving, cancel the step, or the command typed)."""
     intent = ctx.user.state_data.get("intent")
+    if intent == "command" and ctx.again is not None:  # the command typed, now with no draft
+        typed = str(ctx.user.state_data.get("command", ""))
+        ctx.user.leave()
+        return await ctx.again(typed)
     handler = ctx.router.intent_handler(str(intent)) if ctx.router else None
     if handler is None or intent == "cancel":
         return await cancel(ctx)

@@ -197,6 +197,34 @@ async def test_a_pledge_typed_twice_asks_once_and_menu_asks_before_losing_it(
     assert await subscribed(services, chat)
 
 
+async def test_another_flows_command_mid_pledge_asks_before_the_draft_is_lost(
+    chat: Chat, services: Services
+) -> None:
+    """Telegram's command menu makes "/doixa" one tap away in the middle of a pledge: it asks
+    first, "tiếp tục" comes back to the pledge as it was, and yes does the command."""
+    await onboard(chat)
+    await chat.say("/dongop")
+    assert "bạn muốn góp gì?" in await chat.say("Na Lang")
+    assert ASKED in await chat.say("/doixa")
+    assert "bạn muốn góp gì?" in await chat.say("tiep tuc")  # the draft kept, village and all
+    assert await state_of(services, chat) == "contrib:kind"
+    assert ASKED in await chat.say("/phananh")
+    assert "Bạn muốn phản ánh về việc gì?" in await chat.say("co")  # yes: /phananh, at once
+    assert str(await state_of(services, chat)).startswith("report:")
+    assert await subscribed(services, chat)
+
+
+async def test_a_command_that_only_answers_mid_pledge_asks_nothing(
+    chat: Chat, services: Services
+) -> None:
+    await onboard(chat)
+    await chat.say("/dongop")
+    await chat.say("Na Lang")
+    shown = await chat.say("/tiendo")
+    assert ASKED not in shown and "bạn muốn góp gì?" in shown  # answered, the pledge goes on
+    assert await state_of(services, chat) == "contrib:kind"
+
+
 async def test_thoat_at_a_reports_description_asks_and_is_no_description(
     chat: Chat, services: Services
 ) -> None:

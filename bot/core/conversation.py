@@ -172,6 +172,8 @@ class Context:
     value: Any = None  # what the step's parser made of the typed text
     router: Router | None = None  # the root router, for handlers that resume a step
     official_or_none: Official | None = None  # set by the dispatcher's guard (see official)
+    # Routes text as if the user had typed it now (a command that was asked about first).
+    again: Callable[[str], Awaitable[Reply | list[Reply]]] | None = None
 
     @property
     def text(self) -> str:

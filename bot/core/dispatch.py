@@ -98,6 +98,11 @@ LEAVING_BUTTONS = ("menu:main", "sub:stop")
 _BARE_WORDS = {"ba", "nam", "sau", "bay", "tam", "tu"}
 
 
+def _flow(state: str | None) -> str:
+    """The flow a step belongs to: its name's prefix ("contrib:amount" → "contrib")."""
+    return (state or "").split(":", 1)[0]
+
+
 def _number_typed(text: str) -> tuple[int, bool] | None:
     """A button's number: "2", or in words ("hai", "số ba", "bảy", "mười"); and whether in
     digits."""
@@ -265,6 +270,13 @@ class Dispatcher:
     async def _route(self, ctx: Context) -> Reply | list[Reply]:
         event, user, router = ctx.event, ctx.user, self.router
         ctx.router = router
+
+        async def again(text: str) -> Reply | list[Reply]:
+            return await self._route(
+                Context(replace(event, text=text, button=None), user, ctx.services)
+            )
+
+        ctx.again = again
         step = router.steps.get(user.state or "")
         if user.state is not None and step is None:
             log.warning("unknown conversation state %r; leaving it", user.state)
@@ -310,15 +322,20 @@ class Dispatcher:
                 if name not in ("huy", "cancel"):  # cancelling says what it left
                     user.leave()  # an exact command acts at once, whatever the step
                 return await handler(ctx)
-            # "/tiendo" in the middle of a pledge: answered, and the pledge goes on, unless
-            # the command itself starts something else, or starts this afresh ("/dongop"
-            # again at its first step: asked once, not once new and once as it was).
+            # "/tiendo" in the middle of a pledge: answered, and the pledge goes on. A command
+            # that starts this flow afresh ("/dongop" again) starts it, asked once; one that
+            # starts another flow ("/doixa" from Telegram's command menu mid-pledge) would
+            # throw the draft away: the draft is kept and the villager asked first.
             state, data = user.state, user.state_data
             replies = as_list(await handler(ctx))
-            if user.state != state or user.state_data is not data:
+            if user.state == state and user.state_data is data:
+                user.enter(step.name, **data)
+                return [*replies, *as_list(await step.ask(ctx))]
+            if _flow(user.state) == _flow(state):
                 return replies
             user.enter(step.name, **data)
-            return [*replies, *as_list(await step.ask(ctx))]
+            ctx.value = "command"
+            return await self.fallbacks.ask_first(ctx)
         if step is not None:
             return await self._in_step(ctx, step)
         understanding = self.services.understanding
