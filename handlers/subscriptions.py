@@ -9,6 +9,7 @@ from typing import Literal
 
 from bot.core.conversation import Button, Context, Payload, Reply, Router, StalePayload
 from bot.domain.i18n import N_, _
+from bot.domain.text import fold
 from bot.storage.subscriptions import DIGESTS, TOPICS
 from handlers.common import ask_commune
 from handlers.menu import with_menu
@@ -41,6 +42,37 @@ class PickDigest(Payload, prefix="sub:d"):
     digest: Literal["daily", "weekly", "off"]
 
 
+# One kind of message named and switched in words ("tắt thông báo công trình", "bật tin bình
+# chọn"): folded, whole words. Anything else ("chỉ nhận tin của xã", two kinds) shows the list.
+_TOPIC_WORDS = {
+    "commune_news": ("cua xa", "tin xa", "thong bao xa", "commune news", "commune announcements"),
+    "province_news": ("cua tinh", "tin tinh", "thong bao tinh", "province news", "provincial"),
+    "campaign_news": ("van dong", "chien dich", "campaign"),
+    "pledge_reminders": ("nhac hen", "nhac dong gop", "nhac nho", "reminder", "reminders"),
+    "polls": ("binh chon", "poll", "polls"),
+    "projects": ("cong trinh", "project", "projects", "construction"),
+}
+_OFF = ("tat", "khong nhan", "ko nhan", "k nhan", "khong muon nhan", "bo", "ngung", "thoi nhan")
+_OFF_EN = ("turn off", "switch off", "disable", "no more", "stop")
+_ON = ("bat", "mo", "nhan", "nhan lai", "turn on", "switch on", "enable")
+_ONLY = ("chi", "only")
+
+
+def _switch_asked(text: str) -> tuple[str, bool] | None:
+    """The one kind of message the words name, and whether on; None if they do not say."""
+    words = f" {fold(text)} "
+    if any(f" {w} " in words for w in _ONLY):
+        return None
+    named = [t for t, names in _TOPIC_WORDS.items() if any(f" {n} " in words for n in names)]
+    if len(named) != 1:
+        return None
+    if any(f" {w} " in words for w in (*_OFF, *_OFF_EN)):
+        return named[0], False
+    if any(f" {w} " in words for w in _ON):
+        return named[0], True
+    return None
+
+
 def subscribed_line() -> str:
     return _("Bạn sẽ nhận thông báo của xã qua đây. Gõ “dừng” bất cứ lúc nào để ngừng nhận.")
 
@@ -49,7 +81,8 @@ def subscribed_line() -> str:
 @router.button("sub:menu")
 @router.intent("notifications")
 async def settings(ctx: Context) -> Reply:
-    """What the user receives, with a button to switch each on or off."""
+    """What the user receives, with a button to switch each on or off; one kind switched
+    first when the words typed say so ("tắt thông báo công trình")."""
     sub = await ctx.services.subscriptions.get(*ctx.event.key)
     if sub is None:
         return ask_commune(ctx)
@@ -58,7 +91,17 @@ async def settings(ctx: Context) -> Reply:
             _("Bạn đang không nhận thông báo nào."),
             [[Button("sub:resume", _("Nhận lại thông báo"))]],
         )
-    lines = [_("Bạn đang nhận:")]
+    lines = []
+    asked = _switch_asked(ctx.text) if ctx.event.button is None and ctx.text else None
+    if asked is not None:
+        topic, on = asked
+        if sub.topics[topic] != on:
+            await ctx.services.subscriptions.choose(*ctx.event.key, **{topic: on})
+            sub = await ctx.services.subscriptions.get(*ctx.event.key) or sub
+        name = _(TOPIC_NAMES[topic])
+        lines.append(_("Đã bật: {topic}.") if on else _("Đã tắt: {topic}."))
+        lines[-1] = lines[-1].format(topic=name)
+    lines.append(_("Bạn đang nhận:"))
     buttons = []
     for topic in TOPICS:
         mark = "✅" if sub.topics[topic] else "⬜"

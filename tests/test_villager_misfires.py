@@ -327,3 +327,28 @@ async def test_one_in_words_where_one_is_cancel_throws_no_draft_away(
     official = await an_official(services, Chat(dispatcher, channel, "w2"))
     preview = await post(official, await road(services), "building", "mot", "Da do xong 600m")
     assert "1%" in preview  # "1. Hủy" was on offer at the percent
+
+
+# --- one kind of message switched in words ---------------------------------------------------
+
+
+async def test_one_kind_of_message_is_switched_off_and_on_in_words(
+    chat: Chat, services: Services
+) -> None:
+    await onboard(chat)
+
+    async def topics() -> dict[str, bool]:
+        sub = await services.subscriptions.get(chat.channel, chat.user_id)
+        assert sub is not None and sub.active
+        return dict(sub.topics)
+
+    before = await topics()
+    assert "Đã tắt: Tiến độ công trình." in await chat.say("tat thong bao cong trinh")
+    assert await topics() == before | {"projects": False}
+    assert "Đã tắt: Thông báo của tỉnh." in await chat.say("khong nhan tin cua tinh nua")
+    assert "Đã bật: Tiến độ công trình." in await chat.say("bat lai tin cong trinh")
+    assert await topics() == before | {"province_news": False}
+    shown = await chat.say("chi nhan tin cua xa")  # "only": which others? the list, to choose
+    assert "Bạn đang nhận:" in shown and "Đã " not in shown
+    assert await topics() == before | {"province_news": False}
+    assert "%" in await chat.say("cong trinh lam den dau roi")  # a project's progress, as before
