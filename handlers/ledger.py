@@ -127,6 +127,7 @@ router.add_step(
         yes=Withdrawn.prefix,
         no="contrib:keep",
         bound=False,  # an old "Đúng, hủy" still means what it says (it checks the status)
+        undoes=True,  # "dung" alone may be "dừng" (leave it): asked again
     )
 )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from bot.core.conversation import Button, Context, Reply, Router, Step
+from bot.core.dispatch import UNSURE
 from bot.core.officials import principal_of
 from bot.domain.i18n import N_, _, fmt_number
 from bot.domain.text import fold
@@ -154,6 +155,7 @@ router.add_step(
         buttons=("menu:go", "menu:back", "menu:quit"),
         yes="menu:go",
         no="menu:back",
+        undoes=True,  # "dung" again at "dừng việc đang làm, hay nhận tin?" picks neither
     )
 )
 
@@ -198,6 +200,9 @@ async def go_back(ctx: Context) -> Reply | list[Reply]:
 async def not_an_answer(ctx: Context) -> Reply:
     """Text inside a step that fits nothing (ctx.value: why, if the step said): the step is
     asked again right after this, with its buttons."""
+    step = ctx.router.steps.get(ctx.user.state or "") if ctx.router else None
+    if step is not None and step.undoes:  # "hủy" there may be its yes: no hint to type it
+        return Reply(_(ctx.value) if isinstance(ctx.value, str) else _(UNSURE))
     leave = _("Gõ “hủy” nếu bạn muốn thoát.")
     if isinstance(ctx.value, str):
         return Reply(f"{ctx.value}\n{leave}")

@@ -162,7 +162,10 @@ async def stop(ctx: Context) -> Reply:
 @router.intent("resume")
 async def resume(ctx: Context) -> Reply:
     """Subscribes again (after "dừng", or after having blocked the bot)."""
-    if await ctx.services.subscriptions.get(*ctx.event.key) is None:
+    sub = await ctx.services.subscriptions.get(*ctx.event.key)
+    if sub is None:
         return ask_commune(ctx)
+    if sub.active and ctx.event.button is None and _switch_asked(ctx.text):
+        return await settings(ctx)  # "bật lại thông báo công trình": that kind, switched on
     await ctx.services.subscriptions.resume(*ctx.event.key)
     return with_menu(_("Đã nhận lại thông báo. Chọn loại tin ở /thongbao."))

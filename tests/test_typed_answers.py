@@ -423,7 +423,8 @@ async def test_forged_payloads_are_stale_not_a_crash(chat: Chat, payload: str) -
 # --- cancelling a pledge of one's own ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("typed", ["dung", "Đúng", "dung roi", "ok"])
+# "dung" alone may be "dừng" there too: asked again (test_villager_misfires.py).
+@pytest.mark.parametrize("typed", ["Đúng", "dung roi", "ok"])
 async def test_yes_typed_at_cancel_this_pledge_cancels_it_and_nothing_else(
     chat: Chat, services: Services, typed: str
 ) -> None:

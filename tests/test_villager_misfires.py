@@ -352,3 +352,54 @@ async def test_one_kind_of_message_is_switched_off_and_on_in_words(
     assert "Bạn đang nhận:" in shown and "Đã " not in shown
     assert await topics() == before | {"province_news": False}
     assert "%" in await chat.say("cong trinh lam den dau roi")  # a project's progress, as before
+
+
+# --- what a villager playing found: asked first, or asked again -----------------------------
+
+UNSURE = "Mình chưa chắc bạn chọn gì. Bạn gõ số của lựa chọn ở dưới nhé."
+
+
+async def test_at_cancel_a_pledge_dung_asks_again_and_no_hint_to_type_huy(
+    chat: Chat, services: Services
+) -> None:
+    """ "hủy" says yes there, so the bot must not tell the villager to type it to leave; and
+    "dung" may be "dừng" (leave it be) as much as "đúng"."""
+    await onboard(chat)
+    await pledge_money(chat)
+    await chat.say("đúng")
+    [pledge] = await services.contributions.of_user(chat.channel, chat.user_id)
+    await chat.say("dong gop cua toi")
+    await chat.press(f"contrib:withdraw:{pledge.id}")
+    unclear = await chat.say("de toi nghi da")
+    assert "Hủy đăng ký" in unclear and "Gõ “hủy”" not in unclear
+    assert UNSURE in await chat.say("dung")
+    [kept] = await services.contributions.of_user(chat.channel, chat.user_id)
+    assert kept.status == "registered"
+    assert f"Đã hủy {pledge.ref}." in await chat.say("Đúng")  # with its marks: yes
+
+
+async def test_dung_twice_mid_pledge_picks_neither_stop(chat: Chat, services: Services) -> None:
+    await onboard(chat)
+    await chat.say("/dongop")
+    await chat.say("Na Lang")
+    assert "hay dừng nhận mọi thông báo?" in await chat.say("dung")
+    assert UNSURE in await chat.say("dung")
+    assert await subscribed(services, chat)
+    assert "bạn muốn góp gì?" in await chat.say("tiep tuc")
+
+
+@pytest.mark.parametrize("typed", ["sao toi khong nhan tin nua vay", "tai sao khong nhan tin nua?"])
+async def test_asking_why_no_messages_come_asks_before_stopping_them(
+    chat: Chat, services: Services, typed: str
+) -> None:
+    await onboard(chat)
+    assert "Đã dừng" not in await chat.say(typed)
+    assert await subscribed(services, chat)
+
+
+async def test_bat_lai_names_one_kind_and_switches_it_on(chat: Chat, services: Services) -> None:
+    await onboard(chat)
+    await chat.say("tat thong bao cong trinh")
+    assert "Đã bật: Tiến độ công trình." in await chat.say("bat lai thong bao cong trinh")
+    sub = await services.subscriptions.get(chat.channel, chat.user_id)
+    assert sub is not None and sub.topics["projects"]

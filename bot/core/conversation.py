@@ -206,6 +206,7 @@ class Step:
     `official`: the officials' guard checks every update made in it (bot/core/officials.py).
     `free`: its parser takes any words (a poll's question, a note), so a word that asks to leave
     ("hủy", "thoát", "menu", "dừng") typed alone is read as that, never as the text.
+    `undoes`: its yes throws something away, so an ambiguous bare yes word presses nothing.
     """
 
     name: str
@@ -221,6 +222,9 @@ class Step:
     bound: bool = True  # its buttons mean nothing outside it (False: they work anywhere)
     official: bool = False  # only an official may be in it: the guard runs at every update
     free: bool = False  # any words are an answer, but a leaving word alone leaves (asked first)
+    # Its yes throws something away (a pledge cancelled, every message stopped): a yes word
+    # typed without the marks that tell it from others ("dung": đúng or dừng?) asks again.
+    undoes: bool = False
 
     def accepts(self, button_id: str) -> bool:
         return any(button_id == p or button_id.startswith(p + ":") for p in self.buttons)

@@ -33,7 +33,7 @@ from bot.core.conversation import (
 from bot.core.officials import resolve_official
 from bot.core.understanding import Match, Understanding
 from bot.domain.amounts import spelled_number
-from bot.domain.i18n import _, use_locale
+from bot.domain.i18n import N_, _, use_locale
 from bot.domain.text import fold
 
 if TYPE_CHECKING:
@@ -96,6 +96,18 @@ LEAVING_BUTTONS = ("menu:main", "sub:stop")
 # Typed bare and alone, these are more often other words: "ba" father, "nam" a year or a
 # name, "sau" after, "bay" now, "tam" roughly, "tu" from. "số ba" and "bảy" are numbers.
 _BARE_WORDS = {"ba", "nam", "sau", "bay", "tam", "tu"}
+
+
+# A yes word that may mean another ("dung") where yes throws something away (Step.undoes).
+UNSURE = N_("Mình chưa chắc bạn chọn gì. Bạn gõ số của lựa chọn ở dưới nhé.")
+
+
+_WHY = (" sao ", " vi sao ", " tai sao ", " lam sao ", " the nao ", " ntn ", " why ", " how ")
+
+
+def _a_question(text: str) -> bool:
+    """Whether the words ask (a "?", "sao", "tại sao", "why") rather than tell."""
+    return "?" in text or any(w in f" {fold(text)} " for w in _WHY)
 
 
 def _flow(state: str | None) -> str:
@@ -390,10 +402,11 @@ class Dispatcher:
         if handler is None or found is None:
             return await self.fallbacks.unknown(ctx)
         understanding = self.services.understanding
-        if understanding.kind(found.intent) == "destructive" and understanding.bare_ambiguous(
-            ctx.text
+        if understanding.kind(found.intent) == "destructive" and (
+            understanding.bare_ambiguous(ctx.text) or _a_question(ctx.text)
         ):
-            # "dung" typed bare may be "đúng" (yes): ask before unsubscribing anyone.
+            # "dung" typed bare may be "đúng" (yes), and "sao tôi không nhận tin nữa?" asks
+            # why: ask before unsubscribing anyone.
             ctx.value = found.intent
             return await self.fallbacks.ask_first(ctx)
         return await handler(ctx)
@@ -407,6 +420,16 @@ class Dispatcher:
             answer = understanding.yes_no(ctx.text)
             if answer is None and step.yes:  # "đúng, gửi", "ko gửi" at “Gửi chứ? Gửi · Hủy”
                 answer = understanding.yes_no(_less_label(ctx.text, user.offered, step.yes))
+            if (
+                answer == "yes"
+                and step.undoes
+                and len(fold(ctx.text).split()) == 1
+                and understanding.bare_ambiguous(ctx.text)
+            ):
+                answer = None  # "dung" at "Hủy đăng ký …?": đúng, or dừng (leave it be)?
+                ctx.value = UNSURE
+                replies = as_list(await self.fallbacks.not_an_answer(ctx))
+                return [*replies, *as_list(await step.ask(ctx))]
             prefix = {"yes": step.yes, "no": step.no}.get(answer or "")
             pressed = next((i for i, _label in user.offered if _is_of(i, prefix)), None)
             if pressed == "menu:main":  # "không" at "Mở phong trào?": leaving, so ask first
