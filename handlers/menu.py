@@ -202,7 +202,7 @@ async def not_an_answer(ctx: Context) -> Reply:
     asked again right after this, with its buttons."""
     step = ctx.router.steps.get(ctx.user.state or "") if ctx.router else None
     if step is not None and step.undoes:  # "hủy" there may be its yes: no hint to type it
-        return Reply(_(ctx.value) if isinstance(ctx.value, str) else _(UNSURE))
+        return Reply(ctx.value if isinstance(ctx.value, str) else _(UNSURE))
     leave = _("Gõ “hủy” nếu bạn muốn thoát.")
     if isinstance(ctx.value, str):
         return Reply(f"{ctx.value}\n{leave}")

@@ -98,9 +98,8 @@ async def settings(ctx: Context) -> Reply:
         if sub.topics[topic] != on:
             await ctx.services.subscriptions.choose(*ctx.event.key, **{topic: on})
             sub = await ctx.services.subscriptions.get(*ctx.event.key) or sub
-        name = _(TOPIC_NAMES[topic])
-        lines.append(_("Đã bật: {topic}.") if on else _("Đã tắt: {topic}."))
-        lines[-1] = lines[-1].format(topic=name)
+        said = _("Đã bật: {topic}.") if on else _("Đã tắt: {topic}.")
+        lines.append(said.format(topic=_(TOPIC_NAMES[topic])))
     lines.append(_("Bạn đang nhận:"))
     buttons = []
     for topic in TOPICS:

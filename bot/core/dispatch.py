@@ -427,7 +427,7 @@ class Dispatcher:
                 and understanding.bare_ambiguous(ctx.text)
             ):
                 answer = None  # "dung" at "Hủy đăng ký …?": đúng, or dừng (leave it be)?
-                ctx.value = UNSURE
+                ctx.value = _(UNSURE)
                 replies = as_list(await self.fallbacks.not_an_answer(ctx))
                 return [*replies, *as_list(await step.ask(ctx))]
             prefix = {"yes": step.yes, "no": step.no}.get(answer or "")
