@@ -352,6 +352,7 @@ async def test_one_kind_of_message_is_switched_off_and_on_in_words(
     assert "Bạn đang nhận:" in shown and "Đã " not in shown
     assert await topics() == before | {"province_news": False}
     assert "%" in await chat.say("cong trinh lam den dau roi")  # a project's progress, as before
+    assert "Đã tắt: Bình chọn mới và kết quả." in await chat.say("ko nhan tin binh chon nua")
 
 
 # --- what a villager playing found: asked first, or asked again -----------------------------
